@@ -1,0 +1,5 @@
+import sys
+
+from harness.emulator.server import main
+
+sys.exit(main())

@@ -1,0 +1,147 @@
+"""S3 state that survives a restart or a `kill -9` of the emulator.
+
+moto keeps objects in memory. This store writes each bucket and object through
+to a folder before the API call that made it returns, so every object that a
+PutObject or a completed multipart upload acknowledged is on disk, and replays
+the folder into moto at start. Writes are atomic (temp file, fsync, rename) and
+the metadata file is written last: an object without one was never acknowledged.
+
+Layout: <root>/<bucket>/bucket.json and <root>/<bucket>/objects/<sha256 of key>.{data,json}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class S3Store:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    # -- replay ----------------------------------------------------------------
+    def restore(self) -> int:
+        """Load every persisted bucket and object into moto; return the object count."""
+        from moto.s3.models import s3_backends
+
+        count = 0
+        for bucket_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            manifest = _read_json(bucket_dir / "bucket.json")
+            if manifest is None:
+                continue
+            backend = s3_backends[manifest["account_id"]][manifest.get("partition", "aws")]
+            backend.create_bucket(manifest["name"], manifest["region"])
+            for meta_file in sorted((bucket_dir / "objects").glob("*.json")):
+                meta = _read_json(meta_file)
+                data_file = meta_file.with_suffix(".data")
+                if meta is None or not data_file.exists():
+                    continue
+                key = backend.put_object(manifest["name"], meta["key"], data_file.read_bytes())
+                key.set_metadata(dict(meta.get("metadata") or {}))
+                count += 1
+        if count:
+            log.info("restored %d S3 object(s) from %s", count, self.root)
+        return count
+
+    # -- write-through ---------------------------------------------------------
+    def attach(self) -> None:
+        """Wrap moto's S3 backend so every change is written here first."""
+        from moto.s3.models import FakeKey, S3Backend
+
+        store = self
+        original_create = S3Backend.create_bucket
+        original_delete_bucket = S3Backend.delete_bucket
+        original_put = S3Backend.put_object
+        original_delete = S3Backend.delete_object
+        original_set_metadata = FakeKey.set_metadata
+
+        def create_bucket(backend, bucket_name, region_name, *args, **kwargs):
+            bucket = original_create(backend, bucket_name, region_name, *args, **kwargs)
+            store.save_bucket(bucket_name, backend.account_id, backend.partition, region_name)
+            return bucket
+
+        def delete_bucket(backend, bucket_name):
+            bucket = original_delete_bucket(backend, bucket_name)
+            store.drop_bucket(bucket_name)
+            return bucket
+
+        def put_object(backend, bucket_name, key_name, value, *args, **kwargs):
+            key = original_put(backend, bucket_name, key_name, value, *args, **kwargs)
+            store.save_object(bucket_name, key)
+            return key
+
+        def delete_object(backend, bucket_name, key_name, *args, **kwargs):
+            result = original_delete(backend, bucket_name, key_name, *args, **kwargs)
+            bucket = backend.buckets.get(bucket_name)
+            current = bucket.keys.get(key_name) if bucket is not None else None
+            if not isinstance(current, FakeKey):
+                store.drop_object(bucket_name, key_name)
+            return result
+
+        def set_metadata(key, metadata, replace=False):
+            original_set_metadata(key, metadata, replace)
+            if key.bucket_name and store.has_object(key.bucket_name, key.name):
+                store.save_object(key.bucket_name, key, data=False)
+
+        S3Backend.create_bucket = create_bucket
+        S3Backend.delete_bucket = delete_bucket
+        S3Backend.put_object = put_object
+        S3Backend.delete_object = delete_object
+        FakeKey.set_metadata = set_metadata
+
+    def save_bucket(self, name: str, account_id: str, partition: str, region: str) -> None:
+        bucket_dir = self.root / name
+        (bucket_dir / "objects").mkdir(parents=True, exist_ok=True)
+        manifest = {"name": name, "account_id": account_id, "partition": partition, "region": region}
+        _atomic_write(bucket_dir / "bucket.json", json.dumps(manifest).encode())
+
+    def drop_bucket(self, name: str) -> None:
+        shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def save_object(self, bucket: str, key: Any, data: bool = True) -> None:
+        base = self._object_path(bucket, key.name)
+        if not base.parent.is_dir():
+            return  # bucket created before the store was attached: not ours to keep
+        meta = {"key": key.name, "metadata": dict(key.metadata), "etag": key.etag}
+        with self._lock:
+            if data:
+                _atomic_write(base.with_suffix(".data"), key.value)
+            _atomic_write(base.with_suffix(".json"), json.dumps(meta).encode())
+
+    def drop_object(self, bucket: str, key_name: str) -> None:
+        base = self._object_path(bucket, key_name)
+        with self._lock:
+            base.with_suffix(".json").unlink(missing_ok=True)
+            base.with_suffix(".data").unlink(missing_ok=True)
+
+    def has_object(self, bucket: str, key_name: str) -> bool:
+        return self._object_path(bucket, key_name).with_suffix(".json").exists()
+
+    def _object_path(self, bucket: str, key_name: str) -> Path:
+        return self.root / bucket / "objects" / hashlib.sha256(key_name.encode()).hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None

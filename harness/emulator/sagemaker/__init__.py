@@ -1,0 +1,1 @@
+"""SageMaker for the local AWS: moto's shapes, jobs that really run in Docker."""

@@ -1,0 +1,41 @@
+"""Job container output into CloudWatch Logs, under the names SageMaker uses.
+
+Written into the emulator's own Logs backend while the job runs, so `aws logs
+tail`, the SageMaker SDK's `logs=True` and the harness all read it there.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+LOG_GROUPS = {
+    "training": "/aws/sagemaker/TrainingJobs",
+    "processing": "/aws/sagemaker/ProcessingJobs",
+    "transform": "/aws/sagemaker/TransformJobs",
+    "endpoint": "/aws/sagemaker/Endpoints/{name}",
+}
+
+_create_lock = threading.Lock()
+_put_lock = threading.Lock()  # moto's log streams are not thread-safe
+
+
+class JobLog:
+    """A callable sink: each call appends one line to the job's log stream."""
+
+    def __init__(self, account_id: str, region: str, kind: str, name: str):
+        from moto.logs.models import logs_backends
+
+        self._backend = logs_backends[account_id][region]
+        self.group = LOG_GROUPS[kind].format(name=name)
+        instance = "algo-1" if kind in ("training", "processing") else "i-local"
+        self.stream = f"{name}/{instance}-{int(time.time())}"
+        with _create_lock:
+            if self.group not in self._backend.groups:
+                self._backend.create_log_group(self.group, tags={})
+            self._backend.ensure_log_stream(self.group, self.stream)
+
+    def __call__(self, line: str) -> None:
+        event = {"timestamp": int(time.time() * 1000), "message": line}
+        with _put_lock:
+            self._backend.put_log_events(self.group, self.stream, [event])

@@ -1,0 +1,305 @@
+"""A SageMaker backend whose jobs really run.
+
+Extends moto's backend: moto keeps the resource shapes, ARNs, List* and models;
+this class replaces the job lifecycle. Create*Job returns at once with the job
+InProgress, a thread runs it through the configured `JobRunner` (Docker, via
+SageMaker local mode), and Describe*Job reports InProgress, then Completed,
+Failed (with FailureReason from the container's last log lines) or Stopped.
+Stop*Job kills the job's containers; StoppingCondition.MaxRuntimeInSeconds is
+enforced the way AWS does it (Stopped, secondary status MaxRuntimeExceeded).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+from typing import Any
+
+from moto.core.utils import utcnow
+from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
+from moto.sagemaker.models import SageMakerModelBackend
+
+from harness.emulator.sagemaker.logs import JobLog
+from harness.emulator.sagemaker.runner import JobOutcome, JobRunner, JobSpec, StopSignal
+
+_INSTANCE_TYPE = re.compile(r"^(ml\.[a-z0-9-]+\.[a-z0-9]+|local|local_gpu)$")
+_KIND_TITLE = {"processing": "Processing", "training": "Training", "transform": "Transform"}
+STOP_POLL_S = 0.5
+
+
+class _ActiveJob:
+    def __init__(self, spec: JobSpec, job: Any):
+        self.spec = spec
+        self.job = job
+        self.stop = StopSignal()
+        self.thread: threading.Thread | None = None
+
+
+class LocalSageMakerBackend(SageMakerModelBackend):
+    """SageMaker with jobs that run in Docker containers (see the module docstring)."""
+
+    # Set once per process by the emulator server before it serves requests.
+    runner: JobRunner | None = None
+
+    def __init__(self, region_name: str, account_id: str):
+        super().__init__(region_name, account_id)
+        self._active: dict[str, _ActiveJob] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def configure(cls, runner: JobRunner) -> None:
+        cls.runner = runner
+
+    # -- processing ------------------------------------------------------------
+    def create_processing_job_from_request(self, request: dict[str, Any]):
+        name = request["ProcessingJobName"]
+        self._refuse_reused_name("processing", self.processing_jobs, name)
+        cluster = request.get("ProcessingResources", {}).get("ClusterConfig", {})
+        _check_instance_type(cluster.get("InstanceType"), "processingResources.clusterConfig.instanceType")
+        if not request.get("AppSpecification", {}).get("ImageUri"):
+            raise ValidationError("AppSpecification.ImageUri must be specified.")
+        job = self.create_processing_job(
+            app_specification=request["AppSpecification"],
+            experiment_config=request.get("ExperimentConfig"),
+            network_config=request.get("NetworkConfig"),
+            processing_inputs=request.get("ProcessingInputs"),
+            processing_job_name=name,
+            processing_output_config=request.get("ProcessingOutputConfig"),
+            role_arn=request.get("RoleArn"),
+            tags=request.get("Tags"),
+            stopping_condition=request.get("StoppingCondition"),
+        )
+        job.processing_resources = request.get("ProcessingResources")
+        job.environment = request.get("Environment")
+        job.processing_job_status = "InProgress"
+        job.processing_end_time = None
+        self._launch(JobSpec("processing", name, job.arn, self.region_name, request), job)
+        return job
+
+    def stop_processing_job(self, processing_job_name: str) -> None:
+        self.describe_processing_job(processing_job_name)  # raises when unknown
+        self._request_stop(self.processing_jobs[processing_job_name].arn, "StopProcessingJob")
+
+    # -- training ------------------------------------------------------------
+    def create_training_job_from_request(self, request: dict[str, Any]):
+        name = request["TrainingJobName"]
+        self._refuse_reused_name("training", self.training_jobs, name)
+        algorithm = request.get("AlgorithmSpecification") or {}
+        if not algorithm.get("TrainingImage"):
+            raise ValidationError("AlgorithmSpecification.TrainingImage must be specified.")
+        resources = request.get("ResourceConfig") or {}
+        _check_instance_type(resources.get("InstanceType"), "resourceConfig.instanceType")
+        job = self.create_training_job(
+            training_job_name=name,
+            hyper_parameters=request.get("HyperParameters") or {},
+            algorithm_specification=copy.deepcopy(algorithm),
+            role_arn=request.get("RoleArn"),
+            input_data_config=request.get("InputDataConfig") or [],
+            output_data_config=request["OutputDataConfig"],
+            resource_config=resources,
+            vpc_config=request.get("VpcConfig"),
+            stopping_condition=request.get("StoppingCondition"),
+            tags=request.get("Tags"),
+            enable_network_isolation=request.get("EnableNetworkIsolation", False),
+            enable_inter_container_traffic_encryption=request.get(
+                "EnableInterContainerTrafficEncryption", False
+            ),
+            enable_managed_spot_training=request.get("EnableManagedSpotTraining", False),
+            checkpoint_config=request.get("CheckpointConfig"),
+            debug_hook_config=request.get("DebugHookConfig"),
+            debug_rule_configurations=request.get("DebugRuleConfigurations"),
+            tensor_board_output_config=request.get("TensorBoardOutputConfig"),
+            experiment_config=request.get("ExperimentConfig"),
+        )
+        # moto fills in a finished job with invented metrics; start from the request.
+        job.algorithm_specification = algorithm
+        job.environment = request.get("Environment")
+        job.training_job_status = "InProgress"
+        job.secondary_status = "Starting"
+        job.training_start_time = job.training_end_time = None
+        job.model_artifacts = None
+        del job.final_metric_data_list
+        job.secondary_status_transitions = []
+        self._transition(job, "Starting", "Launching requested ML instances")
+        self._launch(JobSpec("training", name, job.arn, self.region_name, request), job)
+        return job
+
+    def stop_training_job(self, training_job_name: str) -> None:
+        self.describe_training_job(training_job_name)
+        self._request_stop(self.training_jobs[training_job_name].arn, "StopTrainingJob")
+
+    # -- transform -----------------------------------------------------------
+    def create_transform_job_from_request(self, request: dict[str, Any]):
+        name = request["TransformJobName"]
+        self._refuse_reused_name("transform", self.transform_jobs, name)
+        resources = request.get("TransformResources") or {}
+        _check_instance_type(resources.get("InstanceType"), "transformResources.instanceType")
+        model = self.describe_model(request["ModelName"])  # raises when unknown
+        job = self.create_transform_job(
+            transform_job_name=name,
+            model_name=request["ModelName"],
+            max_concurrent_transforms=request.get("MaxConcurrentTransforms"),
+            model_client_config=request.get("ModelClientConfig"),
+            max_payload_in_mb=request.get("MaxPayloadInMB"),
+            batch_strategy=request.get("BatchStrategy"),
+            environment=request.get("Environment"),
+            transform_input=request["TransformInput"],
+            transform_output=request["TransformOutput"],
+            data_capture_config=request.get("DataCaptureConfig"),
+            transform_resources=resources,
+            data_processing=request.get("DataProcessing"),
+            tags=request.get("Tags"),
+            experiment_config=request.get("ExperimentConfig"),
+        )
+        job.transform_job_status = "InProgress"
+        job.failure_reason = None
+        job.transform_start_time = job.transform_end_time = None
+        job.labeling_job_arn = job.auto_ml_job_arn = None
+        container = dict(model.primary_container or (model.containers or [{}])[0])
+        spec = JobSpec("transform", name, job.arn, self.region_name, request, model_container=container)
+        self._launch(spec, job)
+        return job
+
+    def stop_transform_job(self, transform_job_name: str) -> None:
+        self.describe_transform_job(transform_job_name)
+        self._request_stop(self.transform_jobs[transform_job_name].arn, "StopTransformJob")
+
+    # -- lifecycle -------------------------------------------------------------
+    def stop_all_jobs(self) -> None:
+        for active in list(self._active.values()):
+            self._request_stop(active.spec.arn, "the emulator is shutting down")
+        for active in list(self._active.values()):
+            if active.thread is not None:
+                active.thread.join(timeout=30)
+
+    def reset(self) -> None:
+        self.stop_all_jobs()
+        super().reset()
+
+    def _launch(self, spec: JobSpec, job: Any) -> None:
+        if self.runner is None:
+            raise RuntimeError("LocalSageMakerBackend.configure(runner) was not called")
+        active = _ActiveJob(spec, job)
+        with self._lock:
+            self._active[spec.arn] = active
+        active.thread = threading.Thread(
+            target=self._run, args=(active,), name=f"sagemaker-{spec.kind}-{spec.name}", daemon=True
+        )
+        active.thread.start()
+
+    def _run(self, active: _ActiveJob) -> None:
+        spec, job = active.spec, active.job
+        max_runtime = (job_stopping_condition(spec.request) or {}).get("MaxRuntimeInSeconds")
+        timer = None
+        if max_runtime:
+            timer = threading.Timer(
+                float(max_runtime), self._request_stop, args=(spec.arn, "MaxRuntimeExceeded")
+            )
+            timer.daemon = True
+            timer.start()
+        self._mark_started(spec.kind, job)
+        try:
+            log = JobLog(self.account_id, self.region_name, spec.kind, spec.name)
+            outcome = self.runner.run(spec, log, active.stop)
+        except Exception as ex:  # a runner must not raise; if one does, the job fails
+            outcome = JobOutcome("Failed", f"InternalServerError: {ex}")
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if active.stop.is_set() and outcome.status != "Failed":
+            outcome = JobOutcome("Stopped")
+        self._finish(spec.kind, job, outcome, active.stop.reason)
+        with self._lock:
+            self._active.pop(spec.arn, None)
+
+    def _request_stop(self, arn: str, reason: str) -> None:
+        with self._lock:
+            active = self._active.get(arn)
+        if active is None or active.stop.is_set():
+            return  # already ended or stopping: StopXJob is idempotent on AWS too
+        active.stop.set(reason)
+        _set_status(active.spec.kind, active.job, "Stopping")
+
+        def keep_killing() -> None:
+            # Containers may not exist yet (inputs still downloading): retry until the job ends.
+            while active.thread is not None and active.thread.is_alive():
+                self.runner.stop(active.spec)
+                active.thread.join(STOP_POLL_S)
+
+        threading.Thread(target=keep_killing, name=f"stop-{active.spec.name}", daemon=True).start()
+
+    def _mark_started(self, kind: str, job: Any) -> None:
+        now = utcnow()
+        if kind == "training":
+            job.training_start_time = now
+            self._transition(job, "Downloading", "Downloading input data")
+            self._transition(job, "Training", "Training image download completed. Training in progress.")
+        elif kind == "processing":
+            job.processing_start_time = now
+        else:
+            job.transform_start_time = now
+        job.last_modified_time = now
+
+    def _finish(self, kind: str, job: Any, outcome: JobOutcome, stop_reason: str | None) -> None:
+        now = utcnow()
+        if outcome.failure_reason:
+            job.failure_reason = outcome.failure_reason
+        if kind == "training":
+            job.training_end_time = now
+            if outcome.status == "Completed":
+                job.model_artifacts = {"S3ModelArtifacts": outcome.model_artifacts}
+                self._transition(job, "Uploading", "Uploading generated training model")
+                self._transition(job, "Completed", "Training job completed")
+            elif outcome.status == "Stopped" and stop_reason == "MaxRuntimeExceeded":
+                self._transition(job, "MaxRuntimeExceeded", "Training job runtime exceeded MaxRuntimeInSeconds provided")
+            elif outcome.status == "Stopped":
+                self._transition(job, "Stopped", "Training job stopped by user")
+            else:
+                self._transition(job, "Failed", "Training job failed")
+            elapsed = int((now - job.training_start_time).total_seconds()) if job.training_start_time else 0
+            job.training_time_in_seconds = job.billable_time_in_seconds = elapsed
+        elif kind == "processing":
+            job.processing_end_time = now
+            if outcome.status == "Stopped" and stop_reason == "MaxRuntimeExceeded":
+                job.exit_message = "Processing job runtime exceeded MaxRuntimeInSeconds provided"
+        else:
+            job.transform_end_time = now
+        job.last_modified_time = now
+        _set_status(kind, job, outcome.status)
+
+    @staticmethod
+    def _transition(job: Any, status: str, message: str) -> None:
+        now = utcnow()
+        transitions = job.secondary_status_transitions
+        if transitions and "EndTime" not in transitions[-1]:
+            transitions[-1]["EndTime"] = now
+        entry = {"Status": status, "StartTime": now, "StatusMessage": message}
+        if status in ("Completed", "Failed", "Stopped", "MaxRuntimeExceeded"):
+            entry["EndTime"] = now
+        transitions.append(entry)
+        job.secondary_status = status
+
+    def _refuse_reused_name(self, kind: str, jobs: dict[str, Any], name: str) -> None:
+        if name in jobs:
+            raise ResourceInUseException(
+                f"{_KIND_TITLE[kind]} job names must be unique within an AWS account and region, "
+                f"and a {kind} job with this name already exists ({jobs[name].arn})"
+            )
+
+
+def job_stopping_condition(request: dict[str, Any]) -> dict[str, Any] | None:
+    return request.get("StoppingCondition")
+
+
+def _set_status(kind: str, job: Any, status: str) -> None:
+    setattr(job, f"{kind}_job_status", status)
+
+
+def _check_instance_type(value: str | None, field: str) -> None:
+    if value is not None and not _INSTANCE_TYPE.match(value):
+        raise ValidationError(
+            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy "
+            "constraint: Member must satisfy the pattern ml.<family>.<size> (for example "
+            "ml.m5.large), or be 'local'"
+        )

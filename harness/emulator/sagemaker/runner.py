@@ -1,0 +1,67 @@
+"""The job runner interface: one method that runs a SageMaker job to its end.
+
+The backend owns the job's lifecycle (statuses, times, describe shapes); a runner
+only makes the job happen and says how it ended. `LocalModeRunner` runs it in
+Docker through SageMaker local mode.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import threading
+from collections.abc import Callable
+from typing import Any
+
+LogSink = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSpec:
+    """What a runner needs to know about one job."""
+
+    kind: str  # "processing" | "training" | "transform"
+    name: str
+    arn: str
+    region: str
+    request: dict[str, Any]  # the Create* request, in the API's PascalCase
+    # transform jobs: the model's PrimaryContainer, resolved at create time
+    model_container: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass
+class JobOutcome:
+    status: str  # "Completed" | "Failed" | "Stopped"
+    failure_reason: str | None = None
+    model_artifacts: str | None = None
+
+
+class StopSignal:
+    """Set by the backend to ask a running job to stop; carries why."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+
+class JobRunner(abc.ABC):
+    @abc.abstractmethod
+    def run(self, spec: JobSpec, log: LogSink, stop: StopSignal) -> JobOutcome:
+        """Run the job until it ends; return how it ended. Must not raise."""
+
+    def stop(self, spec: JobSpec) -> None:
+        """Interrupt a job that `run` is running (called from another thread)."""
+
+    def shutdown(self) -> None:
+        """Stop everything this runner started."""

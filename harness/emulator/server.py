@@ -1,0 +1,255 @@
+"""The local AWS: one process, one port, every service the pipelines use.
+
+`serve()` runs in the emulator process: it patches moto, wires the SageMaker
+runner, and listens on loopback and on the gateway of the Docker network the job
+containers use (so they can call it), never on all interfaces unless asked.
+`LocalAWS` starts that process as a child, waits until it is ready and stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+DEFAULT_PORT = 4566
+READY_TIMEOUT_S = 30
+
+log = logging.getLogger("harness.emulator")
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "mlharness" / "emulator"
+
+
+class EmulatorError(RuntimeError):
+    pass
+
+
+# -- the parent's side ---------------------------------------------------------
+class LocalAWS:
+    """Start, health-check and stop the emulator as a child process.
+
+        with LocalAWS(state_dir=tmp) as aws:
+            boto3.client("s3", endpoint_url=aws.endpoint_url, ...)
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        state_dir: str | os.PathLike | None = None,
+        host: str = "127.0.0.1",
+        docker_gateway: bool = True,
+        keep_containers: bool = False,
+        log_file: str | os.PathLike | None = None,
+    ):
+        self.port = port
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.host = host
+        self.docker_gateway = docker_gateway
+        self.keep_containers = keep_containers
+        self.log_file = Path(log_file) if log_file else self.state_dir / "emulator.log"
+        self.process: subprocess.Popen | None = None
+        self.info: dict = {}
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.info["endpoint_url"]
+
+    def start(self, timeout: float = READY_TIMEOUT_S) -> LocalAWS:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ready_file = Path(tempfile.mkdtemp(prefix="mlharness-ready-")) / "ready.json"
+        args = [
+            sys.executable, "-m", "harness.emulator",
+            "--port", str(self.port), "--host", self.host,
+            "--state-dir", str(self.state_dir), "--ready-file", str(ready_file),
+        ]  # fmt: skip
+        if not self.docker_gateway:
+            args.append("--no-docker-gateway")
+        if self.keep_containers:
+            args.append("--keep-containers")
+        with open(self.log_file, "ab") as log_out:
+            self.process = subprocess.Popen(
+                args, stdout=log_out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + timeout
+        try:
+            while not ready_file.exists():
+                if self.process.poll() is not None:
+                    raise EmulatorError(
+                        f"the local AWS exited at start (code {self.process.returncode}): "
+                        f"{_last_line(self.log_file)}; full log: {self.log_file}"
+                    )
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise EmulatorError(f"the local AWS was not ready within {timeout:.0f} s; log: {self.log_file}")
+                time.sleep(0.02)
+            self.info = json.loads(ready_file.read_text())
+        finally:
+            ready_file.unlink(missing_ok=True)
+            ready_file.parent.rmdir()
+        return self
+
+    def stop(self, timeout: float = 60) -> None:
+        """Stop the emulator; it stops the jobs and containers it started first."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        """kill -9: for tests of what survives a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> LocalAWS:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "no output"
+
+
+# -- the emulator process --------------------------------------------------------
+def serve(
+    port: int = DEFAULT_PORT,
+    host: str = "127.0.0.1",
+    state_dir: Path | None = None,
+    docker_gateway: bool = True,
+    keep_containers: bool = False,
+    ready_file: Path | None = None,
+) -> None:
+    from werkzeug.serving import make_server
+
+    state_dir = Path(state_dir or default_state_dir())
+    state_dir.mkdir(parents=True, exist_ok=True)
+    primary = _bind_check(host, port)
+    port = primary
+    # The engine's own clients (aws-sdk tasks, .sync polling) call MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(port)
+
+    from harness.emulator import containers, patches
+    from harness.emulator.s3_store import S3Store
+    from harness.emulator.sagemaker.local_mode import LocalModeRunner
+    from harness.emulator.sagemaker.models import LocalSageMakerBackend
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.server import MotoRequestHandler
+
+    patches.apply_patches()
+    removed = containers.remove_orphaned_containers()
+    if removed:
+        log.info("removed %d container(s) left by an earlier emulator", removed)
+
+    gateway = containers.job_network_gateway() if docker_gateway else None
+    hosts = [host] + ([gateway] if gateway and gateway != host else [])
+    container_url = f"http://{gateway}:{port}" if gateway else f"http://{host}:{port}"
+
+    work_dir = state_dir / "jobs"
+    work_dir.mkdir(exist_ok=True)
+    runner = LocalModeRunner(container_url, str(work_dir), keep_containers=keep_containers)
+    LocalSageMakerBackend.configure(runner)
+    store = S3Store(state_dir / "s3")
+    store.restore()
+    store.attach()
+
+    app = DomainDispatcherApplication(create_backend_app)
+    servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()
+
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    info = {
+        "endpoint_url": f"http://{host}:{port}",
+        "container_endpoint_url": container_url,
+        "listen": [f"{h}:{port}" for h in hosts],
+        "state_dir": str(state_dir),
+        "pid": os.getpid(),
+    }
+    if ready_file:
+        tmp = Path(str(ready_file) + ".tmp")
+        tmp.write_text(json.dumps(info))
+        tmp.replace(ready_file)
+    print(f"local AWS ready on {', '.join(info['listen'])} (state: {state_dir})", flush=True)
+
+    stopping.wait()
+    print("local AWS stopping: ending running jobs", flush=True)
+    for server in servers:
+        server.shutdown()
+    _stop_all_jobs()
+    runner.shutdown()
+
+
+def _stop_all_jobs() -> None:
+    from harness.emulator.sagemaker.backends import local_sagemaker_backends
+
+    for account in list(local_sagemaker_backends.values()):
+        for backend in list(account.values()):
+            backend.stop_all_jobs()
+
+
+def _bind_check(host: str, port: int) -> int:
+    """Fail early with a clear message when the port is taken; resolve port 0."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as ex:
+            raise SystemExit(f"cannot listen on {host}:{port}: {ex.strerror}; choose another --port")
+        return s.getsockname()[1]
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="python -m harness emulator")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    parser.add_argument("--state-dir", type=Path, default=None, help=f"where state lives (default {default_state_dir()})")
+    parser.add_argument("--no-docker-gateway", dest="docker_gateway", action="store_false",
+                        help="do not also listen on the job network's gateway")  # fmt: skip
+    parser.add_argument("--keep-containers", action="store_true", help="keep job containers (debugging)")
+    parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    serve(
+        port=args.port,
+        host=args.host,
+        state_dir=args.state_dir,
+        docker_gateway=args.docker_gateway,
+        keep_containers=args.keep_containers,
+        ready_file=args.ready_file,
+    )
+    return 0

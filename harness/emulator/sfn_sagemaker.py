@@ -1,0 +1,184 @@
+"""The `arn:aws:states:::sagemaker:*` Task integration for moto's ASL engine.
+
+Modelled on moto's Batch integration: the create call goes through a boto client
+to the emulator's own SageMaker API; `.sync` polls Describe* every half second
+(moto's cadence) until the job ends. Completed returns the Describe output;
+Failed or Stopped fails the state with States.TaskFailed and the Describe output
+as the cause, as AWS does. An API error on the call fails the state with
+`SageMaker.<Exception>`. When the execution stops while a job runs, the job is
+stopped too.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from typing import Any, Final
+
+import botocore.session
+from botocore.exceptions import ClientError
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
+    ResourceCondition,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+_SUPPORTED_INTEGRATION_PATTERNS: Final = {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
+
+# API action (lower case) -> (job kind, Describe action, Stop action); None for non-job calls.
+_JOB_ACTIONS: Final[dict[str, tuple[str, str, str]]] = {
+    "createprocessingjob": ("ProcessingJob", "describe_processing_job", "stop_processing_job"),
+    "createtrainingjob": ("TrainingJob", "describe_training_job", "stop_training_job"),
+    "createtransformjob": ("TransformJob", "describe_transform_job", "stop_transform_job"),
+}
+_PLAIN_ACTIONS: Final = {"createmodel", "createendpointconfig", "createendpoint", "updateendpoint"}
+_FINAL_FAILURES: Final = {"Failed", "Stopped"}
+# Error codes the SageMaker Java SDK models as exception classes; others surface as
+# AmazonSageMakerException, which is what Step Functions reports for them.
+_MODELLED_ERRORS: Final = {"ResourceInUse", "ResourceLimitExceeded", "ResourceNotFound", "Conflict"}
+
+
+def _sagemaker_operations() -> dict[str, Any]:
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return {name.lower(): model.operation_model(name) for name in model.operation_names}
+
+
+_OPERATIONS: Final = _sagemaker_operations()
+
+
+class StateTaskServiceSageMaker(StateTaskServiceCallback):
+    def __init__(self):
+        super().__init__(supported_integration_patterns=_SUPPORTED_INTEGRATION_PATTERNS)
+
+    def _get_supported_parameters(self) -> set[str] | None:
+        action = self.resource.api_action.lower()
+        if action not in _JOB_ACTIONS and action not in _PLAIN_ACTIONS:
+            return None
+        return set(_OPERATIONS[action].input_shape.members)
+
+    def _normalise_parameters(self, parameters: dict, boto_service_name=None, service_action_name=None) -> None:
+        # Step Functions accepts numbers where the API wants strings (hyperparameters).
+        self._to_boto_request(parameters, _OPERATIONS[self.resource.api_action.lower()].input_shape)
+
+    def _normalise_response(self, response: Any, boto_service_name=None, service_action_name=None) -> None:
+        if isinstance(response, dict):
+            response.update(_json_safe(response))
+
+    def _from_error(self, env, ex: Exception) -> FailureEvent:
+        if isinstance(ex, ClientError):
+            code = ex.response["Error"]["Code"]
+            exception = f"{code.removesuffix('Exception')}Exception" if code.removesuffix(
+                "Exception"
+            ) in _MODELLED_ERRORS else "AmazonSageMakerException"
+            error_name = f"SageMaker.{exception}"
+            status = ex.response["ResponseMetadata"].get("HTTPStatusCode")
+            request_id = ex.response["ResponseMetadata"].get("RequestId")
+            cause = (
+                f"{ex.response['Error'].get('Message')} (Service: AmazonSageMaker; "
+                f"Status Code: {status}; Error Code: {code}; Request ID: {request_id}; Proxy: null)"
+            )
+            return _task_failed(env, self, error_name, cause, CustomErrorName(error_name))
+        return super()._from_error(env=env, ex=ex)
+
+    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        client = boto_client_for(
+            region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
+        )
+        response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        env.stack.append(response)
+
+    def _build_sync_resolver(
+        self, env, resource_runtime_part, normalised_parameters, state_credentials
+    ) -> Callable[[], Any] | None:
+        action = self.resource.api_action.lower()
+        if action not in _JOB_ACTIONS:
+            raise RuntimeError(f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}")
+        kind, describe, stop = _JOB_ACTIONS[action]
+        client = boto_client_for(
+            region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
+        )
+        env.stack.pop()  # the Create* response; .sync answers with Describe*
+        name_key = f"{kind}Name"
+        name = normalised_parameters[name_key]
+
+        def _sync_resolver() -> dict | None:
+            description = getattr(client, describe)(**{name_key: name})
+            description.pop("ResponseMetadata", None)
+            status = description[f"{kind}Status"]
+            if status == "Completed":
+                return _json_safe(description)
+            if status in _FINAL_FAILURES:
+                cause = json.dumps(_json_safe(description), separators=(",", ":"))
+                error = StatesErrorNameType.StatesTaskFailed
+                raise FailureEventException(
+                    _task_failed(env, self, error.to_name(), cause, StatesErrorName(typ=error))
+                )
+            return None
+
+        def _stop_job() -> None:
+            try:
+                getattr(client, stop)(**{name_key: name})
+            except ClientError:
+                pass  # it ended meanwhile
+
+        _sync_resolver.stop_job = _stop_job
+        return _sync_resolver
+
+    def _eval_sync(self, env, sync_resolver, timeout_seconds, callback_endpoint, heartbeat_endpoint):
+        try:
+            return super()._eval_sync(
+                env=env,
+                sync_resolver=sync_resolver,
+                timeout_seconds=timeout_seconds,
+                callback_endpoint=callback_endpoint,
+                heartbeat_endpoint=heartbeat_endpoint,
+            )
+        finally:
+            if not env.is_running():  # StopExecution or a timeout: stop the job too
+                sync_resolver.stop_job()
+
+
+def _task_failed(env, service: StateTaskServiceSageMaker, error: str, cause: str, error_name) -> FailureEvent:
+    return FailureEvent(
+        env=env,
+        error_name=error_name,
+        event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(
+            taskFailedEventDetails=TaskFailedEventDetails(
+                error=error,
+                cause=cause,
+                resource=service._get_sfn_resource(),
+                resourceType=service._get_sfn_resource_type(),
+            )
+        ),
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    """Timestamps as epoch milliseconds, as Step Functions reports them."""
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp() * 1000)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
