@@ -40,8 +40,8 @@ class EmulatorError(RuntimeError):
 class LocalAWS:
     """Start, health-check and stop the emulator as a child process.
 
-        with LocalAWS(state_dir=tmp) as aws:
-            boto3.client("s3", endpoint_url=aws.endpoint_url, ...)
+    with LocalAWS(state_dir=tmp) as aws:
+        boto3.client("s3", endpoint_url=aws.endpoint_url, ...)
     """
 
     def __init__(
@@ -92,7 +92,9 @@ class LocalAWS:
                     )
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise EmulatorError(f"the local AWS was not ready within {timeout:.0f} s; log: {self.log_file}")
+                    raise EmulatorError(
+                        f"the local AWS was not ready within {timeout:.0f} s; log: {self.log_file}"
+                    )
                 time.sleep(0.02)
             self.info = json.loads(ready_file.read_text())
         finally:
@@ -149,13 +151,15 @@ def serve(
     port = primary
     # The engine's own clients (aws-sdk tasks, .sync polling) call MOTO_PORT.
     os.environ["MOTO_PORT"] = str(port)
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.server import MotoRequestHandler
 
     from harness.emulator import containers, patches
     from harness.emulator.s3_store import S3Store
     from harness.emulator.sagemaker.local_mode import LocalModeRunner
     from harness.emulator.sagemaker.models import LocalSageMakerBackend
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from moto.server import MotoRequestHandler
 
     patches.apply_patches()
     removed = containers.remove_orphaned_containers()
@@ -222,7 +226,9 @@ def _bind_check(host: str, port: int) -> int:
         try:
             s.bind((host, port))
         except OSError as ex:
-            raise SystemExit(f"cannot listen on {host}:{port}: {ex.strerror}; choose another --port")
+            raise SystemExit(
+                f"cannot listen on {host}:{port}: {ex.strerror}; choose another --port"
+            ) from None
         return s.getsockname()[1]
 
 
@@ -230,7 +236,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(prog="python -m harness emulator")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
-    parser.add_argument("--state-dir", type=Path, default=None, help=f"where state lives (default {default_state_dir()})")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help=f"where state lives (default {default_state_dir()})"
+    )
     parser.add_argument("--no-docker-gateway", dest="docker_gateway", action="store_false",
                         help="do not also listen on the job network's gateway")  # fmt: skip
     parser.add_argument("--keep-containers", action="store_true", help="keep job containers (debugging)")

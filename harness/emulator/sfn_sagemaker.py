@@ -35,7 +35,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
     ResourceCondition,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
     StateTaskServiceCallback,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
@@ -74,7 +74,9 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
             return None
         return set(_OPERATIONS[action].input_shape.members)
 
-    def _normalise_parameters(self, parameters: dict, boto_service_name=None, service_action_name=None) -> None:
+    def _normalise_parameters(
+        self, parameters: dict, boto_service_name=None, service_action_name=None
+    ) -> None:
         # Step Functions accepts numbers where the API wants strings (hyperparameters).
         self._to_boto_request(parameters, _OPERATIONS[self.resource.api_action.lower()].input_shape)
 
@@ -85,9 +87,11 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _from_error(self, env, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
             code = ex.response["Error"]["Code"]
-            exception = f"{code.removesuffix('Exception')}Exception" if code.removesuffix(
-                "Exception"
-            ) in _MODELLED_ERRORS else "AmazonSageMakerException"
+            exception = (
+                f"{code.removesuffix('Exception')}Exception"
+                if code.removesuffix("Exception") in _MODELLED_ERRORS
+                else "AmazonSageMakerException"
+            )
             error_name = f"SageMaker.{exception}"
             status = ex.response["ResponseMetadata"].get("HTTPStatusCode")
             request_id = ex.response["ResponseMetadata"].get("RequestId")
@@ -111,7 +115,9 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     ) -> Callable[[], Any] | None:
         action = self.resource.api_action.lower()
         if action not in _JOB_ACTIONS:
-            raise RuntimeError(f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}")
+            raise RuntimeError(
+                f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}"
+            )
         kind, describe, stop = _JOB_ACTIONS[action]
         client = boto_client_for(
             region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
@@ -121,6 +127,8 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
         name = normalised_parameters[name_key]
 
         def _sync_resolver() -> dict | None:
+            if not env.is_running():
+                return None
             description = getattr(client, describe)(**{name_key: name})
             description.pop("ResponseMetadata", None)
             status = description[f"{kind}Status"]

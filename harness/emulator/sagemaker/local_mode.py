@@ -48,6 +48,9 @@ class LocalModeRunner(JobRunner):
             if not containers.image_exists(image):
                 return JobOutcome("Failed", f"ClientError: Requested image {image} not found.")
             session = self._session(spec, job_dir)
+            missing = _first_missing_input(spec, session)
+            if missing:
+                return JobOutcome("Failed", _no_objects_message(missing, spec.region))
             result = _run_in_local_mode(spec, session, self._environment(spec), sink, compose_tail.append)
             if stop.is_set():
                 return JobOutcome("Stopped")
@@ -181,6 +184,40 @@ def _train(spec: JobSpec, session, base_env: dict[str, str]) -> str:
     return job.model_artifacts
 
 
+def _input_uris(spec: JobSpec) -> list[str]:
+    request = spec.request
+    if spec.kind == "training":
+        sources = [c.get("DataSource", {}).get("S3DataSource") for c in request.get("InputDataConfig") or []]
+        return [s["S3Uri"] for s in sources if s]
+    if spec.kind == "processing":
+        inputs = [i.get("S3Input") for i in request.get("ProcessingInputs") or []]
+        return [i["S3Uri"] for i in inputs if i]
+    return [request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]]
+
+
+def _first_missing_input(spec: JobSpec, session) -> str | None:
+    """The first s3:// input under which no object exists (AWS fails such a job)."""
+    s3 = session.boto_session.client("s3", endpoint_url=session.s3_endpoint_url)
+    for uri in _input_uris(spec):
+        if not uri.startswith("s3://"):
+            continue
+        bucket, _, prefix = uri[len("s3://") :].partition("/")
+        try:
+            if s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0) == 0:
+                return uri
+        except s3.exceptions.NoSuchBucket:
+            return uri
+    return None
+
+
+def _no_objects_message(uri: str, region: str) -> str:
+    return (
+        f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source. '
+        f"Please ensure that the bucket exists in the selected region ({region}), that objects "
+        'exist under that S3 prefix, and that the role has "s3:ListBucket" permissions.'
+    )
+
+
 def _image_of(spec: JobSpec) -> str:
     request = spec.request
     if spec.kind == "processing":
@@ -206,4 +243,3 @@ def _algorithm_error(tail: collections.deque[str], exit_code: int) -> str:
 
 def _one_line(ex: BaseException) -> str:
     return " ".join(str(ex).split()) or type(ex).__name__
-

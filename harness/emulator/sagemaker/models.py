@@ -252,7 +252,9 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 self._transition(job, "Uploading", "Uploading generated training model")
                 self._transition(job, "Completed", "Training job completed")
             elif outcome.status == "Stopped" and stop_reason == "MaxRuntimeExceeded":
-                self._transition(job, "MaxRuntimeExceeded", "Training job runtime exceeded MaxRuntimeInSeconds provided")
+                self._transition(
+                    job, "MaxRuntimeExceeded", "Training job runtime exceeded MaxRuntimeInSeconds provided"
+                )
             elif outcome.status == "Stopped":
                 self._transition(job, "Stopped", "Training job stopped by user")
             else:

@@ -60,8 +60,10 @@ class JobRunner(abc.ABC):
     def run(self, spec: JobSpec, log: LogSink, stop: StopSignal) -> JobOutcome:
         """Run the job until it ends; return how it ended. Must not raise."""
 
+    @abc.abstractmethod
     def stop(self, spec: JobSpec) -> None:
         """Interrupt a job that `run` is running (called from another thread)."""
 
+    @abc.abstractmethod
     def shutdown(self) -> None:
         """Stop everything this runner started."""

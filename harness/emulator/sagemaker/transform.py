@@ -116,7 +116,7 @@ def _transform_all(request: dict[str, Any], s3, http, base_url: str, log: LogSin
                 )
             parts.append(response.data)
         output = b"".join(p if p.endswith(b"\n") or not line_assembly else p + b"\n" for p in parts)
-        relative = key[len(prefix_dir):] if key.startswith(prefix_dir) else key.rsplit("/", 1)[-1]
+        relative = key[len(prefix_dir) :] if key.startswith(prefix_dir) else key.rsplit("/", 1)[-1]
         out_key = f"{out_prefix.rstrip('/')}/{relative}.out".lstrip("/")
         s3.put_object(Bucket=out_bucket, Key=out_key, Body=output)
         log(f"transformed s3://{in_bucket}/{key} -> s3://{out_bucket}/{out_key}")

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Provision what the project needs, idempotently: Python environment, Docker engine
+# (installed and started where absent and we are root), the local base image.
+#   usage: scripts/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*"; }
+
+need_root() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "[setup] $1 is missing and installing it needs root; install it and re-run" >&2
+        exit 1
+    fi
+}
+
+apt_install() {
+    need_root "$*"
+    if [ -z "${_apt_updated:-}" ]; then
+        apt-get update -qq
+        _apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# 1. Docker engine and compose (SageMaker local mode drives containers through compose).
+if ! command -v dockerd >/dev/null 2>&1; then
+    say "installing the Docker engine (docker.io)"
+    apt_install docker.io
+fi
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+    say "installing docker-compose"
+    apt_install docker-compose
+fi
+if ! docker info >/dev/null 2>&1; then
+    need_root "a running Docker engine"
+    say "starting dockerd"
+    nohup dockerd >/var/log/mlharness-dockerd.log 2>&1 &
+    for _ in $(seq 60); do
+        docker info >/dev/null 2>&1 && break
+        sleep 1
+    done
+    docker info >/dev/null 2>&1 || { echo "[setup] dockerd did not start; see /var/log/mlharness-dockerd.log" >&2; exit 1; }
+fi
+
+# 2. The base image for job images. Where no registry can be pulled from, build it.
+base_image="${MLHARNESS_BASE_IMAGE:-mlharness/base:bookworm}"
+if ! docker image inspect "$base_image" >/dev/null 2>&1; then
+    if ! command -v debootstrap >/dev/null 2>&1; then
+        say "installing debootstrap"
+        apt_install debootstrap
+    fi
+    say "building the base image $base_image"
+    bash docker/base/build-base.sh "$base_image"
+fi
+
+# 3. Python environment with the pinned dependencies.
+python="${PYTHON:-python3.11}"
+command -v "$python" >/dev/null 2>&1 || python=python3
+if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"
+    "$python" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -e "$stamp" ]; then
+    say "installing Python packages"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[test]'
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi
+say "ready"

@@ -1,0 +1,56 @@
+"""Small helpers shared by the integration tests."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+ROLE = "arn:aws:iam::123456789012:role/sagemaker"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_for_job(describe, status_key: str, timeout: float = 120) -> tuple[dict, list[str]]:
+    """Poll a Describe* call until the job ends; return the last answer and every status seen."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = describe()
+        status = answer[status_key]
+        if not seen or seen[-1] != status:
+            seen.append(status)
+        if status in ("Completed", "Failed", "Stopped"):
+            return answer, seen
+        time.sleep(0.2)
+    raise AssertionError(f"job still {seen[-1]} after {timeout} s")
+
+
+def training_request(name: str, image: str, bucket: str, **overrides) -> dict:
+    request = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "RoleArn": ROLE,
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}},
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/models"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+        "HyperParameters": {},
+    }
+    request.update(overrides)
+    return request
+
+
+def wait_for_running_container(docker_client, arn: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if docker_client.containers.list(filters={"label": f"org.mlharness.job={arn}", "status": "running"}):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no running container for {arn} within {timeout} s")

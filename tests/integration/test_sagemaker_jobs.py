@@ -1,0 +1,283 @@
+"""SageMaker jobs run for real in containers behind the emulator's SageMaker API."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import own_containers
+from tests.integration.helpers import ROLE, training_request, unique, wait_for_job, wait_for_running_container
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def bucket(aws_client):
+    name = unique("jobs")
+    s3 = aws_client("s3")
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="train/part-1.csv", Body=b"1,a\n2,b\n3,c\n")
+    s3.put_object(Bucket=name, Key="train/part-2.csv", Body=b"4,d\n")
+    return name
+
+
+def describe_training(sm, name):
+    return lambda: sm.describe_training_job(TrainingJobName=name)
+
+
+def test_training_job_runs_in_a_container_and_reports_its_lifecycle(
+    aws_client, bucket, tiny_image, docker_client
+):
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    name = unique("train")
+    arn = sm.create_training_job(
+        **training_request(name, tiny_image, bucket, HyperParameters={"epochs": "2"})
+    )["TrainingJobArn"]
+    assert arn.endswith(f":training-job/{name}")
+
+    answer, seen = wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+
+    assert seen[0] == "InProgress" and seen[-1] == "Completed"
+    assert answer["HyperParameters"] == {"epochs": "2"}
+    assert answer["ResourceConfig"]["InstanceType"] == "ml.m5.large"
+    assert answer["StoppingCondition"] == {"MaxRuntimeInSeconds": 300}
+    assert answer["TrainingStartTime"] <= answer["TrainingEndTime"]
+    assert [t["Status"] for t in answer["SecondaryStatusTransitions"]][-1] == "Completed"
+    artifact = answer["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifact == f"s3://{bucket}/models/{name}/output/model.tar.gz"
+    body = s3.get_object(Bucket=bucket, Key=f"models/{name}/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        assert json.load(tar.extractfile("model.json")) == {"lines": 4}
+    assert not [c for c in own_containers(docker_client) if c.labels.get("org.mlharness.job") == arn]
+
+
+def test_container_output_goes_to_cloudwatch_logs(aws_client, bucket, tiny_image):
+    sm, logs = aws_client("sagemaker"), aws_client("logs")
+    name = unique("logged")
+    sm.create_training_job(**training_request(name, tiny_image, bucket))
+    wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+
+    group = "/aws/sagemaker/TrainingJobs"
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{name}/")["logStreams"]
+    assert len(streams) == 1 and streams[0]["logStreamName"].startswith(f"{name}/algo-1-")
+    events = logs.get_log_events(logGroupName=group, logStreamName=streams[0]["logStreamName"])["events"]
+    assert "trained on 4 lines" in [e["message"] for e in events]
+
+
+def test_code_in_a_container_reaches_the_emulator_with_boto3(aws_client, bucket, tiny_image):
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    name = unique("probe")
+    probe = f"s3://{bucket}/probes/{name}.txt"
+    sm.create_training_job(**training_request(name, tiny_image, bucket, HyperParameters={"s3_probe": probe}))
+    answer, _ = wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+    assert answer["TrainingJobStatus"] == "Completed", answer.get("FailureReason")
+    assert s3.get_object(Bucket=bucket, Key=f"probes/{name}.txt")["Body"].read() == b"lines=4"
+
+
+def test_a_failing_job_is_failed_with_the_containers_last_lines(
+    aws_client, bucket, tiny_image, docker_client
+):
+    sm = aws_client("sagemaker")
+    name = unique("fails")
+    sm.create_training_job(**training_request(name, tiny_image, bucket, HyperParameters={"fail": "1"}))
+    answer, _ = wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+    assert answer["TrainingJobStatus"] == "Failed"
+    assert answer["FailureReason"].startswith("AlgorithmError: ")
+    assert "the training script failed on purpose" in answer["FailureReason"]
+    assert answer["FailureReason"].endswith("exit code: 1")
+    assert "ModelArtifacts" not in answer
+    assert not own_containers(docker_client) or all(
+        c.labels.get("org.mlharness.job") != answer["TrainingJobArn"] for c in own_containers(docker_client)
+    )
+
+
+def test_a_job_past_its_time_limit_is_stopped_as_max_runtime_exceeded(aws_client, bucket, tiny_image):
+    sm = aws_client("sagemaker")
+    name = unique("slow")
+    sm.create_training_job(
+        **training_request(
+            name,
+            tiny_image,
+            bucket,
+            HyperParameters={"sleep": "60"},
+            StoppingCondition={"MaxRuntimeInSeconds": 3},
+        )
+    )
+    answer, _ = wait_for_job(describe_training(sm, name), "TrainingJobStatus", timeout=45)
+    assert answer["TrainingJobStatus"] == "Stopped"
+    assert answer["SecondaryStatus"] == "MaxRuntimeExceeded"
+    runtime = (answer["TrainingEndTime"] - answer["TrainingStartTime"]).total_seconds()
+    assert 3 <= runtime < 30
+
+
+def test_stop_training_job_stops_the_container(aws_client, bucket, tiny_image, docker_client):
+    sm = aws_client("sagemaker")
+    name = unique("stopped")
+    arn = sm.create_training_job(
+        **training_request(name, tiny_image, bucket, HyperParameters={"sleep": "60"})
+    )["TrainingJobArn"]
+    wait_for_running_container(docker_client, arn)
+    sm.stop_training_job(TrainingJobName=name)
+    assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in ("Stopping", "Stopped")
+    answer, _ = wait_for_job(describe_training(sm, name), "TrainingJobStatus", timeout=45)
+    assert answer["TrainingJobStatus"] == "Stopped"
+    assert answer["SecondaryStatus"] == "Stopped"
+
+
+def test_a_reused_job_name_is_refused(aws_client, bucket, tiny_image):
+    sm = aws_client("sagemaker")
+    name = unique("twice")
+    sm.create_training_job(**training_request(name, tiny_image, bucket))
+    with pytest.raises(ClientError) as raised:
+        sm.create_training_job(**training_request(name, tiny_image, bucket))
+    assert raised.value.response["Error"]["Code"] == "ResourceInUse"
+    wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+
+
+def test_list_training_jobs_lists_them(aws_client, bucket, tiny_image):
+    sm = aws_client("sagemaker")
+    name = unique("listed")
+    sm.create_training_job(**training_request(name, tiny_image, bucket))
+    wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+    summaries = sm.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
+    assert [(s["TrainingJobName"], s["TrainingJobStatus"]) for s in summaries] == [(name, "Completed")]
+
+
+def test_processing_job_reads_inputs_and_writes_outputs(aws_client, bucket, tiny_image):
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    script = (
+        b"import pathlib\n"
+        b"rows = pathlib.Path('/opt/ml/processing/input/data/part-1.csv').read_text().splitlines()\n"
+        b"pathlib.Path('/opt/ml/processing/output/count.txt').write_text(str(len(rows)))\n"
+        b"print('counted', len(rows))\n"
+    )
+    s3.put_object(Bucket=bucket, Key="code/count.py", Body=script)
+    name = unique("process")
+    sm.create_processing_job(
+        ProcessingJobName=name,
+        RoleArn=ROLE,
+        AppSpecification={
+            "ImageUri": tiny_image,
+            "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/count.py"],
+        },
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 1}
+        },
+        ProcessingInputs=[
+            _processing_input("code", f"s3://{bucket}/code/count.py", "/opt/ml/processing/input/code"),
+            _processing_input("data", f"s3://{bucket}/train/", "/opt/ml/processing/input/data"),
+        ],
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "counts",
+                    "S3Output": {
+                        "S3Uri": f"s3://{bucket}/processed/{name}",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+        Environment={"MODE": "count"},
+    )
+    answer, seen = wait_for_job(
+        lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus"
+    )
+    assert seen == ["InProgress", "Completed"], answer.get("FailureReason")
+    assert answer["Environment"] == {"MODE": "count"}
+    assert answer["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.t3.medium"
+    assert s3.get_object(Bucket=bucket, Key=f"processed/{name}/count.txt")["Body"].read() == b"3"
+
+
+def test_transform_job_serves_the_model_and_writes_predictions(aws_client, bucket, tiny_image):
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    train = unique("for-transform")
+    sm.create_training_job(**training_request(train, tiny_image, bucket))
+    trained, _ = wait_for_job(describe_training(sm, train), "TrainingJobStatus")
+    model = unique("model")
+    sm.create_model(
+        ModelName=model,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": tiny_image, "ModelDataUrl": trained["ModelArtifacts"]["S3ModelArtifacts"]},
+    )
+    name = unique("transform")
+    sm.create_transform_job(
+        TransformJobName=name,
+        ModelName=model,
+        BatchStrategy="MultiRecord",
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train/"}},
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={"S3OutputPath": f"s3://{bucket}/predictions/{name}", "AssembleWith": "Line"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+    )
+    answer, seen = wait_for_job(
+        lambda: sm.describe_transform_job(TransformJobName=name), "TransformJobStatus"
+    )
+    assert seen == ["InProgress", "Completed"], answer.get("FailureReason")
+    # As on AWS: <S3OutputPath>/<input file>.out, no job-name folder in between.
+    out = s3.get_object(Bucket=bucket, Key=f"predictions/{name}/part-1.csv.out")["Body"].read()
+    assert out == b"4,1\n4,2\n4,3\n"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"ResourceConfig": {"InstanceType": "huge", "InstanceCount": 1, "VolumeSizeInGB": 1}},
+            "instanceType",
+        ),
+        ({"AlgorithmSpecification": {"TrainingInputMode": "File"}}, "TrainingImage"),
+    ],
+)
+def test_malformed_requests_are_refused(aws_client, bucket, tiny_image, change, message):
+    sm = aws_client("sagemaker")
+    with pytest.raises(ClientError) as raised:
+        sm.create_training_job(**training_request(unique("bad"), tiny_image, bucket, **change))
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert message in raised.value.response["Error"]["Message"]
+
+
+def test_an_image_that_does_not_exist_fails_the_job(aws_client, bucket, docker_client):
+    sm = aws_client("sagemaker")
+    name = unique("noimage")
+    sm.create_training_job(**training_request(name, "mlharness/does-not-exist:1", bucket))
+    answer, _ = wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+    assert answer["TrainingJobStatus"] == "Failed"
+    assert "mlharness/does-not-exist:1 not found" in answer["FailureReason"]
+
+
+def test_an_input_that_does_not_exist_fails_the_job(aws_client, bucket, tiny_image):
+    sm = aws_client("sagemaker")
+    name = unique("noinput")
+    channels = [
+        {
+            "ChannelName": "train",
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/nothing-here/"}
+            },
+        }
+    ]
+    sm.create_training_job(**training_request(name, tiny_image, bucket, InputDataConfig=channels))
+    answer, _ = wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+    assert answer["TrainingJobStatus"] == "Failed"
+    assert f'No S3 objects found under S3 URL "s3://{bucket}/nothing-here/"' in answer["FailureReason"]
+
+
+def _processing_input(name: str, uri: str, local_path: str) -> dict:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local_path,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+        },
+    }

@@ -1,0 +1,187 @@
+"""Contract tests: each patch in harness.emulator.patches, pinned to the upstream
+hook it relies on. A moto or SageMaker SDK upgrade that moves a hook fails here,
+loudly and by name, instead of silently in an end-to-end run."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import boto3
+import pytest
+
+from harness.emulator import patches
+
+
+@pytest.fixture(scope="module", autouse=True)
+def patched():
+    patches.apply_patches()
+
+
+def test_upstream_still_ships_execution_switched_off():
+    # If moto ever executes by default, enable_state_machine_execution is dead code.
+    from moto.stepfunctions.responses import get_backend
+
+    source = inspect.getsource(get_backend)
+    assert 'sfn_config.get("execute_state_machine", False)' in source
+
+
+def test_execution_is_switched_on():
+    from moto.core.config import default_user_config
+
+    assert default_user_config["stepfunctions"]["execute_state_machine"] is True
+
+
+def test_cloudformation_state_machines_land_in_the_executing_backend():
+    import moto.stepfunctions.models as models
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    # The upstream hook: CloudFormation resolves the backend through this module global.
+    source = inspect.getsource(models.StateMachine.create_from_cloudformation_json)
+    assert "stepfunctions_backends[account_id][region_name]" in source
+    assert models.stepfunctions_backends is stepfunctions_parser_backends
+
+
+def test_jsonata_is_evaluated_in_python():
+    from moto.stepfunctions.parser.asl.jsonata import jsonata as asl_jsonata
+
+    assert "_eval_jsonata(jsonata_expression)" in inspect.getsource(asl_jsonata.eval_jsonata_expression)
+    assert asl_jsonata.eval_jsonata_expression("$sum([1, 2, 3])") == 6
+
+
+def test_jsonata_errors_keep_their_code():
+    from moto.stepfunctions.parser.asl.jsonata import jsonata as asl_jsonata
+
+    with pytest.raises(asl_jsonata.JSONataException) as raised:
+        asl_jsonata.eval_jsonata_expression("$unknownFunction(")
+    assert raised.value.error
+
+
+def test_fail_states_may_raise_states_errors():
+    from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+
+    assert "CustomErrorName(error_value)" in inspect.getsource(state_fail.StateFail._eval_state)
+    assert state_fail.CustomErrorName("States.TaskFailed").error_name == "States.TaskFailed"
+
+
+def test_stop_execution_hooks_exist():
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    assert list(inspect.signature(Execution.stop).parameters) == ["self", "stop_date", "error", "cause"]
+    assert hasattr(StepFunctionsParserBackend, "_get_state_machine_for_execution")
+
+
+def test_sagemaker_tasks_are_served_by_our_integration():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_factory as factory,
+    )
+
+    from harness.emulator.sfn_sagemaker import StateTaskServiceSageMaker
+
+    assert "sagemaker" not in factory._UNSUPPORTED_SERVICE_NAMES
+    assert isinstance(factory.state_task_service_for("sagemaker"), StateTaskServiceSageMaker)
+    assert isinstance(state_task_factory.state_task_service_for("sagemaker"), StateTaskServiceSageMaker)
+    assert type(factory.state_task_service_for("batch")).__name__ == "StateTaskServiceBatch"
+
+
+def test_the_sync_pattern_hooks_exist():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
+        StateTaskServiceCallback,
+    )
+
+    assert "_eval_sync" in vars(StateTaskServiceCallback)
+    assert "_build_sync_resolver" in vars(StateTaskServiceCallback)
+    assert "env.is_running()" in inspect.getsource(StateTaskServiceCallback._eval_sync)
+
+
+def test_sagemaker_api_is_served_by_the_local_backend():
+    import moto.sagemaker
+    import moto.sagemaker.models
+    import moto.sagemaker.responses
+
+    from harness.emulator.sagemaker.backends import local_sagemaker_backends
+    from harness.emulator.sagemaker.models import LocalSageMakerBackend
+
+    for module in (moto.sagemaker, moto.sagemaker.models, moto.sagemaker.responses):
+        assert module.sagemaker_backends is local_sagemaker_backends
+    backend = local_sagemaker_backends["123456789012"]["us-east-1"]
+    assert isinstance(backend, LocalSageMakerBackend)
+    # moto routes requests through the urls module that sits beside the backend's models.
+    assert backend._url_module.__name__ == "harness.emulator.sagemaker.urls"
+
+
+def test_local_mode_streams_output_through_the_patched_function():
+    from sagemaker.local import image
+
+    patches.apply_sdk_patches()
+    for method in (image._SageMakerContainer.process, image._SageMakerContainer.train, image._HostingContainer.run):
+        assert "_stream_output(" in inspect.getsource(method), method.__qualname__
+    assert image._stream_output.__module__ == patches.__name__
+
+
+def test_sdk_telemetry_is_silenced():
+    from sagemaker.telemetry import telemetry_logging
+
+    patches.apply_sdk_patches()
+    assert telemetry_logging._send_telemetry_request() is None
+
+
+def test_compose_output_is_routed_by_folder(tmp_path):
+    import subprocess
+    import sys
+
+    from sagemaker.local import image
+
+    patches.apply_sdk_patches()
+    lines, compose_lines = [], []
+    folder = tmp_path / "job"
+    folder.mkdir()
+    patches.local_mode_output.register(str(folder), lines.append, compose_lines.append)
+    try:
+        script = "print('algo-1-abc  | \\x1b[0m hello'); print('Creating algo-1-abc ... done')"
+        process = subprocess.Popen(
+            [sys.executable, "-c", script, "-f", str(folder / "docker-compose.yaml")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        assert image._stream_output(process) == 0
+    finally:
+        patches.local_mode_output.unregister(str(folder))
+    assert lines == ["hello"]
+    assert compose_lines == ["Creating algo-1-abc ... done"]
+
+
+def test_a_state_machine_created_by_cloudformation_executes():
+    from moto import mock_aws
+
+    template = {
+        "Resources": {
+            "Machine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "StateMachineName": "from-cfn",
+                    "RoleArn": "arn:aws:iam::123456789012:role/sfn",
+                    "DefinitionString": json.dumps(
+                        {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": 1}, "End": True}}}
+                    ),
+                },
+            }
+        }
+    }
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        cfn = boto3.client("cloudformation", region_name="us-east-1")
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        cfn.create_stack(StackName="s", TemplateBody=json.dumps(template))
+        arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        import time
+
+        for _ in range(100):
+            answer = sfn.describe_execution(executionArn=execution)
+            if answer["status"] != "RUNNING":
+                break
+            time.sleep(0.05)
+        assert answer["status"] == "SUCCEEDED"
+        assert json.loads(answer["output"]) == {"ok": 1}
