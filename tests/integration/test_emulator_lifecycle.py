@@ -1,0 +1,118 @@
+"""The emulator process: start, state that survives a crash, containers it owns."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import boto3
+import pytest
+
+from harness.emulator import LocalAWS
+from harness.emulator.containers import JOB_LABEL, OWNER_LABEL
+from tests.integration.helpers import training_request, unique, wait_for_running_container
+
+REGION = "us-east-1"
+
+
+def client(aws: LocalAWS, service: str):
+    return boto3.client(service, endpoint_url=aws.endpoint_url, region_name=REGION)
+
+
+def test_s3_objects_survive_kill_9_and_restart(tmp_path):
+    state = tmp_path / "state"
+    aws = LocalAWS(state_dir=state, docker_gateway=False).start()
+    try:
+        s3 = client(aws, "s3")
+        s3.create_bucket(Bucket="kept-data")
+        s3.put_object(Bucket="kept-data", Key="datasets/train.csv", Body=b"a,b\n1,2\n", ContentType="text/csv")
+        s3.put_object(Bucket="kept-data", Key="deleted.txt", Body=b"x")
+        s3.delete_object(Bucket="kept-data", Key="deleted.txt")
+        upload = s3.create_multipart_upload(Bucket="kept-data", Key="models/big.bin")
+        part = b"m" * (5 * 1024 * 1024)
+        etags = [
+            s3.upload_part(
+                Bucket="kept-data", Key="models/big.bin", UploadId=upload["UploadId"], PartNumber=n, Body=part
+            )["ETag"]
+            for n in (1, 2)
+        ]
+        s3.complete_multipart_upload(
+            Bucket="kept-data",
+            Key="models/big.bin",
+            UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags, strict=True)]},
+        )
+    finally:
+        aws.kill()
+
+    with LocalAWS(state_dir=state, docker_gateway=False) as restarted:
+        s3 = client(restarted, "s3")
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="kept-data")["Contents"])
+        assert keys == ["datasets/train.csv", "models/big.bin"]
+        train = s3.get_object(Bucket="kept-data", Key="datasets/train.csv")
+        assert train["Body"].read() == b"a,b\n1,2\n"
+        assert train["ContentType"] == "text/csv"
+        assert s3.head_object(Bucket="kept-data", Key="models/big.bin")["ContentLength"] == 2 * len(part)
+
+
+def test_a_deleted_bucket_stays_deleted(tmp_path):
+    with LocalAWS(state_dir=tmp_path, docker_gateway=False) as aws:
+        s3 = client(aws, "s3")
+        s3.create_bucket(Bucket="short-lived")
+        s3.delete_bucket(Bucket="short-lived")
+    with LocalAWS(state_dir=tmp_path, docker_gateway=False) as aws:
+        assert client(aws, "s3").list_buckets()["Buckets"] == []
+
+
+def test_a_taken_port_is_reported_in_one_line(tmp_path):
+    with LocalAWS(state_dir=tmp_path / "a", docker_gateway=False) as first:
+        port = first.endpoint_url.rsplit(":", 1)[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "harness", "emulator", "--port", port, "--state-dir", str(tmp_path / "b")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port"
+    )
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_stopping_the_emulator_stops_its_jobs_and_a_restart_cleans_up_after_a_crash(
+    tmp_path, tiny_image, docker_client
+):
+    aws = LocalAWS(state_dir=tmp_path).start()
+    try:
+        s3, sm = client(aws, "s3"), client(aws, "sagemaker")
+        s3.create_bucket(Bucket="lifecycle")
+        s3.put_object(Bucket="lifecycle", Key="train/a.csv", Body=b"1\n")
+        name = unique("orphan")
+        arn = sm.create_training_job(
+            **training_request(name, tiny_image, "lifecycle", HyperParameters={"sleep": "120"})
+        )["TrainingJobArn"]
+        wait_for_running_container(docker_client, arn)
+    finally:
+        aws.kill()  # kill -9: the container is orphaned
+    orphans = docker_client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={arn}"})
+    assert len(orphans) == 1
+
+    aws = LocalAWS(state_dir=tmp_path).start()  # removes what the dead one left
+    try:
+        assert docker_client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={arn}"}) == []
+        sm = client(aws, "sagemaker")
+        name = unique("running")
+        arn = sm.create_training_job(
+            **training_request(name, tiny_image, "lifecycle", HyperParameters={"sleep": "120"})
+        )["TrainingJobArn"]
+        wait_for_running_container(docker_client, arn)
+    finally:
+        started = time.monotonic()
+        aws.stop()
+    assert aws.process.returncode == 0
+    assert time.monotonic() - started < 30
+    owned = docker_client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={aws.info['pid']}"})
+    assert owned == []
