@@ -20,7 +20,10 @@ REGION = "us-east-1"
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
 os.environ.update(
-    AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION=REGION, SAGEMAKER_SUPPRESS_V2_WARNING="1"
+    AWS_ACCESS_KEY_ID="test",
+    AWS_SECRET_ACCESS_KEY="test",
+    AWS_DEFAULT_REGION=REGION,
+    SAGEMAKER_SUPPRESS_V2_WARNING="1",
 )
 
 

@@ -26,7 +26,9 @@ def test_s3_objects_survive_kill_9_and_restart(tmp_path):
     try:
         s3 = client(aws, "s3")
         s3.create_bucket(Bucket="kept-data")
-        s3.put_object(Bucket="kept-data", Key="datasets/train.csv", Body=b"a,b\n1,2\n", ContentType="text/csv")
+        s3.put_object(
+            Bucket="kept-data", Key="datasets/train.csv", Body=b"a,b\n1,2\n", ContentType="text/csv"
+        )
         s3.put_object(Bucket="kept-data", Key="deleted.txt", Body=b"x")
         s3.delete_object(Bucket="kept-data", Key="deleted.txt")
         upload = s3.create_multipart_upload(Bucket="kept-data", Key="models/big.bin")
@@ -41,7 +43,9 @@ def test_s3_objects_survive_kill_9_and_restart(tmp_path):
             Bucket="kept-data",
             Key="models/big.bin",
             UploadId=upload["UploadId"],
-            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags, strict=True)]},
+            MultipartUpload={
+                "Parts": [{"PartNumber": n, "ETag": e} for n, e in zip((1, 2), etags, strict=True)]
+            },
         )
     finally:
         aws.kill()

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from harness.emulator import patches
+from harness.emulator.patches import sdk  # noqa: F401  (patches.sdk below)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -116,9 +117,13 @@ def test_local_mode_streams_output_through_the_patched_function():
     from sagemaker.local import image
 
     patches.apply_sdk_patches()
-    for method in (image._SageMakerContainer.process, image._SageMakerContainer.train, image._HostingContainer.run):
+    for method in (
+        image._SageMakerContainer.process,
+        image._SageMakerContainer.train,
+        image._HostingContainer.run,
+    ):
         assert "_stream_output(" in inspect.getsource(method), method.__qualname__
-    assert image._stream_output.__module__ == patches.__name__
+    assert image._stream_output.__module__ == patches.sdk.__name__
 
 
 def test_sdk_telemetry_is_silenced():
@@ -185,3 +190,22 @@ def test_a_state_machine_created_by_cloudformation_executes():
             time.sleep(0.05)
         assert answer["status"] == "SUCCEEDED"
         assert json.loads(answer["output"]) == {"ok": 1}
+
+
+def test_cloudformation_hooks_exist():
+    from moto.cloudformation import parsing
+    from moto.cloudformation.models import ChangeSet, CloudFormationBackend
+
+    assert "get_references_from_template(" in inspect.getsource(parsing.ResourceMap.build_resource_diff)
+    assert "parse_and_update_resource(" in inspect.getsource(parsing.ResourceMap.update)
+    assert "parse_and_create_resource(" in inspect.getsource(parsing.ResourceMap.__getitem__)
+    assert "self.changes = self.diff()" in inspect.getsource(ChangeSet.__init__)
+    assert parsing.parse_and_create_resource.__wrapped__.__module__ == "moto.cloudformation.parsing"
+    assert CloudFormationBackend.execute_change_set.__module__ == "harness.emulator.patches.cloudformation"
+
+
+def test_sub_variables_count_as_references():
+    from moto.cloudformation import parsing
+
+    node = {"Fn::Sub": "${ImageUri} in ${AWS::Region} ${!Literal}", "Other": {"Ref": "Bucket"}}
+    assert sorted(parsing.get_references_from_template(node)) == ["AWS::Region", "Bucket", "ImageUri"]

@@ -1,0 +1,33 @@
+"""Every change the emulator makes to moto and to the SageMaker SDK.
+
+One module per service, one function per patch, each naming the upstream defect
+it works around. `apply_patches()` applies the moto ones; `apply_sdk_patches()`
+the SDK ones, lazily, where a job starts. tests/unit/test_patches.py pins each
+patch to the upstream hook it relies on, so an upgrade that moves one fails
+loudly.
+"""
+
+from __future__ import annotations
+
+from harness.emulator.patches import cloudformation, sagemaker, stepfunctions
+from harness.emulator.patches.sdk import apply_sdk_patches, local_mode_output
+
+__all__ = ["apply_patches", "apply_sdk_patches", "local_mode_output"]
+
+_applied = False
+
+
+def apply_patches() -> None:
+    """Apply the moto patches once per process (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    stepfunctions.enable_state_machine_execution()
+    stepfunctions.route_cloudformation_state_machines_to_executing_backend()
+    stepfunctions.evaluate_jsonata_in_python()
+    stepfunctions.allow_states_errors_in_fail_states()
+    stepfunctions.make_stop_execution_synchronous()
+    sagemaker.register_sagemaker_service_integration()
+    sagemaker.install_local_sagemaker_backend()
+    cloudformation.apply()
+    _applied = True

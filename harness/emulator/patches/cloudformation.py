@@ -1,0 +1,176 @@
+"""Patches to moto's CloudFormation: change sets as AWS runs them.
+
+- A change set whose only difference is a parameter value lists the resources
+  that reference it (through Ref or Fn::Sub) as Modify, and executing it updates them (moto compared
+  templates only).
+- Executing a change set records the new parameters, template and outputs (moto
+  kept the old parameters, so a later UsePreviousValue failed with HTTP 500).
+- An update that fails part-way reports the failing resource's event, rolls the
+  stack back to its previous template and parameters and ends in
+  UPDATE_ROLLBACK_COMPLETE; a failed creation ends in ROLLBACK_COMPLETE (moto
+  raised and left the stack half-changed).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+
+from moto.cloudformation import parsing
+from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack
+
+
+class ResourceFailed(Exception):
+    """A resource could not be created or updated; carries which one and why."""
+
+    def __init__(self, logical_id: str, resource_type: str, reason: str):
+        super().__init__(f"{logical_id}: {reason}")
+        self.logical_id = logical_id
+        self.resource_type = resource_type
+        self.reason = reason
+
+
+def apply() -> None:
+    count_sub_variables_as_references()
+    name_failing_resources()
+    diff_change_sets_with_parameters()
+    execute_change_sets_with_rollback()
+
+
+_SUB_VARIABLE = re.compile(r"\$\{(?!!)([A-Za-z0-9_:.]+)\}")
+
+
+def count_sub_variables_as_references() -> None:
+    """moto finds a resource's parameters through `Ref` only; `Fn::Sub` uses them too."""
+    original = parsing.get_references_from_template
+
+    def get_references_from_template(template):
+        references = original(template)
+        for text in _sub_strings(template):
+            references.extend(_SUB_VARIABLE.findall(text))
+        return references
+
+    parsing.get_references_from_template = get_references_from_template
+
+
+def _sub_strings(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::Sub":
+                yield value if isinstance(value, str) else value[0]
+            else:
+                yield from _sub_strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _sub_strings(item)
+
+
+def name_failing_resources() -> None:
+    """Wrap moto's resource parsers so a failure says which logical resource failed."""
+    for name in ("parse_and_create_resource", "parse_and_update_resource"):
+        original = getattr(parsing, name)
+        setattr(parsing, name, _naming_failures(original))
+
+
+def _naming_failures(original):
+    def parse(logical_id, resource_json, *args, **kwargs):
+        try:
+            return original(logical_id, resource_json, *args, **kwargs)
+        except ResourceFailed:
+            raise
+        except Exception as ex:
+            resource_type = resource_json.get("Type", "") if isinstance(resource_json, dict) else ""
+            raise ResourceFailed(logical_id, resource_type, _reason(ex)) from ex
+
+    parse.__wrapped__ = original
+    return parse
+
+
+def diff_change_sets_with_parameters() -> None:
+    def diff(change_set: ChangeSet):
+        resource_map = change_set.stack.resource_map
+        template = change_set.template_dict
+        by_action = resource_map.build_resource_diff(template, change_set.parameters)
+        changes = []
+        for action, names in by_action.items():
+            for name in names:
+                source = template["Resources"] if action != "Remove" else resource_map._resource_json_map
+                changes.append(_change(action, name, source[name]["Type"]))
+        return changes
+
+    ChangeSet.diff = diff
+
+
+def _change(action: str, logical_id: str, resource_type: str):
+    from moto.cloudformation.models import Change
+
+    return Change(action=action, logical_resource_id=logical_id, resource_type=resource_type)
+
+
+def execute_change_sets_with_rollback() -> None:
+    def execute_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name=None) -> None:
+        change_set = backend.describe_change_set(change_set_name)
+        stack: Stack = backend.stacks[change_set.stack_id]
+        creating = change_set.change_set_type == "CREATE"
+        verb = "CREATE" if creating else "UPDATE"
+        previous = (stack.template, copy.deepcopy(stack.template_dict), dict(stack.parameters or {}))
+        stack._add_stack_event(f"{verb}_IN_PROGRESS", resource_status_reason="User Initiated")
+        stack.status = f"{verb}_IN_PROGRESS"
+        try:
+            change_set.apply()
+        except Exception as ex:
+            failure = ex if isinstance(ex, ResourceFailed) else ResourceFailed(stack.name, "", _reason(ex))
+            _rollback(stack, change_set, creating, failure, previous)
+            return
+        stack.template = change_set.template
+        stack._parse_template()
+        stack.parameters = dict(change_set.parameters or {})
+        stack.output_map = stack._create_output_map()
+        stack.description = stack.template_dict.get("Description")
+        stack._add_stack_event(f"{verb}_COMPLETE")
+        stack.status = f"{verb}_COMPLETE"
+        change_set.execution_status = "EXECUTE_COMPLETE"
+
+    CloudFormationBackend.execute_change_set = execute_change_set
+
+
+def _rollback(stack: Stack, change_set: ChangeSet, creating: bool, failure: ResourceFailed, previous) -> None:
+    verb = "CREATE" if creating else "UPDATE"
+    _resource_event(stack, failure.logical_id, failure.resource_type, f"{verb}_FAILED", failure.reason)
+    change_set.execution_status = "EXECUTE_FAILED"
+    change_set.status_reason = str(failure)
+    reason = f"The following resource(s) failed to {verb.lower()}: [{failure.logical_id}]. "
+    if creating:
+        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+        stack.resource_map.delete()
+        stack._add_stack_event("ROLLBACK_COMPLETE")
+        stack.status = "ROLLBACK_COMPLETE"
+        return
+    template, template_dict, parameters = previous
+    stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    stack.resource_map.update(template_dict, parameters or None)
+    stack.template = template
+    stack._parse_template()
+    stack.parameters = parameters
+    stack.output_map = stack._create_output_map()
+    stack._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+    stack.status = "UPDATE_ROLLBACK_COMPLETE"
+
+
+def _resource_event(stack: Stack, logical_id: str, resource_type: str, status: str, reason: str) -> None:
+    event = Event(
+        stack_id=stack.stack_id,
+        stack_name=stack.name,
+        logical_resource_id=logical_id,
+        physical_resource_id="",
+        resource_type=resource_type,
+        resource_status=status,
+        resource_status_reason=reason,
+        resource_properties=None,
+    )
+    stack.events.append(event)
+
+
+def _reason(ex: BaseException) -> str:
+    message = getattr(ex, "message", None) or str(ex) or type(ex).__name__
+    return " ".join(str(message).split())

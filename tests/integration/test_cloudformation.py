@@ -1,0 +1,124 @@
+"""CloudFormation on the local AWS behaves as AWS does for the deploy path."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from harness.emulator import LocalAWS
+
+MACHINE_ROLE = "arn:aws:iam::123456789012:role/sfn"
+
+
+def template(extra_resources: dict | None = None) -> str:
+    definition = {
+        "StartAt": "Announce",
+        "States": {"Announce": {"Type": "Pass", "Result": {"image": "${ImageUri}"}, "End": True}},
+    }
+    resources = {
+        "Pipeline": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": "cfn-pipeline",
+                "RoleArn": MACHINE_ROLE,
+                "DefinitionString": {"Fn::Sub": json.dumps(definition)},
+            },
+        }
+    }
+    resources.update(extra_resources or {})
+    return json.dumps(
+        {
+            "Parameters": {"ImageUri": {"Type": "String"}},
+            "Resources": resources,
+            "Outputs": {"PipelineArn": {"Value": {"Ref": "Pipeline"}}},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory):
+    with LocalAWS(state_dir=tmp_path_factory.mktemp("cfn"), docker_gateway=False) as running:
+        yield running
+
+
+@pytest.fixture
+def clients(aws):
+    def make(service):
+        return boto3.client(service, endpoint_url=aws.endpoint_url, region_name="us-east-1")
+
+    return make("cloudformation"), make("stepfunctions")
+
+
+def deploy(cfn, stack: str, body: str, image: str, change_set_type: str) -> dict:
+    name = f"cs-{abs(hash((body, image))) % 10**8}"
+    cfn.create_change_set(
+        StackName=stack,
+        ChangeSetName=name,
+        TemplateBody=body,
+        ChangeSetType=change_set_type,
+        Parameters=[{"ParameterKey": "ImageUri", "ParameterValue": image}],
+    )
+    described = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
+    cfn.execute_change_set(StackName=stack, ChangeSetName=name)
+    return described
+
+
+def announced_image(sfn, stack_outputs) -> str:
+    arn = next(o["OutputValue"] for o in stack_outputs if o["OutputKey"] == "PipelineArn")
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
+    return definition["States"]["Announce"]["Result"]["image"]
+
+
+def test_a_parameter_only_change_set_updates_the_resources_that_use_it(clients):
+    cfn, sfn = clients
+    deploy(cfn, "params", template(), "repo/image@sha256:aaa", "CREATE")
+
+    described = deploy(cfn, "params", template(), "repo/image@sha256:bbb", "UPDATE")
+
+    assert [
+        (c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"])
+        for c in described["Changes"]
+    ] == [("Modify", "Pipeline")]
+    stack = cfn.describe_stacks(StackName="params")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert stack["Parameters"] == [{"ParameterKey": "ImageUri", "ParameterValue": "repo/image@sha256:bbb"}]
+    assert announced_image(sfn, stack["Outputs"]) == "repo/image@sha256:bbb"
+    # moto answered HTTP 500 here once a change set had updated the stack
+    described_template = json.dumps({**json.loads(template()), "Description": "now described"})
+    cfn.update_stack(
+        StackName="params",
+        TemplateBody=described_template,
+        Parameters=[{"ParameterKey": "ImageUri", "UsePreviousValue": True}],
+    )
+    assert cfn.describe_stacks(StackName="params")["Stacks"][0]["Parameters"][0]["ParameterValue"] == (
+        "repo/image@sha256:bbb"
+    )
+
+
+def test_an_update_that_fails_part_way_rolls_back_and_reports_the_failing_resource(clients):
+    cfn, sfn = clients
+    deploy(cfn, "rollback", template(), "repo/image@sha256:good", "CREATE")
+    broken = {
+        "Broken": {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": "broken",
+                "RoleArn": MACHINE_ROLE,
+                "DefinitionString": "{not json",
+            },
+        }
+    }
+
+    deploy(cfn, "rollback", template(broken), "repo/image@sha256:new", "UPDATE")
+
+    stack = cfn.describe_stacks(StackName="rollback")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    assert stack["Parameters"][0]["ParameterValue"] == "repo/image@sha256:good"
+    assert announced_image(sfn, stack["Outputs"]) == "repo/image@sha256:good"
+    assert "broken" not in [m["name"] for m in sfn.list_state_machines()["stateMachines"]]
+    events = cfn.describe_stack_events(StackName="rollback")["StackEvents"]
+    failed = [e for e in events if e["ResourceStatus"] == "UPDATE_FAILED"]
+    assert [e["LogicalResourceId"] for e in failed] == ["Broken"]
+    assert failed[0]["ResourceStatusReason"]
