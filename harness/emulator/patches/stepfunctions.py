@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import datetime
+import json
 import time
+import uuid
 
 import jsonata
 from moto.core.config import default_user_config
+from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
@@ -86,3 +91,221 @@ def make_stop_execution_synchronous() -> None:
 
     StepFunctionsParserBackend.stop_execution = stop_execution
     StepFunctionResponse.stop_execution = stop_execution_response
+
+
+# -- conformance with AWS (each fix is measured by ../shared/conformance) --------
+
+
+def name_unnamed_executions() -> None:
+    """AWS names an execution started without a name with a UUID; moto used "None",
+    so a second unnamed execution of a machine collided with the first."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(backend, state_machine_arn, name=None, execution_input=None, trace_header=None):
+        return original(backend, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    StepFunctionsParserBackend.start_execution = start_execution
+
+
+def describe_executions_as_aws() -> None:
+    """DescribeExecution's output is always JSON text ("\\"abc\\"", "null"); moto sent
+    strings raw, dropped null, and crashed (HTTP 500) on timestamps in the output."""
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def describe_execution(response) -> ActionResult:
+        arn = response._get_param("executionArn")
+        execution = response.stepfunction_backend.describe_execution(arn)
+        answer = {
+            "executionArn": arn,
+            "input": execution.execution_input,
+            "name": execution.name,
+            "startDate": execution.start_date,
+            "stateMachineArn": execution.state_machine_arn,
+            "status": execution.status,
+        }
+        if execution.status != "RUNNING":
+            answer["stopDate"] = execution.stop_date
+        if execution.status == "SUCCEEDED":
+            answer["output"] = to_json_str(execution.output, separators=(",", ":"))
+            answer["outputDetails"] = execution.output_details
+        if execution.error is not None:
+            answer["error"] = execution.error
+        if execution.cause is not None:
+            answer["cause"] = execution.cause
+        return ActionResult(answer)
+
+    StepFunctionResponse.describe_execution = describe_execution
+
+
+def complete_the_context_object() -> None:
+    """$$.Execution on AWS has an ISO-8601 StartTime string, and RedriveCount for STANDARD machines."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._get_evaluation_environment
+
+    def _get_evaluation_environment(worker):
+        env = original(worker)
+        execution = env.states.context_object.context_object_data["Execution"]
+        start = execution.get("StartTime")
+        if isinstance(start, datetime.datetime):
+            execution["StartTime"] = (
+                start.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            )
+        if env.execution_type == "STANDARD":
+            execution.setdefault("RedriveCount", 0)
+        return env
+
+    ExecutionWorker._get_evaluation_environment = _get_evaluation_environment
+
+
+def add_start_sync_execution() -> None:
+    """StartSyncExecution (EXPRESS machines) was not implemented (HTTP 500)."""
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def start_sync_execution(backend, state_machine_arn, name=None, execution_input=None, trace_header=None):
+        state_machine = backend.describe_state_machine(state_machine_arn)
+        if state_machine.type != "EXPRESS":
+            raise StateMachineTypeNotSupported()
+        try:
+            json.loads(execution_input or "{}")
+        except ValueError as ex:
+            raise InvalidExecutionInput(str(ex)) from None
+        clone = copy.deepcopy(
+            state_machine,
+            {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend},
+        )
+        clone.sm_type = clone.type  # moto's StateMachine hard-codes sm_type "STANDARD"
+        exec_name = name or str(uuid.uuid4())
+        execution = SyncExecution(
+            name=exec_name,
+            sm_type=clone.type,
+            role_arn=clone.roleArn,
+            exec_arn=f"{state_machine.arn.replace(':stateMachine:', ':express:')}:{exec_name}:{uuid.uuid4()}",
+            account_id=backend.account_id,
+            region_name=backend.region_name,
+            state_machine=clone,
+            start_date=datetime.datetime.now(tz=datetime.UTC),
+            cloud_watch_logging_session=None,
+            activity_store={},
+            input_data=execution_input or "{}",
+            trace_header=trace_header,
+        )
+        execution.start()  # a SyncExecutionWorker runs to the end before returning
+        return execution.to_start_sync_execution_output()
+
+    def start_sync_execution_response(response) -> ActionResult:
+        output = response.stepfunction_backend.start_sync_execution(
+            response._get_param("stateMachineArn"),
+            response._get_param("name"),
+            response._get_param("input", if_none="{}"),
+            response._get_param("traceHeader"),
+        )
+        return ActionResult({k: v for k, v in output.items() if v is not None})
+
+    StepFunctionsParserBackend.start_sync_execution = start_sync_execution
+    StepFunctionResponse.start_sync_execution = start_sync_execution_response
+
+
+class StateMachineTypeNotSupported(AWSError):
+    TYPE = "StateMachineTypeNotSupported"
+    STATUS = 400
+
+    def __init__(self) -> None:
+        super().__init__("This operation is not supported by this type of state machine")
+
+
+def report_bad_jsonata_timestamps_as_query_errors() -> None:
+    """A JSONata Timestamp that is not ISO-8601 fails with States.QueryEvaluationError on
+    AWS ("The Timestamp field cannot be parsed ..."), not States.Runtime."""
+    from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.common.string.string_expression import StringJSONata
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    original = Timestamp._create_failure_event
+
+    def _create_failure_event(self, env, timestamp_str):
+        if not isinstance(self.string, StringJSONata):
+            return original(self, env, timestamp_str)
+        error = StatesErrorNameType.StatesQueryEvaluationError
+        return FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=error),
+            event_type=HistoryEventType.EvaluationFailed,
+            event_details=EventDetails(
+                evaluationFailedEventDetails=EvaluationFailedEventDetails(
+                    error=error.to_name(),
+                    cause="The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time "
+                    f"format string: {timestamp_str}",
+                    location="Timestamp",
+                )
+            ),
+        )
+
+    Timestamp._create_failure_event = _create_failure_event
+
+
+def word_map_item_errors_as_aws() -> None:
+    """AWS quotes the offending value ("Map state input must be an array but was: true")
+    where moto printed its Python type, and says "specified for the field 'Items'"."""
+    from moto.stepfunctions.parser.api import EvaluationFailedEventDetails, HistoryEventType
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.items.items import ItemsJSONata
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    original_execution = StateMap._eval_execution
+
+    def _eval_execution(state, env):
+        takes_input_as_items = state.item_reader is None and state.items is None and state.items_path is None
+        if takes_input_as_items and env.stack and not isinstance(env.stack[-1], list):
+            error = StatesErrorNameType.StatesQueryEvaluationError
+            value = to_json_str(env.stack[-1], separators=(",", ":"))
+            raise FailureEventException(
+                FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=error),
+                    event_type=HistoryEventType.EvaluationFailed,
+                    event_details=EventDetails(
+                        evaluationFailedEventDetails=EvaluationFailedEventDetails(
+                            error=error.to_name(), cause=f"Map state input must be an array but was: {value}"
+                        )
+                    ),
+                )
+            )
+        return original_execution(state, env)
+
+    original_items = ItemsJSONata._eval_body
+
+    def _eval_body(items, env):
+        try:
+            original_items(items, env)
+        except FailureEventException as ex:
+            details = ex.failure_event.event_details.get("evaluationFailedEventDetails") or {}
+            if "cause" in details:
+                details["cause"] = details["cause"].replace(
+                    "' for the field 'Items'", "' specified for the field 'Items'"
+                )
+            raise
+
+    StateMap._eval_execution = _eval_execution
+    ItemsJSONata._eval_body = _eval_body

@@ -1,0 +1,154 @@
+"""The emulator's Step Functions engine where it differs from moto's: each test pins
+one fix in harness/emulator/patches/stepfunctions.py against AWS's behaviour."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from harness.emulator import LocalAWS
+
+ROLE = "arn:aws:iam::123456789012:role/sfn"
+
+
+@pytest.fixture(scope="module")
+def sfn(tmp_path_factory):
+    with LocalAWS(state_dir=tmp_path_factory.mktemp("sfn"), docker_gateway=False) as aws:
+        # StartSyncExecution's host prefix ("sync-") cannot resolve against an IP endpoint.
+        config = Config(inject_host_prefix=False)
+        yield boto3.client(
+            "stepfunctions", endpoint_url=aws.endpoint_url, region_name="us-east-1", config=config
+        )
+
+
+_count = 0
+
+
+def machine(sfn, definition: dict, kind: str = "STANDARD") -> str:
+    global _count
+    _count += 1
+    return sfn.create_state_machine(
+        name=f"engine-{_count}", definition=json.dumps(definition), roleArn=ROLE, type=kind
+    )["stateMachineArn"]
+
+
+def run(sfn, definition: dict, execution_input=None) -> dict:
+    arn = sfn.start_execution(
+        stateMachineArn=machine(sfn, definition), input=json.dumps(execution_input or {})
+    )["executionArn"]
+    for _ in range(200):
+        answer = sfn.describe_execution(executionArn=arn)
+        if answer["status"] != "RUNNING":
+            return answer
+        time.sleep(0.05)
+    raise AssertionError("still RUNNING")
+
+
+def pass_state(**fields) -> dict:
+    return {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True, **fields}}}
+
+
+def test_unnamed_executions_get_distinct_uuid_names(sfn):
+    arn = machine(sfn, pass_state())
+    first = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    second = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    uuid = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    assert re.fullmatch(rf".*:execution:engine-\d+:{uuid}", first)
+    assert first != second
+
+
+@pytest.mark.parametrize("result, text", [("abc", '"abc"'), (None, "null"), (3, "3")])
+def test_non_object_outputs_are_json_text(sfn, result, text):
+    answer = run(sfn, {"QueryLanguage": "JSONata", **pass_state(Output=result)})
+    assert answer["status"] == "SUCCEEDED"
+    assert answer["output"] == text
+
+
+def test_the_context_object_is_complete_and_serialisable(sfn):
+    answer = run(sfn, pass_state(Parameters={"execution.$": "$$.Execution"}))
+    assert answer["status"] == "SUCCEEDED"  # moto answered HTTP 500 on the timestamp
+    execution = json.loads(answer["output"])["execution"]
+    assert execution["RedriveCount"] == 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", execution["StartTime"])
+
+
+def test_start_sync_execution_runs_express_machines_and_refuses_standard_ones(sfn):
+    express = machine(sfn, pass_state(Result={"done": True}), kind="EXPRESS")
+    answer = sfn.start_sync_execution(stateMachineArn=express, input="{}")
+    assert answer["status"] == "SUCCEEDED"
+    assert json.loads(answer["output"]) == {"done": True}
+    assert ":express:" in answer["executionArn"]
+    with pytest.raises(ClientError) as raised:
+        sfn.start_sync_execution(stateMachineArn=machine(sfn, pass_state()), input="{}")
+    assert raised.value.response["Error"]["Code"] == "StateMachineTypeNotSupported"
+
+
+def test_a_bad_jsonata_timestamp_is_a_query_evaluation_error(sfn):
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "Timestamp": "{% $states.input.t %}", "End": True}},
+    }
+    answer = run(sfn, definition, {"t": "2016-13-05T21:29:29Z"})
+    assert answer["status"] == "FAILED"
+    assert answer["error"] == "States.QueryEvaluationError"
+    assert answer["cause"].endswith(
+        "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: "
+        "2016-13-05T21:29:29Z"
+    )
+
+
+def test_map_over_a_non_array_names_the_value(sfn):
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        },
+    }
+    answer = run(sfn, definition, {"foo": "bar"})
+    assert answer["status"] == "FAILED"
+    assert answer["error"] == "States.QueryEvaluationError"
+    assert answer["cause"].endswith('Map state input must be an array but was: {"foo":"bar"}')
+
+
+def test_a_fail_state_may_re_raise_a_caught_states_error(sfn):
+    definition = {
+        "StartAt": "Boom",
+        "States": {
+            "Boom": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "States.MathAdd($.missing, 1)"},
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
+                "End": True,
+            },
+            "Failed": {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"},
+        },
+    }
+    answer = run(sfn, definition)
+    assert answer["status"] == "FAILED"
+    assert answer["error"].startswith("States.")
+
+
+def test_stop_execution_aborts_at_once_and_keeps_error_and_cause(sfn):
+    arn = sfn.start_execution(
+        stateMachineArn=machine(
+            sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}
+        )
+    )["executionArn"]
+    sfn.stop_execution(executionArn=arn, error="Cancelled", cause="by the test")
+    answer = sfn.describe_execution(executionArn=arn)
+    assert answer["status"] == "ABORTED"
+    aborted = sfn.get_execution_history(executionArn=arn)["events"][-1]
+    assert aborted["type"] == "ExecutionAborted"
+    assert aborted["executionAbortedEventDetails"] == {"error": "Cancelled", "cause": "by the test"}
