@@ -173,7 +173,7 @@ def serve(
     work_dir = state_dir / "jobs"
     work_dir.mkdir(exist_ok=True)
     runner = LocalModeRunner(container_url, str(work_dir), keep_containers=keep_containers)
-    LocalSageMakerBackend.configure(runner)
+    LocalSageMakerBackend.configure(runner, model_host=runner)
     store = S3Store(state_dir / "s3")
     store.restore()
     store.attach()
@@ -218,6 +218,7 @@ def _stop_all_jobs() -> None:
     for account in list(local_sagemaker_backends.values()):
         for backend in list(account.values()):
             backend.stop_all_jobs()
+            backend.stop_all_endpoints()
 
 
 def _bind_check(host: str, port: int) -> int:

@@ -35,5 +35,6 @@ def apply_patches() -> None:
     stepfunctions.word_map_item_errors_as_aws()
     sagemaker.register_sagemaker_service_integration()
     sagemaker.install_local_sagemaker_backend()
+    sagemaker.route_invocations_to_served_models()
     cloudformation.apply()
     _applied = True

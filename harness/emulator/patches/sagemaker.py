@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from moto.core.exceptions import ServiceException
+
 
 def register_sagemaker_service_integration() -> None:
     """moto lists "sagemaker" as an unsupported Task integration; supply one."""
@@ -38,3 +40,39 @@ def install_local_sagemaker_backend() -> None:
     moto.sagemaker.models.sagemaker_backends = backends
     moto.sagemaker.responses.sagemaker_backends = backends
     moto.sagemaker.sagemaker_backends = backends
+
+
+class InvokeValidationError(ServiceException):
+    code = "ValidationError"
+
+
+class ModelError(ServiceException):
+    code = "ModelError"
+
+
+def route_invocations_to_served_models() -> None:
+    """moto's InvokeEndpoint answers canned data; ours forwards to the endpoint's container."""
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+    from harness.emulator.sagemaker.backends import local_sagemaker_backends
+
+    def invoke_endpoint(response):
+        endpoint_name = response.path.split("/")[2]
+        backend = local_sagemaker_backends[response.current_account][response.region]
+        body = response.body if isinstance(response.body, bytes) else (response.body or "").encode()
+        try:
+            status, answer, content_type = backend.invoke_endpoint(
+                endpoint_name, body, response.headers.get("Content-Type"), response.headers.get("Accept")
+            )
+        except ValidationError as ex:
+            raise InvokeValidationError(ex.message) from None
+        if status != 200:
+            text = answer.decode("utf-8", "replace")
+            error = ModelError(f'Received client error ({status}) from primary with message "{text}".')
+            error.OriginalStatusCode = status
+            error.OriginalMessage = text
+            raise error
+        return 200, {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": "AllTraffic"}, answer
+
+    SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint

@@ -17,7 +17,17 @@ from typing import Any
 import boto3
 
 from harness.emulator import containers
-from harness.emulator.sagemaker.runner import JobOutcome, JobRunner, JobSpec, LogSink, StopSignal
+from harness.emulator.sagemaker.runner import (
+    HostedModel,
+    HostingFailed,
+    JobOutcome,
+    JobRunner,
+    JobSpec,
+    LogSink,
+    ModelHost,
+    StopSignal,
+)
+from harness.emulator.sagemaker.serving import ServedModel, serve_model
 from harness.emulator.sagemaker.transform import run_batch_transform
 
 log = logging.getLogger(__name__)
@@ -26,7 +36,7 @@ FAILURE_TAIL_LINES = 10
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
 
-class LocalModeRunner(JobRunner):
+class LocalModeRunner(JobRunner, ModelHost):
     def __init__(self, endpoint_url: str, work_dir: str, keep_containers: bool = False):
         """endpoint_url: the emulator as seen from the host *and* from containers."""
         self.endpoint_url = endpoint_url
@@ -78,6 +88,39 @@ class LocalModeRunner(JobRunner):
     def shutdown(self) -> None:
         containers.remove_own_containers()
 
+    # -- ModelHost ---------------------------------------------------------
+    def host(self, spec: JobSpec, log_line: LogSink) -> HostedModel:
+        from harness.emulator.patches import local_mode_output
+
+        image = spec.model_container["Image"]
+        if not containers.image_exists(image):
+            raise HostingFailed(f"ClientError: Requested image {image} not found.")
+        job_dir = tempfile.mkdtemp(prefix=f"{spec.name}-", dir=self.work_dir)
+        session = self._session(spec, job_dir)
+        local_mode_output.register(job_dir, log_line)
+        environment = {**self._environment(spec), **(spec.model_container.get("Environment") or {})}
+        try:
+            served = serve_model(session, spec.model_container, environment)
+        except Exception as ex:
+            self._release(spec, job_dir)
+            raise HostingFailed(f"ClientError: {_one_line(ex)}") from ex
+        return _LocalHostedModel(spec, served, job_dir)
+
+    def unhost(self, hosted: HostedModel) -> None:
+        assert isinstance(hosted, _LocalHostedModel)
+        try:
+            hosted.served.stop()
+        finally:
+            self._release(hosted.spec, hosted.job_dir)
+
+    def _release(self, spec: JobSpec, job_dir: str) -> None:
+        from harness.emulator.patches import local_mode_output
+
+        local_mode_output.unregister(job_dir)
+        if not self.keep_containers:
+            containers.remove_job_containers(spec.arn)
+        shutil.rmtree(job_dir, ignore_errors=True)
+
     # -- helpers -----------------------------------------------------------
     def _session(self, spec: JobSpec, job_dir: str):
         from harness.emulator.patches import apply_sdk_patches
@@ -112,6 +155,16 @@ class LocalModeRunner(JobRunner):
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
         }
+
+
+class _LocalHostedModel(HostedModel):
+    def __init__(self, spec: JobSpec, served: ServedModel, job_dir: str):
+        self.spec = spec
+        self.served = served
+        self.job_dir = job_dir
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, bytes, str]:
+        return self.served.invoke(body, content_type, accept)
 
 
 def _run_in_local_mode(

@@ -21,7 +21,15 @@ from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
 from harness.emulator.sagemaker.logs import JobLog
-from harness.emulator.sagemaker.runner import JobOutcome, JobRunner, JobSpec, StopSignal
+from harness.emulator.sagemaker.runner import (
+    HostedModel,
+    HostingFailed,
+    JobOutcome,
+    JobRunner,
+    JobSpec,
+    ModelHost,
+    StopSignal,
+)
 
 _INSTANCE_TYPE = re.compile(r"^(ml\.[a-z0-9-]+\.[a-z0-9]+|local|local_gpu)$")
 _KIND_TITLE = {"processing": "Processing", "training": "Training", "transform": "Transform"}
@@ -41,15 +49,19 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
     # Set once per process by the emulator server before it serves requests.
     runner: JobRunner | None = None
+    model_host: ModelHost | None = None
 
     def __init__(self, region_name: str, account_id: str):
         super().__init__(region_name, account_id)
         self._active: dict[str, _ActiveJob] = {}
+        self._hosted: dict[str, HostedModel] = {}  # endpoint name -> model in service
+        self._deployments = 0
         self._lock = threading.Lock()
 
     @classmethod
-    def configure(cls, runner: JobRunner) -> None:
+    def configure(cls, runner: JobRunner, model_host: ModelHost) -> None:
         cls.runner = runner
+        cls.model_host = model_host
 
     # -- processing ------------------------------------------------------------
     def create_processing_job_from_request(self, request: dict[str, Any]):
@@ -165,6 +177,96 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         self.describe_transform_job(transform_job_name)
         self._request_stop(self.transform_jobs[transform_job_name].arn, "StopTransformJob")
 
+    # -- endpoints -------------------------------------------------------------
+    def create_endpoint(self, endpoint_name: str, endpoint_config_name: str, tags):
+        if endpoint_name in self.endpoints:
+            raise ResourceInUseException(
+                f'Cannot create already existing endpoint "{self.endpoints[endpoint_name].arn}".'
+            )
+        endpoint = super().create_endpoint(endpoint_name, endpoint_config_name, tags)
+        endpoint.endpoint_status = "Creating"
+        self._deploy(endpoint, endpoint_config_name)
+        return endpoint
+
+    def update_endpoint(self, endpoint_name: str, endpoint_config_name: str):
+        """Serve the new config beside the old one, then switch over, as AWS does."""
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None:
+            self.describe_endpoint(endpoint_name)  # raises the API's error
+        if endpoint.endpoint_status not in ("InService", "Failed"):
+            raise ValidationError(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+        self.describe_endpoint_config(endpoint_config_name)
+        endpoint.endpoint_status = "Updating"
+        endpoint.last_modified_time = utcnow()
+        self._deploy(endpoint, endpoint_config_name)
+        return endpoint
+
+    def delete_endpoint(self, endpoint_name: str) -> None:
+        super().delete_endpoint(endpoint_name)
+        with self._lock:
+            hosted = self._hosted.pop(endpoint_name, None)
+        if hosted is not None:
+            threading.Thread(target=self.model_host.unhost, args=(hosted,), daemon=True).start()
+
+    def invoke_endpoint(self, endpoint_name: str, body: bytes, content_type: str | None, accept: str | None):
+        endpoint = self.endpoints.get(endpoint_name)
+        hosted = self._hosted.get(endpoint_name)
+        if endpoint is None:
+            raise ValidationError(f"Endpoint {endpoint_name} of account {self.account_id} not found.")
+        if hosted is None:
+            raise ValidationError(
+                f"Endpoint {endpoint.arn} is not in service (status {endpoint.endpoint_status})."
+            )
+        return hosted.invoke(body, content_type, accept)
+
+    def _deploy(self, endpoint: Any, config_name: str) -> None:
+        config = self.endpoint_configs[config_name]
+        variant = config.production_variants[0]
+        model = self.describe_model(variant["ModelName"])
+        container = dict(model.primary_container or (model.containers or [{}])[0])
+        with self._lock:
+            self._deployments += 1
+            spec = JobSpec(
+                "endpoint",
+                endpoint.endpoint_name,
+                f"{endpoint.arn}#{self._deployments}",
+                self.region_name,
+                {"EndpointConfigName": config_name},
+                model_container=container,
+            )
+        threading.Thread(
+            target=self._bring_into_service,
+            args=(endpoint, config, variant, spec),
+            name=f"endpoint-{endpoint.endpoint_name}",
+            daemon=True,
+        ).start()
+
+    def _bring_into_service(self, endpoint: Any, config: Any, variant: dict, spec: JobSpec) -> None:
+        stream = f"{variant['VariantName']}/i-local-{int(utcnow().timestamp())}"
+        log = JobLog(self.account_id, self.region_name, "endpoint", spec.name, stream=stream)
+        try:
+            hosted = self.model_host.host(spec, log)
+        except HostingFailed as ex:
+            # A failed update leaves the previous model in service, as on AWS.
+            endpoint.failure_reason = str(ex)
+            endpoint.endpoint_status = "InService" if spec.name in self._hosted else "Failed"
+            endpoint.last_modified_time = utcnow()
+            return
+        with self._lock:
+            previous = self._hosted.get(spec.name)
+            if self.endpoints.get(spec.name) is not endpoint:  # deleted meanwhile
+                previous, hosted = hosted, None
+            else:
+                self._hosted[spec.name] = hosted
+        if hosted is not None:
+            endpoint.endpoint_config_name = config.endpoint_config_name
+            endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+            endpoint.failure_reason = None
+            endpoint.endpoint_status = "InService"
+            endpoint.last_modified_time = utcnow()
+        if previous is not None:
+            self.model_host.unhost(previous)
+
     # -- lifecycle -------------------------------------------------------------
     def stop_all_jobs(self) -> None:
         for active in list(self._active.values()):
@@ -173,8 +275,15 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             if active.thread is not None:
                 active.thread.join(timeout=30)
 
+    def stop_all_endpoints(self) -> None:
+        with self._lock:
+            hosted, self._hosted = list(self._hosted.values()), {}
+        for model in hosted:
+            self.model_host.unhost(model)
+
     def reset(self) -> None:
         self.stop_all_jobs()
+        self.stop_all_endpoints()
         super().reset()
 
     def _launch(self, spec: JobSpec, job: Any) -> None:

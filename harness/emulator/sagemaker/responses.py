@@ -37,3 +37,9 @@ class LocalSageMakerResponse(SageMakerResponse):
     def stop_transform_job(self) -> EmptyResult:
         self.sagemaker_backend.stop_transform_job(self._get_param("TransformJobName"))
         return EmptyResult()
+
+    def update_endpoint(self) -> ActionResult:
+        endpoint = self.sagemaker_backend.update_endpoint(
+            self._get_param("EndpointName"), self._get_param("EndpointConfigName")
+        )
+        return ActionResult({"EndpointArn": endpoint.arn})

@@ -67,3 +67,25 @@ class JobRunner(abc.ABC):
     @abc.abstractmethod
     def shutdown(self) -> None:
         """Stop everything this runner started."""
+
+
+class HostingFailed(RuntimeError):
+    """A model could not be brought into service; the message is the FailureReason."""
+
+
+class HostedModel(abc.ABC):
+    @abc.abstractmethod
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, bytes, str]:
+        """POST /invocations; return (HTTP status, body, content type)."""
+
+
+class ModelHost(abc.ABC):
+    """Serves models for endpoints: one container per endpoint and config."""
+
+    @abc.abstractmethod
+    def host(self, spec: JobSpec, log: LogSink) -> HostedModel:
+        """Start serving `spec.model_container`; return once it answers. Raises HostingFailed."""
+
+    @abc.abstractmethod
+    def unhost(self, hosted: HostedModel) -> None:
+        """Stop serving and remove the container."""

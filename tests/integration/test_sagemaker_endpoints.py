@@ -1,0 +1,144 @@
+"""Real-time endpoints: each one a serving container of its own, invoked through sagemaker-runtime."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import own_containers
+from tests.integration.helpers import ROLE, training_request, unique, wait_for_job
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def models(aws_client, tiny_image):
+    """Two models: trained on 2 and on 5 lines (the test image serves that count)."""
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    bucket = unique("endpoints")
+    s3.create_bucket(Bucket=bucket)
+    names = []
+    for lines in (2, 5):
+        s3.put_object(Bucket=bucket, Key=f"train-{lines}/data.csv", Body=b"x\n" * lines)
+        job = unique(f"train-{lines}")
+        channel = {
+            "ChannelName": "train",
+            "DataSource": {
+                "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/train-{lines}/"}
+            },
+        }
+        sm.create_training_job(**training_request(job, tiny_image, bucket, InputDataConfig=[channel]))
+        trained, _ = wait_for_job(
+            lambda job=job: sm.describe_training_job(TrainingJobName=job), "TrainingJobStatus"
+        )
+        model = unique(f"model-{lines}")
+        sm.create_model(
+            ModelName=model,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={
+                "Image": tiny_image,
+                "ModelDataUrl": trained["ModelArtifacts"]["S3ModelArtifacts"],
+            },
+        )
+        config = unique(f"config-{lines}")
+        sm.create_endpoint_config(
+            EndpointConfigName=config,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": model,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": "ml.t2.medium",
+                }
+            ],
+        )
+        names.append(config)
+    return names
+
+
+def wait_in_service(sm, name: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = sm.describe_endpoint(EndpointName=name)
+        if answer["EndpointStatus"] not in ("Creating", "Updating"):
+            return answer
+        time.sleep(0.2)
+    raise AssertionError(f"endpoint {name} still {answer['EndpointStatus']}")
+
+
+def invoke(runtime, name: str, body: bytes) -> bytes:
+    return runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=body)["Body"].read()
+
+
+def test_endpoints_serve_side_by_side_and_update_swaps_the_model(aws_client, models, docker_client):
+    sm, runtime, logs = aws_client("sagemaker"), aws_client("sagemaker-runtime"), aws_client("logs")
+    small, large = models
+    first, second = unique("ep"), unique("ep")
+    assert sm.create_endpoint(EndpointName=first, EndpointConfigName=small)["EndpointArn"].endswith(first)
+    sm.create_endpoint(EndpointName=second, EndpointConfigName=large)
+    assert sm.describe_endpoint(EndpointName=first)["EndpointStatus"] == "Creating"
+
+    assert wait_in_service(sm, first)["EndpointStatus"] == "InService"
+    assert wait_in_service(sm, second)["EndpointStatus"] == "InService"
+    assert invoke(runtime, first, b"7,a\n8,b\n") == b"2,7\n2,8\n"
+    assert invoke(runtime, second, b"7,a\n") == b"5,7\n"
+
+    sm.update_endpoint(EndpointName=first, EndpointConfigName=large)
+    assert sm.describe_endpoint(EndpointName=first)["EndpointStatus"] == "Updating"
+    assert invoke(runtime, first, b"1\n") == b"2,1\n"  # the old model serves during the update
+    updated = wait_in_service(sm, first)
+    assert updated["EndpointConfigName"] == large
+    assert invoke(runtime, first, b"1\n") == b"5,1\n"
+
+    group = f"/aws/sagemaker/Endpoints/{first}"
+    streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    assert streams and all(s["logStreamName"].startswith("AllTraffic/") for s in streams)
+
+    for name in (first, second):
+        sm.delete_endpoint(EndpointName=name)
+    with pytest.raises(ClientError) as raised:
+        invoke(runtime, first, b"1\n")
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(
+        first in c.labels.get("org.mlharness.job", "") or second in c.labels.get("org.mlharness.job", "")
+        for c in own_containers(docker_client)
+    ):
+        time.sleep(0.2)
+    assert not [
+        c for c in own_containers(docker_client) if "endpoint/" in c.labels.get("org.mlharness.job", "")
+    ]
+
+
+def test_a_reused_endpoint_name_is_refused(aws_client, models):
+    sm = aws_client("sagemaker")
+    name = unique("ep")
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=models[0])
+    with pytest.raises(ClientError) as raised:
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=models[0])
+    assert raised.value.response["Error"]["Code"] == "ResourceInUse"
+    wait_in_service(sm, name)
+    sm.delete_endpoint(EndpointName=name)
+
+
+def test_an_endpoint_whose_image_is_missing_fails(aws_client):
+    sm = aws_client("sagemaker")
+    model, config, name = unique("m"), unique("c"), unique("ep")
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "mlharness/absent:1"})
+    sm.create_endpoint_config(
+        EndpointConfigName=config,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": model,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.t2.medium",
+            }
+        ],
+    )
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    answer = wait_in_service(sm, name)
+    assert answer["EndpointStatus"] == "Failed"
+    assert "mlharness/absent:1 not found" in answer["FailureReason"]
