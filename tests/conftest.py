@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -13,7 +10,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY_CONTEXT = ROOT / "tests" / "images" / "tiny"
-BASE_IMAGE = os.environ.get("MLHARNESS_BASE_IMAGE", "mlharness/base:bookworm")
 REGION = "us-east-1"
 
 # Tests must never reach real AWS, whatever the environment holds.
@@ -48,48 +44,18 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def tiny_image(docker_client) -> str:
-    """Build the test job image from the local base; tagged by a hash of its inputs."""
-    wheels = TINY_CONTEXT / "wheels"
-    if not any(wheels.glob("boto3-*.whl")):
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "-d", str(wheels), f"boto3=={boto3.__version__}"],
-            check=True,
-        )
-    digest = hashlib.sha256(BASE_IMAGE.encode())
-    for path in sorted(TINY_CONTEXT.rglob("*")):
-        if path.is_file():
-            digest.update(str(path.relative_to(TINY_CONTEXT)).encode())
-            digest.update(path.read_bytes())
-    tag = f"mlharness/tiny-test:{digest.hexdigest()[:12]}"
-    try:
-        docker_client.images.get(tag)
-    except Exception:
-        if not _image_present(docker_client, BASE_IMAGE):
-            subprocess.run(["bash", str(ROOT / "docker" / "base" / "build-base.sh"), BASE_IMAGE], check=True)
-        subprocess.run(
-            [
-                "docker",
-                "build",
-                "-q",
-                "--build-arg",
-                f"BASE_IMAGE={BASE_IMAGE}",
-                "-t",
-                tag,
-                str(TINY_CONTEXT),
-            ],
-            check=True,
-            env={**os.environ, "DOCKER_BUILDKIT": "0"},
-            stdout=subprocess.DEVNULL,
-        )
-    return tag
+    """A small test image (train and serve scripts, boto3), built from the base image."""
+    from harness.images import ensure_image
+
+    return ensure_image(TINY_CONTEXT, "mlharness/tiny-test", log=lambda line: None)
 
 
-def _image_present(client, name: str) -> bool:
-    try:
-        client.images.get(name)
-        return True
-    except Exception:
-        return False
+@pytest.fixture(scope="session")
+def job_image(docker_client) -> str:
+    """The project's job image (sagemaker-training, scikit-learn, pandas)."""
+    from harness.images import ensure_job_image
+
+    return ensure_job_image(log=lambda line: None)
 
 
 @pytest.fixture(scope="session")
