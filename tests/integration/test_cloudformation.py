@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -85,6 +86,14 @@ def test_a_parameter_only_change_set_updates_the_resources_that_use_it(clients):
     assert stack["StackStatus"] == "UPDATE_COMPLETE"
     assert stack["Parameters"] == [{"ParameterKey": "ImageUri", "ParameterValue": "repo/image@sha256:bbb"}]
     assert announced_image(sfn, stack["Outputs"]) == "repo/image@sha256:bbb"
+    machine = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "PipelineArn")
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    for _ in range(100):
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            break
+        time.sleep(0.05)
+    assert json.loads(described["output"]) == {"image": "repo/image@sha256:bbb"}
     # moto answered HTTP 500 here once a change set had updated the stack
     described_template = json.dumps({**json.loads(template()), "Description": "now described"})
     cfn.update_stack(

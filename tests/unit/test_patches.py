@@ -209,3 +209,31 @@ def test_sub_variables_count_as_references():
 
     node = {"Fn::Sub": "${ImageUri} in ${AWS::Region} ${!Literal}", "Other": {"Ref": "Bucket"}}
     assert sorted(parsing.get_references_from_template(node)) == ["AWS::Region", "Bucket", "ImageUri"]
+
+
+def test_step_functions_conformance_hooks_exist():
+    import moto.stepfunctions.responses as upstream_responses
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.items.items import ItemsJSONata
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    # If upstream gains StartSyncExecution, drop add_start_sync_execution.
+    assert "def start_sync_execution" not in inspect.getsource(upstream_responses)
+    assert StepFunctionResponse.start_sync_execution.__module__ == "harness.emulator.patches.stepfunctions"
+    assert hasattr(SyncExecution, "to_start_sync_execution_output")
+    start = inspect.signature(StepFunctionsParserBackend.start_execution).parameters
+    assert list(start)[:3] == ["backend", "state_machine_arn", "name"]  # our wrapper keeps the order
+    assert "ContextObjectData(" in inspect.getsource(ExecutionWorker._get_evaluation_environment.__wrapped__)
+    assert "_create_failure_event(" in inspect.getsource(Timestamp._get_wait_seconds)
+    assert "Map state input must be an array" in inspect.getsource(StateMap._eval_execution.__wrapped__)
+    assert "for the field 'Items'" in inspect.getsource(ItemsJSONata._eval_body.__wrapped__)
+
+
+def test_invocations_reach_the_local_backend():
+    from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+
+    assert SageMakerRuntimeResponse.invoke_endpoint.__module__ == "harness.emulator.patches.sagemaker"

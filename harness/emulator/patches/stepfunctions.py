@@ -158,6 +158,7 @@ def complete_the_context_object() -> None:
             execution.setdefault("RedriveCount", 0)
         return env
 
+    _get_evaluation_environment.__wrapped__ = original
     ExecutionWorker._get_evaluation_environment = _get_evaluation_environment
 
 
@@ -307,5 +308,7 @@ def word_map_item_errors_as_aws() -> None:
                 )
             raise
 
+    _eval_execution.__wrapped__ = original_execution
+    _eval_body.__wrapped__ = original_items
     StateMap._eval_execution = _eval_execution
     ItemsJSONata._eval_body = _eval_body
