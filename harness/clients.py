@@ -1,0 +1,66 @@
+"""The one factory through which every boto3 client of the harness is made.
+
+For the local target it pins every client to the local endpoint with fake
+credentials, whatever the environment says (AWS_PROFILE, AWS_ENDPOINT_URL, real
+keys), and refuses an endpoint that is not on this machine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlparse
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+
+LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+_LOCAL_NAMES = {"localhost"}
+
+
+class EndpointRefused(ValueError):
+    pass
+
+
+def is_local_endpoint(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host in _LOCAL_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback
+
+
+class ClientFactory:
+    """Makes (and caches) clients for one target: local (endpoint) or AWS (credential chain)."""
+
+    def __init__(self, region: str, local_endpoint: str | None = None, profile: str | None = None):
+        self.region = region
+        self.local_endpoint = local_endpoint
+        if local_endpoint is not None:
+            if not is_local_endpoint(local_endpoint):
+                raise EndpointRefused(
+                    f"the local target only talks to an endpoint on this machine, not {local_endpoint}"
+                )
+            # Explicit credentials: neither the environment nor ~/.aws is consulted.
+            self._session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
+        else:
+            self._session = boto3.Session(region_name=region, profile_name=profile)
+        self._clients: dict[str, BaseClient] = {}
+
+    @property
+    def is_local(self) -> bool:
+        return self.local_endpoint is not None
+
+    def client(self, service: str) -> BaseClient:
+        if service not in self._clients:
+            # inject_host_prefix: StartSyncExecution's "sync-" prefix cannot resolve on an IP endpoint.
+            config = Config(
+                retries={"max_attempts": 3, "mode": "standard"}, inject_host_prefix=not self.is_local
+            )
+            self._clients[service] = self._session.client(
+                service, endpoint_url=self.local_endpoint, config=config, region_name=self.region
+            )
+        return self._clients[service]

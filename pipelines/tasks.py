@@ -1,0 +1,191 @@
+"""Small builders for the SageMaker Task states both pipelines use.
+
+Deploy-time values are ${...} placeholders (substituted by the stack's Fn::Sub);
+run-time values are Step Functions Data Science SDK placeholders on the execution
+input. Job code ships as a bundle (CodeUri), so a code change needs no new image.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from stepfunctions import steps
+
+# Deploy-time placeholders: stack parameters or resources (see pipelines/template.py).
+JOB_IMAGE = "${JobImageUri}"
+SAGEMAKER_ROLE = "${SageMakerRoleArn}"
+PROCESSING_INSTANCE = "${ProcessingInstanceType}"
+TRAINING_INSTANCE = "${TrainingInstanceType}"
+TRANSFORM_INSTANCE = "${TransformInstanceType}"
+DEPLOY_PARAMETERS = ("JobImageUri", "ProcessingInstanceType", "TrainingInstanceType", "TransformInstanceType")
+
+SAGEMAKER = "arn:aws:states:::sagemaker"
+CODE_DIR = "/opt/ml/processing/input/code"
+VOLUME_GB = 10
+MAX_RUNTIME_S = 3600
+
+
+class _PathField(enum.Enum):
+    ErrorPath = "error_path"
+    CausePath = "cause_path"
+
+
+class Fail(steps.Fail):
+    """The SDK's Fail lacks ErrorPath and CausePath (part of ASL since 2023)."""
+
+    def allowed_fields(self):
+        return super().allowed_fields() + [_PathField.ErrorPath, _PathField.CausePath]
+
+
+def processing(
+    state_id: str, job_name, script: str, arguments, inputs: dict, outputs: dict, **kwargs
+) -> steps.Task:
+    """A processing job running `script` from the code bundle.
+
+    inputs: {name: (s3 uri, local path)}; outputs: {name: (local path, s3 uri)}.
+    """
+    processing_inputs = [_processing_input("code", kwargs.pop("code_uri"), CODE_DIR)] + [
+        _processing_input(name, uri, path) for name, (uri, path) in inputs.items()
+    ]
+    return steps.Task(
+        state_id,
+        resource=f"{SAGEMAKER}:createProcessingJob.sync",
+        parameters={
+            "ProcessingJobName": job_name,
+            "RoleArn": SAGEMAKER_ROLE,
+            "AppSpecification": {
+                "ImageUri": JOB_IMAGE,
+                "ContainerEntrypoint": ["run-bundle", CODE_DIR, script],
+                "ContainerArguments": arguments,
+            },
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": PROCESSING_INSTANCE,
+                    "VolumeSizeInGB": VOLUME_GB,
+                }
+            },
+            "ProcessingInputs": processing_inputs,
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": name,
+                        "S3Output": {"LocalPath": path, "S3Uri": uri, "S3UploadMode": "EndOfJob"},
+                    }
+                    for name, (path, uri) in outputs.items()
+                ]
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_S},
+        },
+        **kwargs,
+    )
+
+
+def training(state_id: str, job_name, hyperparameters, train_uri, output_uri, **kwargs) -> steps.Task:
+    """A training job through the sagemaker-training toolkit (entry point in the hyperparameters)."""
+    return steps.Task(
+        state_id,
+        resource=f"{SAGEMAKER}:createTrainingJob.sync",
+        parameters={
+            "TrainingJobName": job_name,
+            "RoleArn": SAGEMAKER_ROLE,
+            "AlgorithmSpecification": {"TrainingImage": JOB_IMAGE, "TrainingInputMode": "File"},
+            "HyperParameters": hyperparameters,
+            "InputDataConfig": [
+                {
+                    "ChannelName": "train",
+                    "ContentType": "text/csv",
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3DataDistributionType": "FullyReplicated",
+                            "S3Uri": train_uri,
+                        }
+                    },
+                }
+            ],
+            "OutputDataConfig": {"S3OutputPath": output_uri},
+            "ResourceConfig": {
+                "InstanceCount": 1,
+                "InstanceType": TRAINING_INSTANCE,
+                "VolumeSizeInGB": VOLUME_GB,
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_S},
+        },
+        **kwargs,
+    )
+
+
+def create_model(state_id: str, model_name, model_data_path: str, code_uri, **kwargs) -> steps.Task:
+    """A model that serves jobs/serve.py from the code bundle with the given artifact."""
+    return steps.Task(
+        state_id,
+        resource=f"{SAGEMAKER}:createModel",
+        parameters={
+            "ModelName": model_name,
+            "ExecutionRoleArn": SAGEMAKER_ROLE,
+            "PrimaryContainer": {
+                "Image": JOB_IMAGE,
+                "ModelDataUrl.$": model_data_path,
+                "Environment": {"SAGEMAKER_PROGRAM": "jobs/serve.py", "SAGEMAKER_SUBMIT_DIRECTORY": code_uri},
+            },
+        },
+        **kwargs,
+    )
+
+
+def batch_transform(state_id: str, job_name, model_name, input_uri, output_uri, **kwargs) -> steps.Task:
+    return steps.Task(
+        state_id,
+        resource=f"{SAGEMAKER}:createTransformJob.sync",
+        parameters={
+            "TransformJobName": job_name,
+            "ModelName": model_name,
+            "BatchStrategy": "MultiRecord",
+            "MaxPayloadInMB": 6,
+            "TransformInput": {
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+                "ContentType": "text/csv",
+                "SplitType": "Line",
+            },
+            "TransformOutput": {"S3OutputPath": output_uri, "AssembleWith": "Line", "Accept": "text/csv"},
+            "TransformResources": {"InstanceCount": 1, "InstanceType": TRANSFORM_INSTANCE},
+        },
+        **kwargs,
+    )
+
+
+def catch_all(task: steps.Task, handler: steps.State) -> steps.Task:
+    """Send any error of `task` to `handler`, keeping it under $.error."""
+    task.add_catch(steps.Catch(error_equals=["States.ALL"], next_step=handler, result_path="$.error"))
+    return task
+
+
+def pipeline_failed() -> Fail:
+    return Fail("PipelineFailed", error_path="$.error.Error", cause_path="$.error.Cause")
+
+
+def state_path(path: str) -> dict:
+    """Mark a value as read from the state's data at run time (a JSONPath)."""
+    return _StatePath(path)
+
+
+class _StatePath(str):
+    pass
+
+
+def _uri(value) -> dict:
+    return {"S3Uri.$": str(value)} if isinstance(value, _StatePath) else {"S3Uri": value}
+
+
+def _processing_input(name: str, uri, path: str) -> dict:
+    return {
+        "InputName": name,
+        "S3Input": {
+            **_uri(uri),
+            "LocalPath": path,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "FullyReplicated",
+        },
+    }

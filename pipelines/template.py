@@ -1,0 +1,194 @@
+"""The CloudFormation template of one environment: both state machines and their roles.
+
+Deploy-time values are stack parameters; the artifact bucket comes from a bootstrap
+step outside the stack (it outlives the stack), so the template only names it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from pipelines.tasks import DEPLOY_PARAMETERS
+
+SAGEMAKER_ACTIONS = {
+    "jobs": [
+        "sagemaker:CreateProcessingJob",
+        "sagemaker:DescribeProcessingJob",
+        "sagemaker:StopProcessingJob",
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:StopTrainingJob",
+        "sagemaker:CreateTransformJob",
+        "sagemaker:DescribeTransformJob",
+        "sagemaker:StopTransformJob",
+        "sagemaker:AddTags",
+    ],
+    "models": ["sagemaker:CreateModel", "sagemaker:DescribeModel"],
+}
+
+
+def template(definitions: dict[str, dict]) -> dict:
+    """definitions: pipeline name -> ASL dict (with ${...} deploy-time placeholders)."""
+    parameters = {
+        "ArtifactBucket": {
+            "Type": "String",
+            "Description": "Bucket for data, code and artifacts (bootstrapped)",
+        },
+        "JobImageUri": {"Type": "String", "Description": "Job image, by digest on AWS"},
+        "ProcessingInstanceType": {"Type": "String", "Default": "ml.m5.large"},
+        "TrainingInstanceType": {"Type": "String", "Default": "ml.m5.large"},
+        "TransformInstanceType": {"Type": "String", "Default": "ml.m5.large"},
+    }
+    assert set(DEPLOY_PARAMETERS) <= set(parameters)
+    resources = {"SageMakerRole": _sagemaker_role(), "StepFunctionsRole": _step_functions_role()}
+    outputs = {"SageMakerRoleArn": {"Value": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}}}
+    for name, definition in definitions.items():
+        logical = f"{name.title()}StateMachine"
+        resources[logical] = {
+            "Type": "AWS::StepFunctions::StateMachine",
+            "Properties": {
+                "StateMachineName": {"Fn::Sub": f"${{AWS::StackName}}-{name}"},
+                "RoleArn": {"Fn::GetAtt": ["StepFunctionsRole", "Arn"]},
+                "DefinitionString": {
+                    "Fn::Sub": [
+                        json.dumps(definition, indent=2),
+                        {"SageMakerRoleArn": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}},
+                    ]
+                },
+            },
+        }
+        outputs[f"{name.title()}StateMachineArn"] = {"Value": {"Ref": logical}}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "mlharness pipelines: training and inference state machines and their roles",
+        "Parameters": parameters,
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def to_yaml(document: dict) -> str:
+    """Deterministic YAML; multi-line strings (the definitions) as literal blocks."""
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper, value):
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return yaml.dump(document, Dumper=Dumper, sort_keys=False, width=120, allow_unicode=True)
+
+
+def _bucket_arns() -> list:
+    return [
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ArtifactBucket}"},
+        {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ArtifactBucket}/*"},
+    ]
+
+
+def _sagemaker_role() -> dict:
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": _trust("sagemaker.amazonaws.com"),
+            "Policies": [
+                {
+                    "PolicyName": "jobs",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+                                "Resource": _bucket_arns(),
+                            },
+                            {
+                                "Effect": "Allow",
+                                "Action": [
+                                    "logs:CreateLogGroup",
+                                    "logs:CreateLogStream",
+                                    "logs:PutLogEvents",
+                                ],
+                                "Resource": {
+                                    "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
+                                    ":log-group:/aws/sagemaker/*"
+                                },
+                            },
+                            {
+                                "Effect": "Allow",
+                                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                                "Resource": {
+                                    "Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}"
+                                    ":repository/*"
+                                },
+                            },
+                            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _step_functions_role() -> dict:
+    sagemaker_arn = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": _trust("states.amazonaws.com"),
+            "Policies": [
+                {
+                    "PolicyName": "pipelines",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": SAGEMAKER_ACTIONS["jobs"],
+                                "Resource": [
+                                    {"Fn::Sub": f"{sagemaker_arn}:processing-job/*"},
+                                    {"Fn::Sub": f"{sagemaker_arn}:training-job/*"},
+                                    {"Fn::Sub": f"{sagemaker_arn}:transform-job/*"},
+                                ],
+                            },
+                            {
+                                "Effect": "Allow",
+                                "Action": SAGEMAKER_ACTIONS["models"],
+                                "Resource": {"Fn::Sub": f"{sagemaker_arn}:model/*"},
+                            },
+                            {
+                                "Effect": "Allow",
+                                "Action": "iam:PassRole",
+                                "Resource": {"Fn::GetAtt": ["SageMakerRole", "Arn"]},
+                                "Condition": {
+                                    "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+                                },
+                            },
+                            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": _bucket_arns()[1]},
+                            {
+                                # .sync integrations watch jobs through these managed rules
+                                "Effect": "Allow",
+                                "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                                "Resource": {
+                                    "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}"
+                                    ":rule/StepFunctionsGetEventsForSageMaker*"
+                                },
+                            },
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _trust(service: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
