@@ -1,24 +1,147 @@
-"""`python -m harness`: parse the command line and hand off; no logic here."""
+"""`python -m harness`: parse the command line and hand off; no logic here.
+
+Every command takes the target the same way: --target local, or --target aws ENV.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import sys
 
-from harness.emulator import server as emulator_server
+PIPELINE_CHOICES = ("training", "inference", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from harness.emulator import server as emulator_server
+
     parser = argparse.ArgumentParser(
         prog="python -m harness",
         description="Run Step Functions + SageMaker pipelines locally or on AWS.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser(
+        "build", help="write the state machine definitions and template under build/ENV/"
+    )
+    build.add_argument(
+        "--env", default="local", help="configuration to build for (config/ENV.yaml; default local)"
+    )
+    _add_overrides(build)
+    build.set_defaults(handler=_build)
+
+    run = commands.add_parser("run", help="deploy and run the pipelines, show progress, print the results")
+    _add_target(run)
+    run.add_argument(
+        "--pipeline", choices=PIPELINE_CHOICES, default="all", help="which pipeline (default all)"
+    )
+    run.add_argument(
+        "--training-run", help="inference: the training run to use (default: the latest successful)"
+    )
+    _add_overrides(run)
+    run.set_defaults(handler=_run)
+
+    status = commands.add_parser("status", help="list runs with their status and key metric")
+    _add_target(status)
+    status.add_argument("--pipeline", choices=PIPELINE_CHOICES, default="all")
+    status.set_defaults(handler=_status)
+
     emulator = commands.add_parser("emulator", help="run the local AWS in the foreground")
     emulator_server.build_parser(emulator)
     emulator.set_defaults(handler=emulator_server.run)
     return parser
 
 
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        nargs="+",
+        metavar=("TARGET", "ENV"),
+        default=["local"],
+        help="'local' (default), or 'aws ENV' with ENV one of config/*.yaml",
+    )
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a setting, e.g. --set pipeline.threshold=0.8 (repeatable)",
+    )  # fmt: skip
+
+
+def _environment(args: argparse.Namespace) -> str:
+    target = args.target
+    if target[0] == "local" and len(target) == 1:
+        return "local"
+    if target[0] == "aws" and len(target) == 2:
+        return target[1]
+    if target[0] == "aws":
+        raise _UsageError("--target aws needs an environment name: --target aws dev")
+    raise _UsageError(f"unknown target {' '.join(target)!r}: use --target local or --target aws ENV")
+
+
+class _UsageError(ValueError):
+    pass
+
+
+def _build(args: argparse.Namespace) -> int:
+    from harness import build, config
+
+    folder = build.build(config.load(args.env, args.overrides))
+    for path in sorted(folder.iterdir()):
+        if not path.name.startswith("."):
+            print(path.relative_to(build.ROOT))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness import config, runs, targets
+
+    settings = config.load(_environment(args), args.overrides)
+    pipelines = ["training", "inference"] if args.pipeline == "all" else [args.pipeline]
+    return runs.run(settings, targets.make_target(settings), pipelines, args.training_run, _report)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from harness import records
+
+    env = _environment(args)
+    shown = [r for r in records.load_all(env) if args.pipeline in ("all", r.pipeline)]
+    if not shown:
+        print(f"no runs recorded for environment {env}")
+        return 0
+    print(f"{'run':34} {'status':10} {'started':26} key metric / output")
+    for record in shown:
+        key = ", ".join(f"{k}={v}" for k, v in record.metrics.items() if k in ("roc_auc", "accuracy"))
+        key = key or record.outputs.get("predictions_uri", "") or (record.error or "")
+        print(f"{record.run_id:34} {record.status:10} {record.started_at:26} {key}")
+    return 0
+
+
+def _report(line: str) -> None:
+    print(line, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    if args.command != "emulator":
+        _quiet_libraries()
+    from harness.errors import HarnessError
+
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (HarnessError, _UsageError, ValueError) as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 2 if isinstance(ex, _UsageError | ValueError) and not isinstance(ex, HarnessError) else 1
+
+
+def _quiet_libraries() -> None:
+    """The SDKs log at INFO on import (and stepfunctions resets the root logger)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("sagemaker", "sagemaker.config", "stepfunctions", "botocore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -32,7 +32,7 @@ def default_base_image() -> str:
     configured = os.environ.get("MLHARNESS_BASE_IMAGE")
     if configured:
         return configured
-    return LOCAL_BASE_IMAGE if _image_id(LOCAL_BASE_IMAGE) else PUBLIC_BASE_IMAGE
+    return LOCAL_BASE_IMAGE if image_id(LOCAL_BASE_IMAGE) else PUBLIC_BASE_IMAGE
 
 
 def ensure_job_image(base_image: str | None = None, log: Callable[[str], None] = print) -> str:
@@ -44,9 +44,9 @@ def ensure_image(
 ) -> str:
     """Return the tag of the image built from `context`, building it when missing."""
     base_image = base_image or default_base_image()
-    base_id = _image_id(base_image) or base_image  # an unpulled public image: its name stands in
+    base_id = image_id(base_image) or base_image  # an unpulled public image: its name stands in
     tag = f"{repository}:{inputs_digest(context, base_id)[:12]}"
-    if _image_id(tag):
+    if image_id(tag):
         return tag
     log(f"building image {tag} from {context.relative_to(ROOT) if context.is_relative_to(ROOT) else context}")
     ensure_wheelhouse(context)
@@ -103,7 +103,7 @@ def ensure_wheelhouse(context: Path) -> Path:
     return wheelhouse
 
 
-def _image_id(name: str) -> str | None:
+def image_id(name: str) -> str | None:
     result = subprocess.run(
         ["docker", "image", "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True
     )

@@ -28,7 +28,7 @@ def load_model(folder: Path):
     if not archive.exists():
         raise SystemExit(f"evaluate: neither {MODEL_FILE} nor model.tar.gz under {folder}")
     with tempfile.TemporaryDirectory() as unpacked, tarfile.open(archive) as tar:
-        tar.extractall(unpacked, filter="data")
+        tar.extractall(unpacked, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
         return joblib.load(Path(unpacked) / MODEL_FILE)
 
 

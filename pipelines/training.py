@@ -8,6 +8,8 @@ the error.
 
 from __future__ import annotations
 
+import json
+
 from stepfunctions import steps
 from stepfunctions.inputs import ExecutionInput
 
@@ -86,7 +88,10 @@ def definition(quality_metric: str) -> dict:
     )
     parse_metrics = steps.Pass(
         "ParseMetrics",
-        parameters={"metrics.$": "States.StringToJson($.metrics_object.Body)"},
+        parameters={
+            "metrics.$": "States.StringToJson($.metrics_object.Body)",
+            "threshold.$": "$$.Execution.Input.Threshold",
+        },
         result_path="$.evaluation",
     )
     create_model = tasks.create_model(
@@ -101,7 +106,7 @@ def definition(quality_metric: str) -> dict:
         parameters={
             "cause.$": (
                 f"States.Format('{quality_metric} {{}} is below the threshold {{}}', "
-                f"$.evaluation.metrics.{quality_metric}, $$.Execution.Input.Threshold)"
+                f"$.evaluation.metrics.{quality_metric}, $.evaluation.threshold)"
             )
         },
         result_path="$.gate",
@@ -110,7 +115,7 @@ def definition(quality_metric: str) -> dict:
     gate = steps.Choice("QualityGate")
     gate.add_choice(
         steps.ChoiceRule.NumericGreaterThanEqualsPath(
-            variable=f"$.evaluation.metrics.{quality_metric}", value="$$.Execution.Input.Threshold"
+            variable=f"$.evaluation.metrics.{quality_metric}", value="$.evaluation.threshold"
         ),
         next_step=create_model,
     )
@@ -131,8 +136,12 @@ def execution_input(run: dict, parameters: dict) -> dict:
     """
     prefix, run_id = run["Prefix"], run["RunId"]
     hyperparameters = {k: str(v) for k, v in sorted(parameters["hyperparameters"].items())}
+    # The toolkit's own settings are JSON strings, as the SageMaker SDK writes them.
     hyperparameters.update(
-        {"sagemaker_program": "jobs/train.py", "sagemaker_submit_directory": run["CodeUri"]}
+        {
+            "sagemaker_program": json.dumps("jobs/train.py"),
+            "sagemaker_submit_directory": json.dumps(run["CodeUri"]),
+        }
     )
     return {
         "RunId": run_id,

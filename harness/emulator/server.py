@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -170,8 +171,9 @@ def serve(
     hosts = [host] + ([gateway] if gateway and gateway != host else [])
     container_url = f"http://{gateway}:{port}" if gateway else f"http://{host}:{port}"
 
-    work_dir = state_dir / "jobs"
-    work_dir.mkdir(exist_ok=True)
+    # Job scratch (downloads, /opt/ml mounts) lives in the temp dir: local mode refuses to
+    # mount from sensitive paths, /root among them, where a root user's state dir would be.
+    work_dir = Path(tempfile.mkdtemp(prefix="mlharness-jobs-"))
     runner = LocalModeRunner(container_url, str(work_dir), keep_containers=keep_containers)
     LocalSageMakerBackend.configure(runner, model_host=runner)
     store = S3Store(state_dir / "s3")
@@ -210,6 +212,7 @@ def serve(
         server.shutdown()
     _stop_all_jobs()
     runner.shutdown()
+    shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _stop_all_jobs() -> None:
@@ -224,6 +227,8 @@ def _stop_all_jobs() -> None:
 def _bind_check(host: str, port: int) -> int:
     """Fail early with a clear message when the port is taken; resolve port 0."""
     with socket.socket() as s:
+        # As the server will: a restart must not wait for old connections in TIME_WAIT.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as ex:

@@ -33,6 +33,7 @@ def apply_patches() -> None:
     stepfunctions.add_start_sync_execution()
     stepfunctions.report_bad_jsonata_timestamps_as_query_errors()
     stepfunctions.word_map_item_errors_as_aws()
+    stepfunctions.read_aws_sdk_response_bodies()
     sagemaker.register_sagemaker_service_integration()
     sagemaker.install_local_sagemaker_backend()
     sagemaker.route_invocations_to_served_models()

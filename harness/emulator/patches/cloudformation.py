@@ -1,5 +1,6 @@
 """Patches to moto's CloudFormation: change sets as AWS runs them.
 
+- Fn::Sub with a variables map keeps "$$" (moto turned it into "$").
 - A change set whose only difference is a parameter value lists the resources
   that reference it (through Ref or Fn::Sub) as Modify, and executing it updates them (moto compared
   templates only).
@@ -31,10 +32,33 @@ class ResourceFailed(Exception):
 
 
 def apply() -> None:
+    substitute_sub_variables_literally()
     count_sub_variables_as_references()
     name_failing_resources()
     diff_change_sets_with_parameters()
     execute_change_sets_with_rollback()
+
+
+def substitute_sub_variables_literally() -> None:
+    """Fn::Sub's [template, variables] form went through Python's string.Template, which
+    turns "$$" into "$": a state machine's "$$.Execution.Input" lost its context-object
+    prefix. CloudFormation replaces ${Name} and nothing else."""
+    original = parsing.clean_json
+
+    def clean_json(resource_json, resources_map):
+        if isinstance(resource_json, dict) and isinstance(resource_json.get("Fn::Sub"), list):
+            text, variables = resource_json["Fn::Sub"]
+            values = {name: str(original(value, resources_map)) for name, value in variables.items()}
+            text = re.sub(
+                r"\$\{([^!}][^}]*)\}",
+                lambda m: values.get(m.group(1), m.group(0)),
+                original(text, resources_map),
+            )
+            return original({"Fn::Sub": text}, resources_map)
+        return original(resource_json, resources_map)
+
+    clean_json.__wrapped__ = original
+    parsing.clean_json = clean_json
 
 
 _SUB_VARIABLE = re.compile(r"\$\{(?!!)([A-Za-z0-9_:.]+)\}")

@@ -312,3 +312,28 @@ def word_map_item_errors_as_aws() -> None:
     _eval_body.__wrapped__ = original_items
     StateMap._eval_execution = _eval_execution
     ItemsJSONata._eval_body = _eval_body
+
+
+def read_aws_sdk_response_bodies() -> None:
+    """An aws-sdk Task answering with a stream (s3:getObject's Body) failed with "cannot
+    pickle '_io.BufferedReader'": moto's copy of the engine lost the response
+    normalisation that turns streams into strings, as AWS returns them."""
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (  # noqa: E501
+        StateTaskServiceAwsSdk,
+    )
+
+    models = {}
+
+    def _normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        if not isinstance(response, dict):
+            return
+        service = self._get_boto_service_name(boto_service_name)
+        action = service_action_name or self.resource.api_action
+        if service not in models:
+            models[service] = botocore.session.get_session().get_service_model(service)
+        operation = models[service].operation_model(action[0].upper() + action[1:])
+        if operation.output_shape is not None:
+            self._from_boto_response(response, operation.output_shape)
+
+    StateTaskServiceAwsSdk._normalise_response = _normalise_response

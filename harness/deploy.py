@@ -1,0 +1,149 @@
+"""Deploy a stack through CloudFormation change sets: create, update, or no-op.
+
+Target-agnostic: the same calls go to the local AWS and to AWS. A template that
+does not validate is refused before the stack is touched; an update that fails
+while resources change raises with the failing resources' events (the stack
+rolls back to its previous state).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable
+
+from botocore.exceptions import ClientError
+
+POLL_S = 0.5
+TIMEOUT_S = 1800
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+# A stack in one of these states cannot be updated; it is replaced (it holds nothing).
+REPLACEABLE = {"ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"}
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+@dataclasses.dataclass
+class Deployed:
+    stack_name: str
+    action: str  # "created" | "updated" | "unchanged"
+    outputs: dict[str, str]
+    changes: list[str]
+
+
+def ensure_bucket(s3, bucket: str, region: str) -> bool:
+    """Bootstrap the artifact bucket (outside the stack, so it outlives it). True if created."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as ex:
+        if ex.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+            raise DeployError(
+                f"cannot use bucket {bucket}: {ex.response['Error'].get('Message', ex)}"
+            ) from None
+    arguments = {"Bucket": bucket}
+    if region != "us-east-1":
+        arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**arguments)
+    return True
+
+
+def deploy(
+    cfn, stack_name: str, template_body: str, parameters: dict[str, str], log: Callable[[str], None] = print
+) -> Deployed:
+    try:
+        cfn.validate_template(TemplateBody=template_body)
+    except ClientError as ex:
+        raise DeployError(
+            f"the template does not validate: {ex.response['Error'].get('Message', ex)}"
+        ) from None
+    stack = _stack(cfn, stack_name)
+    if stack is not None and stack["StackStatus"] in REPLACEABLE:
+        log(f"stack {stack_name} is {stack['StackStatus']}: replacing it")
+        cfn.delete_stack(StackName=stack_name)
+        _wait_stack(cfn, stack["StackId"])
+        stack = None
+    change_set_type = "UPDATE" if stack is not None else "CREATE"
+    digest = hashlib.sha256((template_body + repr(sorted(parameters.items()))).encode()).hexdigest()[:10]
+    change_set = f"mlharness-{digest}-{int(time.time())}"
+    cfn.create_change_set(
+        StackName=stack_name,
+        ChangeSetName=change_set,
+        ChangeSetType=change_set_type,
+        TemplateBody=template_body,
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    described = _wait_change_set(cfn, stack_name, change_set)
+    if described["Status"] == "FAILED":
+        reason = described.get("StatusReason", "")
+        cfn.delete_change_set(StackName=stack_name, ChangeSetName=change_set)
+        if any(marker in reason for marker in NO_CHANGES):
+            log(f"stack {stack_name}: no changes")
+            return Deployed(stack_name, "unchanged", _outputs(_stack(cfn, stack_name)), [])
+        raise DeployError(f"change set for {stack_name} failed: {reason}")
+    changes = [
+        f"{c['ResourceChange']['Action']} {c['ResourceChange']['LogicalResourceId']} "
+        f"({c['ResourceChange']['ResourceType']})"
+        for c in described.get("Changes", [])
+    ]
+    for change in changes:
+        log(f"stack {stack_name}: {change}")
+    started = time.time()
+    cfn.execute_change_set(StackName=stack_name, ChangeSetName=change_set)
+    final = _wait_stack(cfn, stack_name)
+    if final["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        raise DeployError(
+            f"stack {stack_name} ended {final['StackStatus']}: "
+            + "; ".join(_failures(cfn, stack_name, started))
+        )
+    action = "created" if change_set_type == "CREATE" else "updated"
+    log(f"stack {stack_name} {action}")
+    return Deployed(stack_name, action, _outputs(final), changes)
+
+
+def _stack(cfn, stack_name: str) -> dict | None:
+    try:
+        return cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    except ClientError as ex:
+        if "does not exist" in ex.response["Error"].get("Message", ""):
+            return None
+        raise
+
+
+def _wait_change_set(cfn, stack_name: str, change_set: str) -> dict:
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        described = cfn.describe_change_set(StackName=stack_name, ChangeSetName=change_set)
+        if described["Status"] in ("CREATE_COMPLETE", "FAILED") or time.monotonic() > deadline:
+            return described
+        time.sleep(POLL_S)
+
+
+def _wait_stack(cfn, stack: str) -> dict:
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        try:
+            described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        except ClientError:
+            return {"StackStatus": "DELETE_COMPLETE"}
+        if not described["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+            return described
+        time.sleep(POLL_S)
+
+
+def _failures(cfn, stack_name: str, since: float) -> list[str]:
+    events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+    failed = [
+        f"{e['LogicalResourceId']} {e['ResourceStatus']}: {e.get('ResourceStatusReason', '')}"
+        for e in events
+        if e["ResourceStatus"].endswith("_FAILED") and e["Timestamp"].timestamp() >= since - 1
+    ]
+    return failed or ["no failure event was reported"]
+
+
+def _outputs(stack: dict | None) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}

@@ -1,0 +1,203 @@
+"""Start an execution and watch it through the Step Functions API only.
+
+Progress comes from the execution history (each state entered, succeeded or
+failed; each job submitted and how it ended) and from CloudWatch Logs (each
+job's container output), so the same code watches the local AWS and AWS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+POLL_S = 0.5
+JOB_LOG_GROUPS = {
+    "createProcessingJob": ("/aws/sagemaker/ProcessingJobs", "ProcessingJobArn"),
+    "createTrainingJob": ("/aws/sagemaker/TrainingJobs", "TrainingJobArn"),
+    "createTransformJob": ("/aws/sagemaker/TransformJobs", "TransformJobArn"),
+}
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@dataclasses.dataclass
+class StepTiming:
+    name: str
+    status: str
+    started: str
+    ended: str | None = None
+    seconds: float | None = None
+
+
+@dataclasses.dataclass
+class ExecutionResult:
+    arn: str
+    status: str
+    output: dict | None
+    error: str | None
+    cause: str | None
+    steps: list[StepTiming]
+
+
+def start(sfn, state_machine_arn: str, name: str, execution_input: dict) -> str:
+    return sfn.start_execution(
+        stateMachineArn=state_machine_arn, name=name, input=json.dumps(execution_input)
+    )["executionArn"]
+
+
+class Watcher:
+    """Polls history and job logs, reports progress lines, returns how the execution ended."""
+
+    def __init__(self, sfn, logs, report: Callable[[str], None] = print, show_logs: bool = True):
+        self.sfn = sfn
+        self.logs = logs
+        self.report = report
+        self.show_logs = show_logs
+        self._seen_events = 0
+        self._steps: dict[str, StepTiming] = {}
+        self._entered: dict[int, str] = {}
+        self._tails: dict[str, _LogTail] = {}
+
+    def wait(self, execution_arn: str, timeout: float | None = None) -> ExecutionResult:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            self._poll_history(execution_arn)
+            self._poll_logs()
+            if described["status"] in TERMINAL:
+                self._poll_history(execution_arn)
+                self._poll_logs()
+                return ExecutionResult(
+                    arn=execution_arn,
+                    status=described["status"],
+                    output=json.loads(described["output"]) if described.get("output") else None,
+                    error=described.get("error"),
+                    cause=described.get("cause"),
+                    steps=list(self._steps.values()),
+                )
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"execution {execution_arn} still running after {timeout} s")
+            time.sleep(POLL_S)
+
+    # -- history ---------------------------------------------------------------
+    def _poll_history(self, execution_arn: str) -> None:
+        events = _all_events(self.sfn, execution_arn)
+        for event in events[self._seen_events :]:
+            self._on_event(event)
+        self._seen_events = len(events)
+
+    def _on_event(self, event: dict) -> None:
+        kind = event["type"]
+        stamp = event["timestamp"]
+        if kind.endswith("StateEntered"):
+            name = event["stateEnteredEventDetails"]["name"]
+            self._entered[event["id"]] = name
+            self._steps[name] = StepTiming(name, "RUNNING", _iso(stamp))
+            self.report(f"-> {name}")
+        elif kind.endswith("StateExited"):
+            name = event["stateExitedEventDetails"]["name"]
+            step = self._steps.get(name)
+            if step is not None and step.status == "RUNNING":
+                step.status, step.ended = "SUCCEEDED", _iso(stamp)
+                step.seconds = round((stamp - datetime.fromisoformat(step.started)).total_seconds(), 2)
+                self.report(f"   {name} succeeded ({step.seconds:.1f} s)")
+        elif kind == "TaskSubmitted":
+            self._on_job_submitted(event["taskSubmittedEventDetails"])
+        elif kind == "TaskSucceeded":
+            self._on_job_ended(event["taskSucceededEventDetails"].get("output"))
+        elif kind in ("TaskFailed", "ExecutionFailed"):
+            details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
+            self._fail_running_step(stamp)
+            self.report(f"   failed: {details.get('error', '')}: {failure_text(details.get('cause', ''))}")
+
+    def _fail_running_step(self, stamp) -> None:
+        for step in self._steps.values():
+            if step.status == "RUNNING":
+                step.status, step.ended = "FAILED", _iso(stamp)
+                step.seconds = round((stamp - datetime.fromisoformat(step.started)).total_seconds(), 2)
+
+    def _on_job_submitted(self, details: dict) -> None:
+        action = details.get("resource", "").removesuffix(".sync")
+        if details.get("resourceType") != "sagemaker" or action not in JOB_LOG_GROUPS:
+            return
+        group, arn_key = JOB_LOG_GROUPS[action]
+        arn = json.loads(details.get("output") or "{}").get(arn_key, "")
+        job = arn.rsplit("/", 1)[-1]
+        if job:
+            self.report(f"   job {job}: InProgress")
+            self._tails[job] = _LogTail(group, job)
+
+    def _on_job_ended(self, output: str | None) -> None:
+        description = json.loads(output or "{}") if output else {}
+        for kind in ("ProcessingJob", "TrainingJob", "TransformJob"):
+            name = description.get(f"{kind}Name")
+            if name:
+                self._poll_logs()
+                self._tails.pop(name, None)
+                self.report(f"   job {name}: {description.get(f'{kind}Status')}")
+
+    # -- logs -----------------------------------------------------------------
+    def _poll_logs(self) -> None:
+        if not self.show_logs:
+            return
+        for tail in list(self._tails.values()):
+            for line in tail.read(self.logs):
+                self.report(f"   | {line}")
+
+
+class _LogTail:
+    def __init__(self, group: str, job: str):
+        self.group = group
+        self.job = job
+        self._tokens: dict[str, str | None] = {}
+
+    def read(self, logs) -> list[str]:
+        try:
+            streams = logs.describe_log_streams(logGroupName=self.group, logStreamNamePrefix=f"{self.job}/")
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        lines = []
+        for stream in streams.get("logStreams", []):
+            name = stream["logStreamName"]
+            arguments = {"logGroupName": self.group, "logStreamName": name, "startFromHead": True}
+            if self._tokens.get(name):
+                arguments["nextToken"] = self._tokens[name]
+            answer = logs.get_log_events(**arguments)
+            lines.extend(e["message"] for e in answer.get("events", []))
+            self._tokens[name] = answer.get("nextForwardToken")
+        return lines
+
+
+def _all_events(sfn, execution_arn: str) -> list[dict]:
+    events, token = [], None
+    while True:
+        arguments = {"executionArn": execution_arn, "maxResults": 1000}
+        if token:
+            arguments["nextToken"] = token
+        answer = sfn.get_execution_history(**arguments)
+        events.extend(answer["events"])
+        token = answer.get("nextToken")
+        if not token:
+            return events
+
+
+def failure_text(cause: str | None) -> str:
+    """The useful part of a cause: a failed job's FailureReason rather than its whole description."""
+    try:
+        described = json.loads(cause or "")
+    except ValueError:
+        return _short(cause or "")
+    if isinstance(described, dict) and described.get("FailureReason"):
+        return _short(described["FailureReason"])
+    return _short(cause or "")
+
+
+def _iso(stamp: datetime) -> str:
+    return stamp.isoformat()
+
+
+def _short(text: str, limit: int = 600) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,244 @@
+"""Run pipelines on a target: one sequence of steps for local and AWS alike.
+
+prepare the target -> job image -> build -> bootstrap bucket -> package code and
+data -> deploy the stack (change sets) -> for each pipeline: start, watch, record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import build, deploy, execute, package, records
+from harness.config import Config
+from harness.errors import HarnessError
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_CACHE = ROOT / ".mlharness" / "data"
+
+
+@dataclasses.dataclass
+class Deployment:
+    """What every run in one invocation shares."""
+
+    config: Config
+    target: object
+    image: dict
+    code: package.Uploaded
+    git_revision: str | None
+    data: package.Uploaded
+    definitions: dict[str, str]
+    state_machines: dict[str, str]
+
+
+def run(
+    config: Config,
+    target,
+    pipelines: list[str],
+    training_run: str | None = None,
+    report: Callable[[str], None] = print,
+) -> int:
+    """Run the pipelines in order; return 0 only if every execution succeeded."""
+    target.prepare()
+    try:
+        deployment = prepare(config, target, report)
+        trained = None
+        for name in pipelines:
+            if name == "training":
+                trained = run_training(deployment, report)
+                if trained.status != "SUCCEEDED":
+                    return 1
+            else:
+                source = trained or _training_record(config.env, training_run)
+                if run_inference(deployment, source, report).status != "SUCCEEDED":
+                    return 1
+        return 0
+    finally:
+        target.close()
+
+
+def prepare(config: Config, target, report: Callable[[str], None]) -> Deployment:
+    from pipelines import data as pipeline_data
+
+    clients = target.clients()
+    s3 = clients.client("s3")
+    image = target.job_image()
+    files = build.render(config)
+    if deploy.ensure_bucket(s3, config.artifact_bucket, config.region):
+        report(f"created bucket {config.artifact_bucket}")
+    code = package.upload_code(s3, config.artifact_bucket, package.code_bundle())
+    report(f"code bundle {code.uri}" + ("" if code.uploaded else " (unchanged)"))
+    data_path = _data_file(config)
+    try:
+        pipeline_data.check(data_path)
+    except pipeline_data.DataError as ex:
+        raise HarnessError(str(ex)) from None
+    data = package.upload_data(s3, config.artifact_bucket, data_path)
+    report(f"data {data.uri} (sha256 {data.sha256[:12]})")
+    parameters = {
+        "ArtifactBucket": config.artifact_bucket,
+        "JobImageUri": image["reference"],
+        "ProcessingInstanceType": config.instances.processing,
+        "TrainingInstanceType": config.instances.training,
+        "TransformInstanceType": config.instances.transform,
+    }
+    try:
+        deployed = deploy.deploy(
+            clients.client("cloudformation"),
+            config.stack_name,
+            files[build.TEMPLATE_FILE],
+            parameters,
+            report,
+        )
+    except deploy.DeployError as ex:
+        raise HarnessError(str(ex)) from None
+    state_machines = {
+        name: deployed.outputs[f"{name.title()}StateMachineArn"] for name in ("training", "inference")
+    }
+    return Deployment(
+        config=config,
+        target=target,
+        image=image,
+        code=code,
+        git_revision=package.git_revision(),
+        data=data,
+        definitions={name: files[f"{name}.asl.json"] for name in state_machines},
+        state_machines=state_machines,
+    )
+
+
+def run_training(deployment: Deployment, report: Callable[[str], None]) -> records.RunRecord:
+    from pipelines import training
+
+    config = deployment.config
+    run_id = records.new_run_id("training")
+    execution_input = training.execution_input(_run_context(deployment, run_id), config.parameters())
+    record = _new_record(deployment, run_id, "training", config.parameters())
+    finished = _execute(deployment, record, execution_input, report)
+    if finished.status == "SUCCEEDED":
+        outputs = training.outputs(execution_input, finished.output)
+        record.metrics = outputs.pop("metrics")
+        record.outputs = outputs
+    _finish(deployment, record, finished, report)
+    if record.status == "SUCCEEDED":
+        metrics = ", ".join(f"{k}={v}" for k, v in record.metrics.items() if k != "confusion_matrix")
+        report(f"metrics: {metrics}")
+        report(f"confusion matrix [[tn, fp], [fn, tp]]: {record.metrics.get('confusion_matrix')}")
+        report(f"model artifact: {record.outputs['model_artifact_uri']}")
+    return record
+
+
+def run_inference(
+    deployment: Deployment, trained: records.RunRecord, report: Callable[[str], None]
+) -> records.RunRecord:
+    from pipelines import inference
+
+    run_id = records.new_run_id("inference")
+    report(f"inference uses training run {trained.run_id}")
+    execution_input = inference.execution_input(_run_context(deployment, run_id), trained.outputs)
+    record = _new_record(deployment, run_id, "inference", {"training_run_id": trained.run_id})
+    record.training_run_id = trained.run_id
+    finished = _execute(deployment, record, execution_input, report)
+    if finished.status == "SUCCEEDED":
+        record.outputs = inference.outputs(execution_input, finished.output)
+    _finish(deployment, record, finished, report)
+    if record.status == "SUCCEEDED":
+        report(f"predictions: {record.outputs['predictions_uri']}")
+    return record
+
+
+def _execute(deployment, record, execution_input, report) -> execute.ExecutionResult:
+    clients = deployment.target.clients()
+    sfn = clients.client("stepfunctions")
+    report(f"{record.pipeline} run {record.run_id}")
+    record.execution_arn = execute.start(sfn, record.state_machine_arn, record.run_id, execution_input)
+    _save(deployment, record)
+    return execute.Watcher(sfn, clients.client("logs"), report).wait(record.execution_arn)
+
+
+def _finish(
+    deployment: Deployment, record: records.RunRecord, finished: execute.ExecutionResult, report
+) -> None:
+    record.status = finished.status
+    record.ended_at = records.now()
+    record.steps = [dataclasses.asdict(step) for step in finished.steps]
+    record.error, record.cause = finished.error, finished.cause
+    path = _save(deployment, record)
+    outcome = finished.status if finished.status == "SUCCEEDED" else f"{finished.status}: {finished.error}"
+    report_line = f"{record.pipeline} run {record.run_id} {outcome}"
+    if finished.status != "SUCCEEDED":
+        report_line += f": {execute.failure_text(finished.cause)}"
+    report(report_line)
+    report(f"execution: {record.execution_arn}")
+    report(f"record: {record.prefix}/record.json and {path}")
+
+
+def _save(deployment: Deployment, record: records.RunRecord) -> Path:
+    s3 = deployment.target.clients().client("s3")
+    return records.save(record, s3, deployment.config.artifact_bucket)
+
+
+def _new_record(deployment: Deployment, run_id: str, pipeline: str, parameters: dict) -> records.RunRecord:
+    config = deployment.config
+    return records.RunRecord(
+        run_id=run_id,
+        pipeline=pipeline,
+        env=config.env,
+        target=config.target,
+        status="RUNNING",
+        started_at=records.now(),
+        prefix=_prefix(config, run_id),
+        data={"uri": deployment.data.uri, "sha256": deployment.data.sha256},
+        code={
+            "uri": deployment.code.uri,
+            "sha256": deployment.code.sha256,
+            "git_revision": deployment.git_revision,
+        },
+        image=deployment.image,
+        parameters=parameters,
+        definition_sha256=build.sha256(deployment.definitions[pipeline]),
+        state_machine_arn=deployment.state_machines[pipeline],
+    )
+
+
+def _run_context(deployment: Deployment, run_id: str) -> dict:
+    config = deployment.config
+    return {
+        "RunId": run_id,
+        "ArtifactBucket": config.artifact_bucket,
+        "Prefix": _prefix(config, run_id),
+        "DataUri": deployment.data.uri,
+        "CodeUri": deployment.code.uri,
+    }
+
+
+def _prefix(config: Config, run_id: str) -> str:
+    return f"s3://{config.artifact_bucket}/runs/{run_id}"
+
+
+def _data_file(config: Config) -> Path:
+    from pipelines import data as pipeline_data
+
+    if config.data.source != "generated":
+        return Path(config.data.source).expanduser()
+    path = DATA_CACHE / f"census-{config.data.rows}-{config.data.seed}.csv"
+    if not path.exists():
+        pipeline_data.generate(path, config.data.rows, config.data.seed)
+    return path
+
+
+def _training_record(env: str, run_id: str | None) -> records.RunRecord:
+    if run_id:
+        record = records.find(env, run_id)
+        if record is None or record.pipeline != "training":
+            raise HarnessError(f"no training run {run_id} recorded for environment {env}")
+        if record.status != "SUCCEEDED":
+            raise HarnessError(f"training run {run_id} did not succeed ({record.status})")
+        return record
+    record = records.latest_successful(env, "training")
+    if record is None:
+        raise HarnessError(
+            f"no successful training run recorded for environment {env}: run --pipeline training first"
+        )
+    return record
