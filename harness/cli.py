@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "emulator":
         _quiet_libraries()
+    from botocore.exceptions import BotoCoreError, ClientError
+
     from harness.errors import HarnessError
 
     try:
@@ -135,13 +137,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (HarnessError, _UsageError, ValueError) as ex:
+    except (HarnessError, ClientError, BotoCoreError) as ex:
+        print(f"error: {' '.join(str(ex).split())}", file=sys.stderr)
+        return 1
+    except (_UsageError, ValueError) as ex:  # bad command line or configuration
         print(f"error: {ex}", file=sys.stderr)
-        return 2 if isinstance(ex, _UsageError | ValueError) and not isinstance(ex, HarnessError) else 1
+        return 2
 
 
 def _quiet_libraries() -> None:
     """The SDKs log at INFO on import (and stepfunctions resets the root logger)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("sagemaker", "sagemaker.config", "stepfunctions", "botocore", "urllib3"):
+    for name in ("sagemaker", "sagemaker.config", "botocore", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # It warns on import that IPython (notebook rendering) is missing; nothing here needs it.
+    logging.getLogger("stepfunctions").setLevel(logging.ERROR)

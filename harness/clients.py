@@ -8,9 +8,11 @@ keys), and refuses an endpoint that is not on this machine.
 from __future__ import annotations
 
 import ipaddress
+import os
 from urllib.parse import urlparse
 
 import boto3
+import botocore.session
 from botocore.client import BaseClient
 from botocore.config import Config
 
@@ -33,6 +35,18 @@ def is_local_endpoint(url: str) -> bool:
     return address.is_loopback
 
 
+def _isolated_session() -> botocore.session.Session:
+    """A botocore session that reads no profile, config file or credentials file."""
+    unset = (None, None, None, None)
+    return botocore.session.Session(
+        session_vars={
+            "profile": unset,
+            "config_file": (None, None, os.devnull, None),
+            "credentials_file": (None, None, os.devnull, None),
+        }
+    )
+
+
 class ClientFactory:
     """Makes (and caches) clients for one target: local (endpoint) or AWS (credential chain)."""
 
@@ -44,8 +58,9 @@ class ClientFactory:
                 raise EndpointRefused(
                     f"the local target only talks to an endpoint on this machine, not {local_endpoint}"
                 )
-            # Explicit credentials: neither the environment nor ~/.aws is consulted.
-            self._session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
+            self._session = boto3.Session(
+                botocore_session=_isolated_session(), region_name=region, **LOCAL_CREDENTIALS
+            )
         else:
             self._session = boto3.Session(region_name=region, profile_name=profile)
         self._clients: dict[str, BaseClient] = {}

@@ -69,14 +69,21 @@ def deploy(
     change_set_type = "UPDATE" if stack is not None else "CREATE"
     digest = hashlib.sha256((template_body + repr(sorted(parameters.items()))).encode()).hexdigest()[:10]
     change_set = f"mlharness-{digest}-{int(time.time())}"
-    cfn.create_change_set(
-        StackName=stack_name,
-        ChangeSetName=change_set,
-        ChangeSetType=change_set_type,
-        TemplateBody=template_body,
-        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
-        Capabilities=["CAPABILITY_IAM"],
-    )
+    try:
+        cfn.create_change_set(
+            StackName=stack_name,
+            ChangeSetName=change_set,
+            ChangeSetType=change_set_type,
+            TemplateBody=template_body,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    except ClientError as ex:
+        # AWS reports "no changes" as a FAILED change set; some endpoints refuse the call instead.
+        if not any(marker in ex.response["Error"].get("Message", "") for marker in NO_CHANGES):
+            raise DeployError(f"cannot create a change set for {stack_name}: {ex}") from None
+        log(f"stack {stack_name}: no changes")
+        return Deployed(stack_name, "unchanged", _outputs(_stack(cfn, stack_name)), [])
     described = _wait_change_set(cfn, stack_name, change_set)
     if described["Status"] == "FAILED":
         reason = described.get("StatusReason", "")

@@ -107,8 +107,8 @@ class Watcher:
             self._on_job_submitted(event["taskSubmittedEventDetails"])
         elif kind == "TaskSucceeded":
             self._on_job_ended(event["taskSucceededEventDetails"].get("output"))
-        elif kind in ("TaskFailed", "ExecutionFailed"):
-            details = event.get("taskFailedEventDetails") or event.get("executionFailedEventDetails") or {}
+        elif kind == "TaskFailed":  # the execution's own failure is reported by the caller
+            details = event["taskFailedEventDetails"]
             self._fail_running_step(stamp)
             self.report(f"   failed: {details.get('error', '')}: {failure_text(details.get('cause', ''))}")
 

@@ -1,7 +1,7 @@
 """Run records: what every execution used and produced (traceability).
 
 Written as JSON to s3://<bucket>/runs/<run id>/record.json and to
-.mlharness/runs/<env>/<run id>.json, so `status` works without the target and the
+$MLHARNESS_HOME/runs/<env>/<run id>.json, so `status` works without the target and the
 local AWS's S3 keeps them across restarts.
 """
 
@@ -15,8 +15,8 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RECORDS_DIR = ROOT / ".mlharness" / "runs"
+from harness.paths import records_dir as default_records_dir
+
 SCHEMA_VERSION = 1
 
 
@@ -58,9 +58,9 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def save(record: RunRecord, s3=None, bucket: str | None = None, records_dir: Path = RECORDS_DIR) -> Path:
+def save(record: RunRecord, s3=None, bucket: str | None = None, records_dir: Path | None = None) -> Path:
     """Write the record locally (atomically) and, when given a client, to S3."""
-    folder = Path(records_dir) / record.env
+    folder = Path(records_dir or default_records_dir()) / record.env
     folder.mkdir(parents=True, exist_ok=True)
     text = record.to_json()
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, prefix=".record-") as tmp:
@@ -77,8 +77,8 @@ def save(record: RunRecord, s3=None, bucket: str | None = None, records_dir: Pat
     return path
 
 
-def load_all(env: str, records_dir: Path = RECORDS_DIR) -> list[RunRecord]:
-    folder = Path(records_dir) / env
+def load_all(env: str, records_dir: Path | None = None) -> list[RunRecord]:
+    folder = Path(records_dir or default_records_dir()) / env
     records = []
     for path in sorted(folder.glob("*.json")):
         try:
@@ -88,10 +88,10 @@ def load_all(env: str, records_dir: Path = RECORDS_DIR) -> list[RunRecord]:
     return sorted(records, key=lambda r: r.started_at)
 
 
-def find(env: str, run_id: str, records_dir: Path = RECORDS_DIR) -> RunRecord | None:
+def find(env: str, run_id: str, records_dir: Path | None = None) -> RunRecord | None:
     return next((r for r in load_all(env, records_dir) if r.run_id == run_id), None)
 
 
-def latest_successful(env: str, pipeline: str, records_dir: Path = RECORDS_DIR) -> RunRecord | None:
+def latest_successful(env: str, pipeline: str, records_dir: Path | None = None) -> RunRecord | None:
     done = [r for r in load_all(env, records_dir) if r.pipeline == pipeline and r.status == "SUCCEEDED"]
     return done[-1] if done else None

@@ -10,12 +10,9 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import build, deploy, execute, package, records
+from harness import build, deploy, execute, package, paths, records
 from harness.config import Config
 from harness.errors import HarnessError
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA_CACHE = ROOT / ".mlharness" / "data"
 
 
 @dataclasses.dataclass
@@ -40,9 +37,12 @@ def run(
     report: Callable[[str], None] = print,
 ) -> int:
     """Run the pipelines in order; return 0 only if every execution succeeded."""
+    data_path = _checked_data_file(config)  # bad input fails before anything starts
+    if "training" not in pipelines:
+        _training_record(config.env, training_run)
     target.prepare()
     try:
-        deployment = prepare(config, target, report)
+        deployment = prepare(config, target, data_path, report)
         trained = None
         for name in pipelines:
             if name == "training":
@@ -58,9 +58,7 @@ def run(
         target.close()
 
 
-def prepare(config: Config, target, report: Callable[[str], None]) -> Deployment:
-    from pipelines import data as pipeline_data
-
+def prepare(config: Config, target, data_path: Path, report: Callable[[str], None]) -> Deployment:
     clients = target.clients()
     s3 = clients.client("s3")
     image = target.job_image()
@@ -69,11 +67,6 @@ def prepare(config: Config, target, report: Callable[[str], None]) -> Deployment
         report(f"created bucket {config.artifact_bucket}")
     code = package.upload_code(s3, config.artifact_bucket, package.code_bundle())
     report(f"code bundle {code.uri}" + ("" if code.uploaded else " (unchanged)"))
-    data_path = _data_file(config)
-    try:
-        pipeline_data.check(data_path)
-    except pipeline_data.DataError as ex:
-        raise HarnessError(str(ex)) from None
     data = package.upload_data(s3, config.artifact_bucket, data_path)
     report(f"data {data.uri} (sha256 {data.sha256[:12]})")
     parameters = {
@@ -217,12 +210,18 @@ def _prefix(config: Config, run_id: str) -> str:
     return f"s3://{config.artifact_bucket}/runs/{run_id}"
 
 
-def _data_file(config: Config) -> Path:
+def _checked_data_file(config: Config) -> Path:
+    """The configured CSV, checked against the schema; or a generated sample (cached)."""
     from pipelines import data as pipeline_data
 
     if config.data.source != "generated":
-        return Path(config.data.source).expanduser()
-    path = DATA_CACHE / f"census-{config.data.rows}-{config.data.seed}.csv"
+        path = Path(config.data.source).expanduser()
+        try:
+            pipeline_data.check(path)
+        except pipeline_data.DataError as ex:
+            raise HarnessError(str(ex)) from None
+        return path
+    path = paths.data_cache() / f"census-{config.data.rows}-{config.data.seed}.csv"
     if not path.exists():
         pipeline_data.generate(path, config.data.rows, config.data.seed)
     return path

@@ -27,7 +27,8 @@ def load_matrix(folder: Path) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="train")
-    parser.add_argument("--C", type=float, default=1.0)
+    # The toolkit passes one-letter hyperparameters with one dash ("-C 0.5").
+    parser.add_argument("-C", "--C", dest="C", type=float, default=1.0)
     parser.add_argument("--max_iter", "--max-iter", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(

@@ -1,0 +1,78 @@
+"""Bad input: one clear line on stderr, a non-zero exit, nothing started."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from harness.paths import ROOT
+
+
+def harness(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--target", "mars"], "error: unknown target 'mars': use --target local or --target aws ENV"),
+        (["run", "--target", "aws"], "error: --target aws needs an environment name: --target aws dev"),
+        (["run", "--target", "aws", "nowhere"], "error: no configuration for environment 'nowhere'"),
+        (["run", "--set", "pipeline.threshold=7"], "pipeline.threshold: expected a number between 0 and 1"),
+        (
+            ["run", "--set", "data.source=/no/such/file.csv"],
+            "error: data file /no/such/file.csv does not exist",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_a_non_zero_exit(args, message, tmp_path):
+    result = harness(*args, MLHARNESS_HOME=str(tmp_path))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_an_unknown_pipeline_is_refused_by_the_parser():
+    result = harness("run", "--pipeline", "everything")
+    assert result.returncode == 2
+    assert "invalid choice: 'everything'" in result.stderr
+
+
+def test_a_data_file_without_the_columns_is_refused(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("age,education\n30,x\n")
+    result = harness("run", "--set", f"data.source={bad}", MLHARNESS_HOME=str(tmp_path))
+    assert result.returncode == 1
+    assert "lacks column(s) 'major industry code'" in result.stderr
+
+
+def test_inference_without_a_training_run_says_what_to_do(tmp_path):
+    result = harness("run", "--pipeline", "inference", MLHARNESS_HOME=str(tmp_path))
+    assert result.returncode == 1
+    assert "no successful training run recorded for environment local: run --pipeline training first" in (
+        result.stderr
+    )
+
+
+def test_no_docker_engine_is_one_line(tmp_path):
+    result = harness(
+        "run",
+        "--set",
+        "emulator.port=1",
+        MLHARNESS_HOME=str(tmp_path),
+        DOCKER_HOST="unix:///nonexistent.sock",
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: no Docker engine answers: start one (scripts/setup.sh installs and starts it)"
+    )

@@ -1,0 +1,126 @@
+"""`python -m harness run --target local`: both pipelines end to end, real containers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import boto3
+import pytest
+
+from harness.paths import ROOT
+from tests.conftest import own_containers
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def harness(local_aws, job_image, tmp_path_factory):
+    """Runs the CLI against the session's local AWS, with records in a scratch home."""
+    home = tmp_path_factory.mktemp("mlharness-home")
+    suffix = uuid.uuid4().hex[:6]
+    port = local_aws.endpoint_url.rsplit(":", 1)[1]
+    settings = [
+        f"emulator.port={port}",
+        f"stack_name=e2e-{suffix}",
+        f"artifact_bucket=e2e-{suffix}",
+        "data.rows=2000",
+    ]
+
+    def run(*args: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        overrides = [item for setting in (*settings, *extra) for item in ("--set", setting)]
+        command = [sys.executable, "-m", "harness", *args]
+        if args and args[0] == "run":
+            command += overrides
+        return subprocess.run(
+            command,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "MLHARNESS_HOME": str(home)},
+        )
+
+    run.bucket = f"e2e-{suffix}"
+    run.s3 = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    run.home = home
+    return run
+
+
+def test_training_then_inference_prints_metrics_and_predictions(harness):
+    result = harness("run", "--target", "local")
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    out = result.stdout
+    assert re.search(
+        r"metrics: accuracy=0\.\d+, f1=0\.\d+, precision=0\.\d+, recall=0\.\d+, roc_auc=0\.\d+", out
+    )
+    assert "-> Preprocess" in out and "-> QualityGate" in out and "| train: fitted logistic regression" in out
+    predictions_uri = re.search(r"predictions: (s3://\S+)", out).group(1)
+    key_prefix = predictions_uri.split("/", 3)[3]
+    objects = harness.s3.list_objects_v2(Bucket=harness.bucket, Prefix=key_prefix)["Contents"]
+    body = harness.s3.get_object(Bucket=harness.bucket, Key=objects[0]["Key"])["Body"].read().decode()
+    lines = body.splitlines()
+    assert len(lines) == 2000 and all(re.fullmatch(r"[01],0\.\d{6}", line) for line in lines[:50])
+
+    runs = sorted((harness.home / "runs" / "local").glob("*.json"))
+    records = [json.loads(p.read_text()) for p in runs]
+    training = next(r for r in records if r["pipeline"] == "training")
+    inference = next(r for r in records if r["pipeline"] == "inference")
+    assert training["status"] == inference["status"] == "SUCCEEDED"
+    assert inference["training_run_id"] == training["run_id"]
+    assert training["data"]["sha256"] and training["code"]["sha256"] and training["image"]["id"]
+    assert [s["name"] for s in training["steps"]][:3] == ["Preprocess", "Train", "Evaluate"]
+    assert training["metrics"]["roc_auc"] > 0.7
+    recorded = harness.s3.get_object(Bucket=harness.bucket, Key=f"runs/{training['run_id']}/record.json")
+    assert json.loads(recorded["Body"].read())["run_id"] == training["run_id"]
+
+
+def test_inference_alone_uses_the_latest_successful_training_run_and_status_lists_runs(harness):
+    result = harness("run", "--target", "local", "--pipeline", "inference")
+    assert result.returncode == 0, result.stdout[-3000:]
+    trained = re.search(r"inference uses training run (\S+)", result.stdout).group(1)
+    assert trained.startswith("training-")
+
+    status = subprocess.run(
+        [sys.executable, "-m", "harness", "status", "--target", "local"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "MLHARNESS_HOME": str(harness.home)},
+    )  # fmt: skip
+    assert status.returncode == 0
+    assert re.search(rf"{trained}\s+SUCCEEDED\s+\S+\s+.*roc_auc=0\.\d+", status.stdout)
+
+
+def test_a_training_script_that_raises_fails_the_run_with_its_error(harness, docker_client):
+    result = harness(
+        "run", "--target", "local", "--pipeline", "training", extra=("pipeline.hyperparameters.C=-1",)
+    )
+
+    assert result.returncode == 1
+    assert "InvalidParameterError: The 'C' parameter of LogisticRegression must be a float" in result.stdout
+    assert re.search(r"training run \S+ FAILED: States.TaskFailed", result.stdout)
+    assert own_containers(docker_client) == [] or all(
+        c.status == "running" for c in own_containers(docker_client)
+    )  # only jobs of other tests may still run
+
+
+def test_the_quality_gate_fails_a_run_below_the_threshold(harness):
+    result = harness("run", "--target", "local", "--pipeline", "training", extra=("pipeline.threshold=0.99",))
+
+    assert result.returncode == 1
+    assert re.search(r"FAILED: QualityGateFailed: roc_auc 0\.\d+ is below the threshold 0\.99", result.stdout)
+
+
+def test_every_run_keeps_its_own_artifacts(harness):
+    runs = harness.s3.list_objects_v2(Bucket=harness.bucket, Prefix="runs/", Delimiter="/")["CommonPrefixes"]
+    training_runs = [p["Prefix"] for p in runs if p["Prefix"].startswith("runs/training-")]
+    assert len(training_runs) >= 3  # the earlier tests' runs, none overwritten
+    for prefix in training_runs:
+        keys = [
+            o["Key"] for o in harness.s3.list_objects_v2(Bucket=harness.bucket, Prefix=prefix)["Contents"]
+        ]
+        assert f"{prefix}record.json" in keys
+        assert any(k.startswith(f"{prefix}preprocess/") for k in keys)
