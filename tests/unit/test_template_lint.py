@@ -1,0 +1,15 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from harness import build, config
+
+
+def test_cfn_lint_reports_nothing_on_the_built_template(tmp_path):
+    folder = build.build(config.load("local"), tmp_path)
+    cfn_lint = shutil.which("cfn-lint") or str(Path(sys.executable).parent / "cfn-lint")
+    result = subprocess.run(
+        [cfn_lint, str(folder / "template.yaml")], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
