@@ -74,27 +74,34 @@ def main() -> int:
             setup[f"deploy + upload data ({size} rows)"] = time.perf_counter() - started
             sagemaker_pipeline = SageMakerPipeline(aws, image, deployment, size)
             times: dict[str, list[float]] = {"a": [], "b": [], "c": []}
-            for repeat in range(args.repeats):
-                order = ["a", "b", "c"][repeat % 3 :] + ["a", "b", "c"][: repeat % 3]
-                for variant in order:
-                    started = time.perf_counter()
-                    if variant == "a":
-                        ok = run_local_target(deployment)
-                    elif variant == "b":
-                        ok = run_floor(data_file.parent, work / f"floor-{size}-{repeat}")
-                    else:
-                        ok = sagemaker_pipeline.run()
-                    elapsed = time.perf_counter() - started
-                    if not ok:
-                        raise SystemExit(f"variant ({variant}) failed at {size} rows")
-                    times[variant].append(elapsed)
-                    print(f"  {size:>7} rows  ({variant}) run {repeat + 1}: {elapsed:6.1f} s", flush=True)
+            try:
+                measure(args.repeats, size, times, deployment, data_file, work, sagemaker_pipeline)
+            finally:
+                sagemaker_pipeline.cleanup()  # local mode leaves every container it made
             results[size] = times
-            sagemaker_pipeline.cleanup()
     finally:
         aws.stop()
     report(setup, results, args.repeats)
     return 0
+
+
+def measure(repeats, size, times, deployment, data_file, work, sagemaker_pipeline) -> None:
+    """Run every variant `repeats` times, rotating their order so noise spreads evenly."""
+    for repeat in range(repeats):
+        order = ["a", "b", "c"][repeat % 3 :] + ["a", "b", "c"][: repeat % 3]
+        for variant in order:
+            started = time.perf_counter()
+            if variant == "a":
+                ok = run_local_target(deployment)
+            elif variant == "b":
+                ok = run_floor(data_file.parent, work / f"floor-{size}-{repeat}")
+            else:
+                ok = sagemaker_pipeline.run()
+            elapsed = time.perf_counter() - started
+            if not ok:
+                raise SystemExit(f"variant ({variant}) failed at {size} rows")
+            times[variant].append(elapsed)
+            print(f"  {size:>7} rows  ({variant}) run {repeat + 1}: {elapsed:6.1f} s", flush=True)
 
 
 def run_local_target(deployment) -> bool:
@@ -179,7 +186,7 @@ class SageMakerPipeline:
 
     def _pipeline(self, name: str):
         from sagemaker.estimator import Estimator
-        from sagemaker.inputs import TrainingInput, TransformInput
+        from sagemaker.inputs import TrainingInput
         from sagemaker.model import Model
         from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor
         from sagemaker.transformer import Transformer

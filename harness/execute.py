@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-POLL_S = 0.5
+POLL_S = 2.0  # AWS throttles GetExecutionHistory; a target may poll faster (the local one does)
 JOB_LOG_GROUPS = {
     "createProcessingJob": ("/aws/sagemaker/ProcessingJobs", "ProcessingJobArn"),
     "createTrainingJob": ("/aws/sagemaker/TrainingJobs", "TrainingJobArn"),
@@ -50,8 +50,11 @@ def start(sfn, state_machine_arn: str, name: str, execution_input: dict) -> str:
 class Watcher:
     """Polls history and job logs, reports progress lines, returns how the execution ended."""
 
-    def __init__(self, sfn, logs, report: Callable[[str], None] = print, show_logs: bool = True):
+    def __init__(
+        self, sfn, logs, report: Callable[[str], None] = print, show_logs: bool = True, poll_s: float = POLL_S
+    ):
         self.sfn = sfn
+        self.poll_s = poll_s
         self.logs = logs
         self.report = report
         self.show_logs = show_logs
@@ -79,7 +82,7 @@ class Watcher:
                 )
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"execution {execution_arn} still running after {timeout} s")
-            time.sleep(POLL_S)
+            time.sleep(self.poll_s)
 
     # -- history ---------------------------------------------------------------
     def _poll_history(self, execution_arn: str) -> None:

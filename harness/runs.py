@@ -147,7 +147,8 @@ def _execute(deployment, record, execution_input, report) -> execute.ExecutionRe
     report(f"{record.pipeline} run {record.run_id}")
     record.execution_arn = execute.start(sfn, record.state_machine_arn, record.run_id, execution_input)
     _save(deployment, record)
-    return execute.Watcher(sfn, clients.client("logs"), report).wait(record.execution_arn)
+    watcher = execute.Watcher(sfn, clients.client("logs"), report, poll_s=deployment.target.poll_s)
+    return watcher.wait(record.execution_arn)
 
 
 def _finish(

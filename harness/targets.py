@@ -19,6 +19,7 @@ from harness.errors import HarnessError
 
 class LocalTarget:
     name = "local"
+    poll_s = 0.1  # the local AWS answers in a millisecond and has no throttling
 
     def __init__(self, config: Config, log: Callable[[str], None] = print):
         self.config = config

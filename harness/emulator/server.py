@@ -205,6 +205,9 @@ def serve(
         tmp.write_text(json.dumps(info))
         tmp.replace(ready_file)
     print(f"local AWS ready on {', '.join(info['listen'])} (state: {state_dir})", flush=True)
+    # Importing the SageMaker SDK takes a second or two: do it now, in the background,
+    # rather than in the first job.
+    threading.Thread(target=patches.apply_sdk_patches, name="sdk-warm-up", daemon=True).start()
 
     stopping.wait()
     print("local AWS stopping: ending running jobs", flush=True)

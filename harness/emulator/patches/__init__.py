@@ -34,6 +34,7 @@ def apply_patches() -> None:
     stepfunctions.report_bad_jsonata_timestamps_as_query_errors()
     stepfunctions.word_map_item_errors_as_aws()
     stepfunctions.read_aws_sdk_response_bodies()
+    stepfunctions.poll_sync_tasks_promptly()
     sagemaker.register_sagemaker_service_integration()
     sagemaker.install_local_sagemaker_backend()
     sagemaker.route_invocations_to_served_models()

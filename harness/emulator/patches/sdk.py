@@ -48,13 +48,19 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _sdk_applied = False
 
 
+_sdk_lock = threading.Lock()
+
+
 def apply_sdk_patches() -> None:
+    """Once per process; the server warms this up in the background, jobs may race it."""
     global _sdk_applied
-    if _sdk_applied:
-        return
-    silence_sdk_telemetry()
-    capture_local_mode_output()
-    _sdk_applied = True
+    with _sdk_lock:
+        if _sdk_applied:
+            return
+        silence_sdk_telemetry()
+        capture_local_mode_output()
+        run_compose_files_directly()
+        _sdk_applied = True
 
 
 def silence_sdk_telemetry() -> None:
@@ -85,3 +91,40 @@ def capture_local_mode_output() -> None:
         return exit_code
 
     image._stream_output = _stream_output
+
+
+def run_compose_files_directly() -> None:
+    """Local mode runs each job through the compose CLI, which costs most of a second
+    before the container starts; run the same compose file through the Docker API
+    (sagemaker/direct_docker.py). MLHARNESS_COMPOSE=cli keeps the CLI."""
+    if os.environ.get("MLHARNESS_COMPOSE") == "cli":
+        return
+    import subprocess
+    import types
+
+    import sagemaker.local.image as image
+
+    from harness.emulator.sagemaker.direct_docker import COMMAND, ComposeRun
+
+    def _compose(container, detached=False):
+        compose_file = os.path.join(container.container_root, image.DOCKER_COMPOSE_FILENAME)
+        return [COMMAND, "-f", compose_file, "up", "--detach" if detached else "--abort-on-container-exit"]
+
+    def popen(command, *args, **kwargs):
+        if isinstance(command, list) and command and command[0] == COMMAND:
+            return ComposeRun(command[2], detached="--detach" in command)
+        return subprocess.Popen(command, *args, **kwargs)
+
+    original_down = image._HostingContainer.down
+
+    def down(hosting):
+        if isinstance(hosting.process, ComposeRun):
+            hosting.process.terminate()
+        else:
+            original_down(hosting)
+
+    # Only Popen is intercepted; everything else in the module's `subprocess` is the real one.
+    image.subprocess = types.SimpleNamespace(**{**vars(subprocess), "Popen": popen})
+    image._SageMakerContainer._get_compose_cmd_prefix = staticmethod(lambda: [COMMAND])
+    image._SageMakerContainer._compose = _compose
+    image._HostingContainer.down = down
