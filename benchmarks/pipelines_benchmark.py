@@ -5,7 +5,8 @@
       timed separately);
   (b) floor: the same job scripts as plain processes on the same data;
   (c) SageMaker Pipelines local mode (LocalPipelineSession), the same steps with
-      the same image and data, as a user would reach for today, stock.
+      the same image and data, as a user would reach for today: the stock SDK,
+      with only its telemetry call to AWS switched off.
 
 For each size it prints the median wall time of N runs (variants interleaved, so
 noise spreads evenly), each one's ratio to the floor, and the overhead per step.
@@ -144,6 +145,12 @@ class SageMakerPipeline:
     def __init__(self, aws, image: str, deployment, size: int):
         import boto3
         from sagemaker.workflow.pipeline_context import LocalPipelineSession
+
+        from harness.emulator.patches.sdk import silence_sdk_telemetry
+
+        # Stock SDK otherwise, but it must not try to reach an AWS host (offline it would
+        # only fail, after a DNS lookup that this benchmark has no business making).
+        silence_sdk_telemetry()
 
         self.image = image
         self.bucket = deployment.config.artifact_bucket

@@ -16,6 +16,9 @@ def test_estimator_fit_with_logs_reads_the_jobs_cloudwatch_stream(
     import sagemaker
     from sagemaker.estimator import Estimator
 
+    from harness.emulator.patches.sdk import silence_sdk_telemetry
+
+    silence_sdk_telemetry()  # the SDK would post telemetry to an AWS host
     monkeypatch.setenv("AWS_ENDPOINT_URL", local_aws.endpoint_url)
     s3 = aws_client("s3")
     bucket = unique("sdk")
