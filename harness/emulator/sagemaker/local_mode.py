@@ -188,19 +188,11 @@ def _run_in_local_mode(
 
 def _process(spec: JobSpec, session, base_env: dict[str, str]) -> None:
     from sagemaker.local.entities import _LocalProcessingJob
-    from sagemaker.local.image import _SageMakerContainer
 
     request = spec.request
     app = request["AppSpecification"]
-    cluster = request["ProcessingResources"]["ClusterConfig"]
-    container = _SageMakerContainer(
-        "local",
-        cluster.get("InstanceCount", 1),
-        app["ImageUri"],
-        sagemaker_session=session,
-        container_entrypoint=app.get("ContainerEntrypoint"),
-        container_arguments=app.get("ContainerArguments"),
-    )
+    count = request["ProcessingResources"]["ClusterConfig"].get("InstanceCount", 1)
+    container = _container(session, app["ImageUri"], count, app)
     environment = {**base_env, **(request.get("Environment") or {})}
     _LocalProcessingJob(container).start(
         [dict(item) for item in request.get("ProcessingInputs") or []],
@@ -212,19 +204,11 @@ def _process(spec: JobSpec, session, base_env: dict[str, str]) -> None:
 
 def _train(spec: JobSpec, session, base_env: dict[str, str]) -> str:
     from sagemaker.local.entities import _LocalTrainingJob
-    from sagemaker.local.image import _SageMakerContainer
 
     request = spec.request
     algorithm = request["AlgorithmSpecification"]
-    resources = request.get("ResourceConfig") or {}
-    container = _SageMakerContainer(
-        "local",
-        resources.get("InstanceCount", 1),
-        algorithm["TrainingImage"],
-        sagemaker_session=session,
-        container_entrypoint=algorithm.get("ContainerEntrypoint"),
-        container_arguments=algorithm.get("ContainerArguments"),
-    )
+    count = (request.get("ResourceConfig") or {}).get("InstanceCount", 1)
+    container = _container(session, algorithm["TrainingImage"], count, algorithm)
     environment = {**base_env, **(request.get("Environment") or {})}
     job = _LocalTrainingJob(container)
     job.start(
@@ -235,6 +219,20 @@ def _train(spec: JobSpec, session, base_env: dict[str, str]) -> str:
         spec.name,
     )
     return job.model_artifacts
+
+
+def _container(session, image: str, count: int, specification: dict):
+    """A local-mode container set for a job; `specification` may name an entrypoint and arguments."""
+    from sagemaker.local.image import _SageMakerContainer
+
+    return _SageMakerContainer(
+        "local",
+        count,
+        image,
+        sagemaker_session=session,
+        container_entrypoint=specification.get("ContainerEntrypoint"),
+        container_arguments=specification.get("ContainerArguments"),
+    )
 
 
 def _input_uris(spec: JobSpec) -> list[str]:
