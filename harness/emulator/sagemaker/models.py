@@ -299,7 +299,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
     def _run(self, active: _ActiveJob) -> None:
         spec, job = active.spec, active.job
-        max_runtime = (job_stopping_condition(spec.request) or {}).get("MaxRuntimeInSeconds")
+        max_runtime = (spec.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
         timer = None
         if max_runtime:
             timer = threading.Timer(
@@ -397,10 +397,6 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 f"{_KIND_TITLE[kind]} job names must be unique within an AWS account and region, "
                 f"and a {kind} job with this name already exists ({jobs[name].arn})"
             )
-
-
-def job_stopping_condition(request: dict[str, Any]) -> dict[str, Any] | None:
-    return request.get("StoppingCondition")
 
 
 def _set_status(kind: str, job: Any, status: str) -> None:
