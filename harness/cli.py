@@ -42,6 +42,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(run)
     run.set_defaults(handler=_run)
 
+    deploy = commands.add_parser(
+        "deploy", help="build, push the image, package the code and deploy the stack"
+    )
+    _add_target(deploy)
+    _add_overrides(deploy)
+    deploy.set_defaults(handler=_deploy)
+
+    destroy = commands.add_parser("destroy", help="delete the stack (the bucket's data is kept)")
+    _add_target(destroy)
+    destroy.add_argument(
+        "--delete-data", action="store_true", help="also empty and delete the artifact bucket"
+    )
+    _add_overrides(destroy)
+    destroy.set_defaults(handler=_destroy)
+
     status = commands.add_parser("status", help="list runs with their status and key metric")
     _add_target(status)
     status.add_argument("--pipeline", choices=PIPELINE_CHOICES, default="all")
@@ -101,6 +116,34 @@ def _run(args: argparse.Namespace) -> int:
     settings = config.load(_environment(args), args.overrides)
     pipelines = ["training", "inference"] if args.pipeline == "all" else [args.pipeline]
     return runs.run(settings, targets.make_target(settings), pipelines, args.training_run, _report)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from harness import config, release, targets
+
+    settings = config.load(_environment(args), args.overrides)
+    target = targets.make_target(settings)
+    target.prepare()
+    try:
+        released = release.release(settings, target, _report)
+    finally:
+        target.close()
+    for name, arn in released.state_machines.items():
+        print(f"{name}: {arn}")
+    return 0
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    from harness import config, release, targets
+
+    settings = config.load(_environment(args), args.overrides)
+    target = targets.make_target(settings)
+    target.prepare()
+    try:
+        release.destroy(settings, target, args.delete_data, _report)
+    finally:
+        target.close()
+    return 0
 
 
 def _status(args: argparse.Namespace) -> int:

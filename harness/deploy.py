@@ -154,3 +154,34 @@ def _failures(cfn, stack_name: str, since: float) -> list[str]:
 
 def _outputs(stack: dict | None) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
+
+
+def delete_stack(cfn, stack_name: str) -> bool:
+    """Delete the stack and wait; False when there was none."""
+    stack = _stack(cfn, stack_name)
+    if stack is None:
+        return False
+    cfn.delete_stack(StackName=stack_name)
+    final = _wait_stack(cfn, stack["StackId"])
+    if final["StackStatus"] != "DELETE_COMPLETE":
+        raise DeployError(f"stack {stack_name} ended {final['StackStatus']}")
+    return True
+
+
+def delete_bucket(s3, bucket: str) -> int:
+    """Empty (every version) and delete the bucket; return how many objects went."""
+    removed = 0
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            objects = [
+                {"Key": o["Key"], "VersionId": o["VersionId"]}
+                for o in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
+            if objects:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+                removed += len(objects)
+        s3.delete_bucket(Bucket=bucket)
+    except ClientError as ex:
+        if ex.response["Error"]["Code"] != "NoSuchBucket":
+            raise
+    return removed

@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import build, deploy, execute, package, paths, records
+from harness import build, execute, package, paths, records, release
 from harness.config import Config
 from harness.errors import HarnessError
 
@@ -59,45 +59,18 @@ def run(
 
 
 def prepare(config: Config, target, data_path: Path, report: Callable[[str], None]) -> Deployment:
-    clients = target.clients()
-    s3 = clients.client("s3")
-    image = target.job_image()
-    files = build.render(config)
-    if deploy.ensure_bucket(s3, config.artifact_bucket, config.region):
-        report(f"created bucket {config.artifact_bucket}")
-    code = package.upload_code(s3, config.artifact_bucket, package.code_bundle())
-    report(f"code bundle {code.uri}" + ("" if code.uploaded else " (unchanged)"))
-    data = package.upload_data(s3, config.artifact_bucket, data_path)
+    released = release.release(config, target, report)
+    data = package.upload_data(target.clients().client("s3"), config.artifact_bucket, data_path)
     report(f"data {data.uri} (sha256 {data.sha256[:12]})")
-    parameters = {
-        "ArtifactBucket": config.artifact_bucket,
-        "JobImageUri": image["reference"],
-        "ProcessingInstanceType": config.instances.processing,
-        "TrainingInstanceType": config.instances.training,
-        "TransformInstanceType": config.instances.transform,
-    }
-    try:
-        deployed = deploy.deploy(
-            clients.client("cloudformation"),
-            config.stack_name,
-            files[build.TEMPLATE_FILE],
-            parameters,
-            report,
-        )
-    except deploy.DeployError as ex:
-        raise HarnessError(str(ex)) from None
-    state_machines = {
-        name: deployed.outputs[f"{name.title()}StateMachineArn"] for name in ("training", "inference")
-    }
     return Deployment(
         config=config,
         target=target,
-        image=image,
-        code=code,
+        image=released.image,
+        code=released.code,
         git_revision=package.git_revision(),
         data=data,
-        definitions={name: files[f"{name}.asl.json"] for name in state_machines},
-        state_machines=state_machines,
+        definitions=released.definitions,
+        state_machines=released.state_machines,
     )
 
 

@@ -43,7 +43,11 @@ class LocalTarget:
             except EmulatorError as ex:
                 raise HarnessError(str(ex)) from None
             endpoint = self._emulator.endpoint_url
-            self.log(f"started the local AWS at {endpoint} (state: {self._emulator.state_dir})")
+            self.log(
+                f"started the local AWS at {endpoint} for this command (S3 data persists in "
+                f"{self._emulator.state_dir}; stacks live until it stops: keep one running with "
+                "`python -m harness emulator`)"
+            )
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
 

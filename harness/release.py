@@ -1,0 +1,71 @@
+"""Release the pipelines to a target: job image, code bundle, stack. `deploy` is this;
+`run` does it first. `destroy` removes the stack and keeps the bucket's data unless asked."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from harness import build, deploy, package
+from harness.config import Config
+from harness.errors import HarnessError
+
+PIPELINES = ("training", "inference")
+
+
+@dataclasses.dataclass
+class Release:
+    image: dict
+    code: package.Uploaded
+    definitions: dict[str, str]  # pipeline -> ASL text, as built
+    state_machines: dict[str, str]  # pipeline -> state machine ARN
+    action: str  # created | updated | unchanged
+
+
+def release(config: Config, target, report: Callable[[str], None]) -> Release:
+    clients = target.clients()
+    s3 = clients.client("s3")
+    files = build.render(config)
+    image = target.job_image()
+    if deploy.ensure_bucket(s3, config.artifact_bucket, config.region):
+        report(f"created bucket {config.artifact_bucket}")
+    code = package.upload_code(s3, config.artifact_bucket, package.code_bundle())
+    report(f"code bundle {code.uri}" + ("" if code.uploaded else " (unchanged)"))
+    parameters = {
+        "ArtifactBucket": config.artifact_bucket,
+        "JobImageUri": image["reference"],
+        "ProcessingInstanceType": config.instances.processing,
+        "TrainingInstanceType": config.instances.training,
+        "TransformInstanceType": config.instances.transform,
+    }
+    try:
+        deployed = deploy.deploy(
+            clients.client("cloudformation"),
+            config.stack_name,
+            files[build.TEMPLATE_FILE],
+            parameters,
+            report,
+        )
+    except deploy.DeployError as ex:
+        raise HarnessError(str(ex)) from None
+    return Release(
+        image=image,
+        code=code,
+        definitions={name: files[f"{name}.asl.json"] for name in PIPELINES},
+        state_machines={name: deployed.outputs[f"{name.title()}StateMachineArn"] for name in PIPELINES},
+        action=deployed.action,
+    )
+
+
+def destroy(config: Config, target, delete_data: bool, report: Callable[[str], None]) -> None:
+    clients = target.clients()
+    try:
+        gone = deploy.delete_stack(clients.client("cloudformation"), config.stack_name)
+    except deploy.DeployError as ex:
+        raise HarnessError(str(ex)) from None
+    report(f"stack {config.stack_name} deleted" if gone else f"stack {config.stack_name} does not exist")
+    if delete_data:
+        removed = deploy.delete_bucket(clients.client("s3"), config.artifact_bucket)
+        report(f"bucket {config.artifact_bucket} deleted ({removed} objects)")
+    else:
+        report(f"bucket {config.artifact_bucket} kept (--delete-data removes it)")

@@ -1,0 +1,86 @@
+"""deploy and destroy through CloudFormation change sets, on the local AWS."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import boto3
+import pytest
+
+from harness import build, config, deploy
+from harness.paths import ROOT
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def settings(local_aws, job_image):
+    suffix = uuid.uuid4().hex[:6]
+    port = local_aws.endpoint_url.rsplit(":", 1)[1]
+    return [f"emulator.port={port}", f"stack_name=deploy-{suffix}", f"artifact_bucket=deploy-{suffix}"]
+
+
+def harness(command: str, settings: list[str], *extra: str) -> subprocess.CompletedProcess:
+    overrides = [item for setting in settings for item in ("--set", setting)]
+    return subprocess.run(
+        [sys.executable, "-m", "harness", command, "--target", "local", *overrides, *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ.copy(),
+    )  # fmt: skip
+
+
+def test_deploy_creates_then_is_a_no_op_then_updates_a_changed_pipeline(settings):
+    stack = settings[1].split("=")[1]
+    first = harness("deploy", settings)
+    assert first.returncode == 0, first.stderr
+    assert f"stack {stack} created" in first.stdout
+    assert "training: arn:aws:states:" in first.stdout
+
+    again = harness("deploy", settings)
+    assert again.returncode == 0 and f"stack {stack}: no changes" in again.stdout
+
+    changed = harness("deploy", [*settings, "pipeline.quality_metric=f1"])
+    assert changed.returncode == 0, changed.stderr
+    assert f"stack {stack}: Modify TrainingStateMachine (AWS::StepFunctions::StateMachine)" in changed.stdout
+    assert f"stack {stack} updated" in changed.stdout
+
+
+def test_a_broken_template_is_reported_and_the_previous_stack_stays(local_aws, settings):
+    harness("deploy", settings)
+    cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    stack = settings[1].split("=")[1]
+    before = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in before["Parameters"]}
+    template = build.render(config.load("local"))[build.TEMPLATE_FILE]
+
+    with pytest.raises(deploy.DeployError, match="does not validate"):
+        deploy.deploy(cfn, stack, template + "\n  : [unbalanced", parameters, log=lambda line: None)
+    assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == before["StackStatus"]
+
+    broken = template.replace(
+        "Outputs:",
+        "  Broken:\n    Type: AWS::StepFunctions::StateMachine\n    Properties:\n"
+        "      RoleArn: arn:aws:iam::123456789012:role/x\n      DefinitionString: '{not json'\nOutputs:",
+        1,
+    )
+    with pytest.raises(deploy.DeployError) as raised:
+        deploy.deploy(cfn, stack, broken, parameters, log=lambda line: None)
+    assert "UPDATE_ROLLBACK_COMPLETE" in str(raised.value) and "Broken UPDATE_FAILED" in str(raised.value)
+    after = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+    assert after["Outputs"] == before["Outputs"]
+
+
+def test_destroy_keeps_the_data_unless_asked(local_aws, settings):
+    harness("deploy", settings)
+    stack, bucket = settings[1].split("=")[1], settings[2].split("=")[1]
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+
+    kept = harness("destroy", settings)
+    assert kept.returncode == 0 and f"stack {stack} deleted" in kept.stdout
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] >= 1  # the code bundle is still there
+
+    removed = harness("destroy", settings, "--delete-data")
+    assert removed.returncode == 0 and f"stack {stack} does not exist" in removed.stdout
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
