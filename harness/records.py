@@ -51,7 +51,7 @@ class RunRecord:
 
 def new_run_id(pipeline: str) -> str:
     """Unique, sortable, and short enough for SageMaker job names (63 characters)."""
-    return f"{pipeline}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    return f"{pipeline}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 def now() -> str:
