@@ -9,6 +9,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 PIPELINE_CHOICES = ("training", "inference", "all")
 
@@ -76,6 +77,9 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         default=["local"],
         help="'local' (default), or 'aws ENV' with ENV one of config/*.yaml",
     )
+    parser.add_argument(
+        "--yes", action="store_true", help="do not ask before changing a confirmed environment"
+    )
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -115,17 +119,18 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = config.load(_environment(args), args.overrides)
     pipelines = ["training", "inference"] if args.pipeline == "all" else [args.pipeline]
-    return runs.run(settings, targets.make_target(settings), pipelines, args.training_run, _report)
+    target = targets.make_target(settings, _report, assume_yes=args.yes)
+    return runs.run(settings, target, pipelines, args.training_run, _report)
 
 
 def _deploy(args: argparse.Namespace) -> int:
     from harness import config, release, targets
 
     settings = config.load(_environment(args), args.overrides)
-    target = targets.make_target(settings)
+    target = targets.make_target(settings, _report, assume_yes=args.yes)
     target.prepare()
     try:
-        released = release.release(settings, target, _report)
+        released = release.release(target.resolve(settings), target, _report)
     finally:
         target.close()
     for name, arn in released.state_machines.items():
@@ -137,10 +142,10 @@ def _destroy(args: argparse.Namespace) -> int:
     from harness import config, release, targets
 
     settings = config.load(_environment(args), args.overrides)
-    target = targets.make_target(settings)
+    target = targets.make_target(settings, _report, assume_yes=args.yes)
     target.prepare()
     try:
-        release.destroy(settings, target, args.delete_data, _report)
+        release.destroy(target.resolve(settings), target, args.delete_data, _report)
     finally:
         target.close()
     return 0
@@ -168,6 +173,8 @@ def _report(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    # The Step Functions SDK imports pkg_resources, which warns on every import.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
     args = build_parser().parse_args(argv)
     if args.command != "emulator":
         _quiet_libraries()

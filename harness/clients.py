@@ -50,9 +50,18 @@ def _isolated_session() -> botocore.session.Session:
 class ClientFactory:
     """Makes (and caches) clients for one target: local (endpoint) or AWS (credential chain)."""
 
-    def __init__(self, region: str, local_endpoint: str | None = None, profile: str | None = None):
+    def __init__(
+        self,
+        region: str,
+        local_endpoint: str | None = None,
+        profile: str | None = None,
+        endpoint_override: str | None = None,
+    ):
+        """local_endpoint: the local target's (guarded). endpoint_override: an AWS target pointed
+        elsewhere than AWS, e.g. the local AWS standing in for it in tests."""
         self.region = region
         self.local_endpoint = local_endpoint
+        self.endpoint_url = local_endpoint or endpoint_override
         if local_endpoint is not None:
             if not is_local_endpoint(local_endpoint):
                 raise EndpointRefused(
@@ -73,9 +82,9 @@ class ClientFactory:
         if service not in self._clients:
             # inject_host_prefix: StartSyncExecution's "sync-" prefix cannot resolve on an IP endpoint.
             config = Config(
-                retries={"max_attempts": 3, "mode": "standard"}, inject_host_prefix=not self.is_local
+                retries={"max_attempts": 3, "mode": "standard"}, inject_host_prefix=self.endpoint_url is None
             )
             self._clients[service] = self._session.client(
-                service, endpoint_url=self.local_endpoint, config=config, region_name=self.region
+                service, endpoint_url=self.endpoint_url, config=config, region_name=self.region
             )
         return self._clients[service]

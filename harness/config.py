@@ -19,6 +19,13 @@ ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 INSTANCE_TYPE = re.compile(r"^(ml\.[a-z0-9-]+\.[a-z0-9]+|local)$")
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+ACCOUNT_TOKEN = "{account_id}"  # in artifact_bucket: replaced by the target's account
+KMS_KEY = re.compile(
+    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+|alias/[\w/-]+|[0-9a-f-]{36})$"
+)
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+SCHEDULE = re.compile(r"^(cron|rate)\(.+\)$")
+REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
 
 
 class ConfigError(ValueError):
@@ -55,6 +62,16 @@ class Instances:
 
 
 @dataclasses.dataclass(frozen=True)
+class Aws:
+    profile: str | None = None  # None: the standard credential chain
+    image_repository: str = "mlharness-jobs"
+    kms_key_id: str | None = None
+    sagemaker_role_arn: str | None = None  # None: the stack creates the role
+    inference_schedule: str | None = None  # cron(...) or rate(...); None: no schedule
+    confirm: bool = False  # ask before changing this environment (prod)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     env: str
     target: str  # "local" | "aws"
@@ -65,6 +82,7 @@ class Config:
     data: Data = Data()
     pipeline: Pipeline = Pipeline()
     instances: Instances = Instances()
+    aws: Aws = Aws()
     source: str = ""  # the file it was read from
 
     def parameters(self) -> dict:
@@ -126,12 +144,14 @@ def _validate(raw: dict, env: str, source: str) -> Config:
 
     top = dict(raw)
     sections = {}
-    for name, cls in (
-        ("emulator", Emulator),
-        ("data", Data),
-        ("pipeline", Pipeline),
-        ("instances", Instances),
-    ):
+    sections_of = {
+        "emulator": Emulator,
+        "data": Data,
+        "pipeline": Pipeline,
+        "instances": Instances,
+        "aws": Aws,
+    }
+    for name, cls in sections_of.items():
         value = top.pop(name, None) or {}
         if not isinstance(value, dict):
             raise fail(name, "a mapping")
@@ -145,8 +165,11 @@ def _validate(raw: dict, env: str, source: str) -> Config:
             raise fail(field, "a non-empty string")
     if top["target"] not in ("local", "aws"):
         raise fail("target", "'local' or 'aws'")
-    if not BUCKET_NAME.match(top["artifact_bucket"]):
-        raise fail("artifact_bucket", "an S3 bucket name (3-63 lower-case letters, digits, '.', '-')")
+    if not BUCKET_NAME.match(top["artifact_bucket"].replace(ACCOUNT_TOKEN, "123456789012")):
+        raise fail(
+            "artifact_bucket",
+            f"an S3 bucket name (3-63 lower-case letters, digits, '.', '-'; {ACCOUNT_TOKEN} allowed)",
+        )
     config = Config(env=env, source=source, **{f: top[f] for f in known}, **sections)
     _check_values(config, fail)
     return config
@@ -188,5 +211,14 @@ def _check_values(config: Config, fail) -> None:
     for kind in ("processing", "training", "transform"):
         if not INSTANCE_TYPE.match(getattr(config.instances, kind)):
             raise fail(f"instances.{kind}", "an instance type such as ml.m5.large")
+    aws = config.aws
+    if aws.kms_key_id is not None and not KMS_KEY.match(aws.kms_key_id):
+        raise fail("aws.kms_key_id", "a KMS key id, key ARN or alias")
+    if aws.sagemaker_role_arn is not None and not ROLE_ARN.match(aws.sagemaker_role_arn):
+        raise fail("aws.sagemaker_role_arn", "an IAM role ARN, or null for a role the stack creates")
+    if aws.inference_schedule is not None and not SCHEDULE.match(aws.inference_schedule):
+        raise fail("aws.inference_schedule", "cron(...) or rate(...), or null")
+    if not REPOSITORY.match(aws.image_repository):
+        raise fail("aws.image_repository", "an ECR repository name (lower-case, digits, '.', '_', '-', '/')")
     if config.data.source != "generated" and not config.data.source.endswith(".csv"):
         raise fail("data.source", "'generated' or the path of a .csv file")

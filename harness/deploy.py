@@ -52,8 +52,14 @@ def ensure_bucket(s3, bucket: str, region: str) -> bool:
 
 
 def deploy(
-    cfn, stack_name: str, template_body: str, parameters: dict[str, str], log: Callable[[str], None] = print
+    cfn,
+    stack_name: str,
+    template_body: str,
+    parameters: dict[str, str],
+    log: Callable[[str], None] = print,
+    confirm: Callable[[list[str]], bool] | None = None,
 ) -> Deployed:
+    """Create or update the stack through a change set; `confirm` sees the changes first."""
     try:
         cfn.validate_template(TemplateBody=template_body)
     except ClientError as ex:
@@ -99,6 +105,9 @@ def deploy(
     ]
     for change in changes:
         log(f"stack {stack_name}: {change}")
+    if confirm is not None and not confirm(changes):
+        cfn.delete_change_set(StackName=stack_name, ChangeSetName=change_set)
+        raise DeployError(f"deploy of {stack_name} cancelled; nothing was changed")
     started = time.time()
     cfn.execute_change_set(StackName=stack_name, ChangeSetName=change_set)
     final = _wait_stack(cfn, stack_name)

@@ -45,6 +45,7 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
             files[build.TEMPLATE_FILE],
             parameters,
             report,
+            confirm=target.confirm,
         )
     except deploy.DeployError as ex:
         raise HarnessError(str(ex)) from None

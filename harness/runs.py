@@ -42,6 +42,7 @@ def run(
         _training_record(config.env, training_run)
     target.prepare()
     try:
+        config = target.resolve(config)
         deployment = prepare(config, target, data_path, report)
         trained = None
         for name in pipelines:

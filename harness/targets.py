@@ -1,20 +1,27 @@
 """Targets: where a pipeline runs. They differ only in the endpoint and the image registry.
 
 local: the local AWS (started here unless one already answers), fake credentials,
-the job image as a local tag. aws: not yet (see the AWS target issue).
+the job image as a local tag. aws: the standard credential chain, the job image
+pushed to ECR and named by digest. MLHARNESS_AWS_ENDPOINT_URL points the AWS
+target at another endpoint (the local AWS stands in for AWS in the tests).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 
 from harness import images
 from harness.clients import ClientFactory
-from harness.config import Config
+from harness.config import ACCOUNT_TOKEN, Config
 from harness.errors import HarnessError
+
+ENDPOINT_OVERRIDE = "MLHARNESS_AWS_ENDPOINT_URL"
 
 
 class LocalTarget:
@@ -56,6 +63,13 @@ class LocalTarget:
             raise HarnessError("the target is not prepared")
         return self._factory
 
+    def resolve(self, config: Config) -> Config:
+        """The configuration with the account filled in where it asks for it."""
+        return _with_account(config, self._factory)
+
+    def confirm(self, changes: list[str]) -> bool:
+        return True
+
     def job_image(self) -> dict:
         """Build or reuse the job image; locally its tag is the reference."""
         try:
@@ -70,10 +84,83 @@ class LocalTarget:
             self._emulator = None
 
 
-def make_target(config: Config, log: Callable[[str], None] = print) -> LocalTarget:
+class AwsTarget:
+    name = "aws"
+
+    def __init__(self, config: Config, log: Callable[[str], None] = print, assume_yes: bool = False):
+        self.config = config
+        self.log = log
+        self.assume_yes = assume_yes
+        self.endpoint_override = os.environ.get(ENDPOINT_OVERRIDE) or None
+        # AWS throttles GetExecutionHistory; a stand-in endpoint does not.
+        self.poll_s = 0.2 if self.endpoint_override else 2.0
+        self._factory: ClientFactory | None = None
+        self.account: str | None = None
+
+    def prepare(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        factory = ClientFactory(
+            self.config.region, profile=self.config.aws.profile, endpoint_override=self.endpoint_override
+        )
+        try:
+            self.account = factory.client("sts").get_caller_identity()["Account"]
+        except (BotoCoreError, ClientError) as ex:
+            raise HarnessError(
+                f"no usable AWS credentials for environment {self.config.env}: {' '.join(str(ex).split())}"
+            ) from None
+        self._factory = factory
+        where = f" through {self.endpoint_override}" if self.endpoint_override else ""
+        self.log(f"AWS account {self.account}, region {self.config.region}{where}")
+
+    def clients(self) -> ClientFactory:
+        if self._factory is None:
+            raise HarnessError("the target is not prepared")
+        return self._factory
+
+    def resolve(self, config: Config) -> Config:
+        return _with_account(config, self._factory)
+
+    def job_image(self) -> dict:
+        from harness import ecr
+
+        try:
+            tag = images.ensure_job_image(log=self.log)
+        except images.ImageBuildError as ex:
+            raise HarnessError(str(ex)) from None
+        reference = ecr.push(self.clients().client("ecr"), tag, self.config.aws.image_repository, self.log)
+        return {"reference": reference, "id": images.image_id(tag), "tag": tag}
+
+    def confirm(self, changes: list[str]) -> bool:
+        """Environments with aws.confirm (prod) ask before a change set is executed."""
+        if not self.config.aws.confirm or self.assume_yes:
+            return True
+        summary = "\n".join(f"  {change}" for change in changes) or "  (no resource changes)"
+        prompt = (
+            f"about to change environment {self.config.env}: account {self.account}, region "
+            f"{self.config.region}, stack {self.config.stack_name}\n{summary}\nproceed? [y/N] "
+        )
+        if not sys.stdin.isatty():
+            raise HarnessError(
+                f"environment {self.config.env} asks for confirmation: run with --yes to proceed"
+            )
+        return input(prompt).strip().lower() in ("y", "yes")
+
+    def close(self) -> None:
+        pass
+
+
+def make_target(config: Config, log: Callable[[str], None] = print, assume_yes: bool = False):
     if config.target == "local":
         return LocalTarget(config, log)
-    raise HarnessError(f"target {config.target!r} is not available yet; use --target local")
+    return AwsTarget(config, log, assume_yes)
+
+
+def _with_account(config: Config, factory: ClientFactory | None) -> Config:
+    if ACCOUNT_TOKEN not in config.artifact_bucket:
+        return config
+    account = factory.client("sts").get_caller_identity()["Account"]
+    return dataclasses.replace(config, artifact_bucket=config.artifact_bucket.replace(ACCOUNT_TOKEN, account))
 
 
 def _answers(endpoint: str) -> bool:

@@ -32,6 +32,11 @@ if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev
     say "installing docker-compose"
     apt_install docker-compose
 fi
+# A real registry on loopback backs the local AWS's ECR, so pushes never leave the machine.
+if ! command -v docker-registry >/dev/null 2>&1; then
+    say "installing docker-registry"
+    apt_install docker-registry
+fi
 if ! docker info >/dev/null 2>&1; then
     need_root "a running Docker engine"
     say "starting dockerd"

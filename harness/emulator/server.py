@@ -179,6 +179,7 @@ def serve(
     store = S3Store(state_dir / "s3")
     store.restore()
     store.attach()
+    registry = _start_registry(state_dir)
 
     app = DomainDispatcherApplication(create_backend_app)
     servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
@@ -199,6 +200,7 @@ def serve(
         "listen": [f"{h}:{port}" for h in hosts],
         "state_dir": str(state_dir),
         "pid": os.getpid(),
+        "registry": registry.address if registry else None,
     }
     if ready_file:
         tmp = Path(str(ready_file) + ".tmp")
@@ -215,7 +217,22 @@ def serve(
         server.shutdown()
     _stop_all_jobs()
     runner.shutdown()
+    if registry is not None:
+        registry.stop()
     shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _start_registry(state_dir: Path):
+    """Back ECR with a real registry on loopback when one is installed (Debian: docker-registry)."""
+    from harness.emulator.patches import ecr
+    from harness.emulator.registry import LocalRegistry
+
+    if not LocalRegistry.available():
+        log.warning("no docker-registry installed: ECR repositories have AWS URIs and cannot take a push")
+        return None
+    registry = LocalRegistry(state_dir / "registry")
+    ecr.point_repositories_at(registry.start())
+    return registry
 
 
 def _stop_all_jobs() -> None:

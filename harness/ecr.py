@@ -1,0 +1,43 @@
+"""Push the job image to ECR and name it by digest (what the stack is given on AWS)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+from botocore.exceptions import ClientError
+
+from harness.errors import HarnessError
+
+
+def push(ecr, image_tag: str, repository: str, log: Callable[[str], None] = print) -> str:
+    """Create the repository when missing, log in with an authorization token, push,
+    and return `<repository uri>@<digest>`."""
+    import docker
+
+    try:
+        uri = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]
+    except ClientError as ex:
+        if ex.response["Error"]["Code"] != "RepositoryNotFoundException":
+            raise
+        uri = ecr.create_repository(
+            repositoryName=repository, imageScanningConfiguration={"scanOnPush": True}
+        )["repository"]["repositoryUri"]
+        log(f"created ECR repository {repository}")
+    token = ecr.get_authorization_token()["authorizationData"][0]
+    username, password = base64.b64decode(token["authorizationToken"]).decode().split(":", 1)
+    client = docker.from_env()
+    client.login(username=username, password=password, registry=token["proxyEndpoint"])
+    tag = image_tag.rsplit(":", 1)[1]
+    client.images.get(image_tag).tag(uri, tag=tag)
+    digest = None
+    for event in client.images.push(
+        uri, tag=tag, stream=True, decode=True, auth_config={"username": username, "password": password}
+    ):
+        if "error" in event:
+            raise HarnessError(f"pushing {uri}:{tag} failed: {event['error']}")
+        digest = (event.get("aux") or {}).get("Digest", digest)
+    if not digest:
+        raise HarnessError(f"pushing {uri}:{tag} reported no digest")
+    log(f"pushed {uri}:{tag} ({digest})")
+    return f"{uri}@{digest}"

@@ -1,0 +1,26 @@
+"""The dev environment on a real AWS account: deploy, a second deploy is a no-op, run."""
+
+import os
+import subprocess
+import sys
+
+from harness.paths import ROOT
+
+ENV = os.environ.get("MLHARNESS_AWS_ENV", "dev")
+
+
+def harness(*args: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k != "MLHARNESS_AWS_ENDPOINT_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=ROOT, env=environment, capture_output=True, text=True,
+        timeout=3600,
+    )  # fmt: skip
+
+
+def test_deploy_twice_then_train_on_aws():
+    first = harness("deploy", "--target", "aws", ENV, "--yes")
+    assert first.returncode == 0, first.stderr
+    second = harness("deploy", "--target", "aws", ENV, "--yes")
+    assert second.returncode == 0 and ": no changes" in second.stdout
+    run = harness("run", "--target", "aws", ENV, "--pipeline", "training", "--yes")
+    assert run.returncode == 0, run.stdout[-3000:]

@@ -1,0 +1,107 @@
+"""The AWS target's whole path, with the local AWS standing in for AWS (endpoint override):
+ECR push to the registry behind it, change-set deploys, runs, confirmation for prod."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import boto3
+import pytest
+
+from harness.paths import ROOT
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def aws_env(local_aws, job_image, tmp_path_factory):
+    suffix = uuid.uuid4().hex[:6]
+    env = {
+        **os.environ,
+        "MLHARNESS_AWS_ENDPOINT_URL": local_aws.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "MLHARNESS_HOME": str(tmp_path_factory.mktemp("aws-home")),
+        "MLHARNESS_STACK_NAME": f"aws-{suffix}",
+        "MLHARNESS_ARTIFACT_BUCKET": f"aws-{suffix}-{{account_id}}",
+    }
+    return env, f"aws-{suffix}"
+
+
+def harness(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_deploy_pushes_the_image_by_digest_and_a_second_deploy_is_a_no_op(local_aws, aws_env):
+    env, stack = aws_env
+    first = harness(env, "deploy", "--target", "aws", "dev")
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert f"AWS account 123456789012, region us-east-1 through {local_aws.endpoint_url}" in first.stdout
+    assert re.search(r"pushed 127\.0\.0\.1:\d+/mlharness-jobs:\w+ \(sha256:[0-9a-f]{64}\)", first.stdout)
+    assert f"stack {stack} created" in first.stdout
+
+    cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    parameters = {
+        p["ParameterKey"]: p["ParameterValue"]
+        for p in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]
+    }  # noqa: E501
+    assert re.fullmatch(r"127\.0\.0\.1:\d+/mlharness-jobs@sha256:[0-9a-f]{64}", parameters["JobImageUri"])
+    assert parameters["ArtifactBucket"] == f"{stack}-123456789012"
+
+    again = harness(env, "deploy", "--target", "aws", "dev")
+    assert again.returncode == 0 and f"stack {stack}: no changes" in again.stdout
+
+
+def test_run_on_the_aws_target_uses_the_pushed_image(local_aws, aws_env):
+    env, stack = aws_env
+    result = harness(
+        env, "run", "--target", "aws", "dev", "--pipeline", "training", "--set", "data.rows=1500"
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert re.search(r"metrics: accuracy=0\.\d+", result.stdout)
+    sm = boto3.client("sagemaker", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    job = re.search(r"job (training-\S+-train): Completed", result.stdout).group(1)
+    image = sm.describe_training_job(TrainingJobName=job)["AlgorithmSpecification"]["TrainingImage"]
+    assert "@sha256:" in image
+
+
+def test_prod_asks_before_changing_anything_and_refuses_without_a_terminal(local_aws, aws_env):
+    env, _ = aws_env
+    env = {**env, "MLHARNESS_STACK_NAME": "guarded-prod"}
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "deploy", "--target", "aws", "prod"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: environment prod asks for confirmation: run with --yes to proceed"
+    )
+    cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    stacks = [s for s in cfn.list_stacks()["StackSummaries"] if s["StackName"] == "guarded-prod"]
+    assert all(s["StackStatus"] in ("REVIEW_IN_PROGRESS", "DELETE_COMPLETE") for s in stacks)
+
+
+def test_no_credentials_is_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        MLHARNESS_AWS_ENDPOINT_URL="http://127.0.0.1:1",  # nothing may leave the machine, whatever happens
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+        MLHARNESS_HOME=str(tmp_path),
+    )
+    result = harness(env, "deploy", "--target", "aws", "dev")
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: no usable AWS credentials for environment dev: ")
+    assert len(result.stderr.strip().splitlines()) == 1
