@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
 from collections.abc import Callable
 
@@ -34,21 +35,61 @@ class Deployed:
     changes: list[str]
 
 
-def ensure_bucket(s3, bucket: str, region: str) -> bool:
-    """Bootstrap the artifact bucket (outside the stack, so it outlives it). True if created."""
+def ensure_bucket(s3, bucket: str, region: str, kms_key_id: str | None = None, tls_only: bool = True) -> bool:
+    """Bootstrap the artifact bucket (outside the stack, so it outlives it). True if created.
+
+    Created encrypted (SSE-S3, or the KMS key), versioned, with public access blocked
+    and (tls_only) a policy that refuses requests not made over TLS; the local AWS
+    speaks plain HTTP on loopback, so the local target leaves that policy out.
+    """
     try:
         s3.head_bucket(Bucket=bucket)
         return False
     except ClientError as ex:
         if ex.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
-            raise DeployError(
-                f"cannot use bucket {bucket}: {ex.response['Error'].get('Message', ex)}"
-            ) from None
+            message = ex.response["Error"].get("Message", ex)
+            raise DeployError(f"cannot use bucket {bucket}: {message}") from None
     arguments = {"Bucket": bucket}
     if region != "us-east-1":
         arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
     s3.create_bucket(**arguments)
+    if kms_key_id:
+        encryption = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}
+    else:
+        encryption = {"SSEAlgorithm": "AES256"}
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": encryption}]},
+    )
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    if tls_only:
+        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_tls_only_policy(bucket)))
     return True
+
+
+def _tls_only_policy(bucket: str) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
 def deploy(

@@ -27,7 +27,8 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     s3 = clients.client("s3")
     files = build.render(config)
     image = target.job_image()
-    if deploy.ensure_bucket(s3, config.artifact_bucket, config.region):
+    tls_only = (clients.endpoint_url or "https:").startswith("https:")
+    if deploy.ensure_bucket(s3, config.artifact_bucket, config.region, config.aws.kms_key_id, tls_only):
         report(f"created bucket {config.artifact_bucket}")
     code = package.upload_code(s3, config.artifact_bucket, package.code_bundle())
     report(f"code bundle {code.uri}" + ("" if code.uploaded else " (unchanged)"))

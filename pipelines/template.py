@@ -150,16 +150,21 @@ def _step_functions_role() -> dict:
                             {
                                 "Effect": "Allow",
                                 "Action": SAGEMAKER_ACTIONS["jobs"],
+                                # Job names start with the pipeline's run ids (training-..., inference-...).
                                 "Resource": [
-                                    {"Fn::Sub": f"{sagemaker_arn}:processing-job/*"},
-                                    {"Fn::Sub": f"{sagemaker_arn}:training-job/*"},
-                                    {"Fn::Sub": f"{sagemaker_arn}:transform-job/*"},
+                                    {"Fn::Sub": f"{sagemaker_arn}:processing-job/training-*"},
+                                    {"Fn::Sub": f"{sagemaker_arn}:processing-job/inference-*"},
+                                    {"Fn::Sub": f"{sagemaker_arn}:training-job/training-*"},
+                                    {"Fn::Sub": f"{sagemaker_arn}:transform-job/inference-*"},
                                 ],
                             },
                             {
                                 "Effect": "Allow",
                                 "Action": SAGEMAKER_ACTIONS["models"],
-                                "Resource": {"Fn::Sub": f"{sagemaker_arn}:model/*"},
+                                "Resource": [
+                                    {"Fn::Sub": f"{sagemaker_arn}:model/training-*"},
+                                    {"Fn::Sub": f"{sagemaker_arn}:model/inference-*"},
+                                ],
                             },
                             {
                                 "Effect": "Allow",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -84,3 +85,28 @@ def test_destroy_keeps_the_data_unless_asked(local_aws, settings):
     removed = harness("destroy", settings, "--delete-data")
     assert removed.returncode == 0 and f"stack {stack} does not exist" in removed.stdout
     assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_the_bootstrapped_bucket_is_encrypted_versioned_and_private(local_aws, settings):
+    harness("deploy", settings)
+    bucket = settings[2].split("=")[1]
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    # The TLS-only policy is left out where the endpoint is plain HTTP (see deploy.ensure_bucket).
+    with pytest.raises(s3.exceptions.ClientError):
+        s3.get_bucket_policy(Bucket=bucket)
+
+
+def test_the_tls_only_policy_denies_plain_requests(local_aws):
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    bucket = f"tls-{uuid.uuid4().hex[:6]}"
+    deploy.ensure_bucket(s3, bucket, "us-east-1", tls_only=True)
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    with pytest.raises(s3.exceptions.ClientError) as refused:
+        s3.put_object(Bucket=bucket, Key="x", Body=b"plain http")
+    assert refused.value.response["Error"]["Code"] in ("AccessDenied", "403")
