@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(destroy)
     destroy.set_defaults(handler=_destroy)
 
+    logs = commands.add_parser("logs", help="the CloudWatch logs of a run's jobs")
+    _add_target(logs)
+    logs.add_argument("--run", help="the run id (default: the latest run)")
+    _add_overrides(logs)
+    logs.set_defaults(handler=_logs)
+
     status = commands.add_parser("status", help="list runs with their status and key metric")
     _add_target(status)
     status.add_argument("--pipeline", choices=PIPELINE_CHOICES, default="all")
@@ -148,6 +154,30 @@ def _destroy(args: argparse.Namespace) -> int:
         release.destroy(target.resolve(settings), target, args.delete_data, _report)
     finally:
         target.close()
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from harness import config, execute, records, targets
+    from harness.errors import HarnessError
+
+    settings = config.load(_environment(args), args.overrides)
+    known = records.load_all(settings.env)
+    run_id = args.run or (known[-1].run_id if known else None)
+    if run_id is None:
+        raise HarnessError(f"no runs recorded for environment {settings.env}")
+    target = targets.make_target(settings, _report, assume_yes=args.yes)
+    target.prepare()
+    try:
+        found = execute.run_logs(target.clients().client("logs"), run_id)
+    finally:
+        target.close()
+    if not found:
+        print(f"no job logs for run {run_id} (the local AWS keeps logs only while it runs)")
+    for stream, lines in found.items():
+        print(f"== {stream}")
+        for line in lines:
+            print(line)
     return 0
 
 

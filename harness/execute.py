@@ -173,6 +173,24 @@ class _LogTail:
         return lines
 
 
+def run_logs(logs, run_id: str) -> dict[str, list[str]]:
+    """Every job log of a run (its job names start with the run id), stream by stream."""
+    found: dict[str, list[str]] = {}
+    for group, _ in JOB_LOG_GROUPS.values():
+        try:
+            streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{run_id}-")[
+                "logStreams"
+            ]
+        except logs.exceptions.ResourceNotFoundException:
+            continue
+        for stream in sorted(
+            streams, key=lambda s: s.get("firstEventTimestamp") or s.get("creationTime") or 0
+        ):
+            tail = _LogTail(group, stream["logStreamName"].split("/", 1)[0])
+            found[f"{group}/{stream['logStreamName']}"] = tail.read(logs)
+    return found
+
+
 def _all_events(sfn, execution_arn: str) -> list[dict]:
     events, token = [], None
     while True:

@@ -34,7 +34,7 @@ def harness(local_aws, job_image, tmp_path_factory):
     def run(*args: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         overrides = [item for setting in (*settings, *extra) for item in ("--set", setting)]
         command = [sys.executable, "-m", "harness", *args]
-        if args and args[0] == "run":
+        if args and args[0] in ("run", "logs"):
             command += overrides
         return subprocess.run(
             command,
@@ -124,3 +124,11 @@ def test_every_run_keeps_its_own_artifacts(harness):
         ]
         assert f"{prefix}record.json" in keys
         assert any(k.startswith(f"{prefix}preprocess/") for k in keys)
+
+
+def test_logs_shows_the_job_output_of_the_latest_run(harness):
+    result = harness("logs", "--target", "local")
+    assert result.returncode == 0, result.stderr
+    assert "== /aws/sagemaker/ProcessingJobs/training-" in result.stdout
+    assert "preprocess: fitted on 2000 rows" in result.stdout
+    assert "train: fitted logistic regression" in result.stdout
