@@ -38,6 +38,7 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         "ProcessingInstanceType": config.instances.processing,
         "TrainingInstanceType": config.instances.training,
         "TransformInstanceType": config.instances.transform,
+        "SageMakerRoleArn": config.aws.sagemaker_role_arn or "",
     }
     try:
         deployed = deploy.deploy(

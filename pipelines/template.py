@@ -29,6 +29,13 @@ SAGEMAKER_ACTIONS = {
 }
 
 
+CREATE_ROLE = "CreateSageMakerRole"
+# The jobs' role: the given one, or the one the stack creates.
+SAGEMAKER_ROLE_ARN = {
+    "Fn::If": [CREATE_ROLE, {"Fn::GetAtt": ["SageMakerRole", "Arn"]}, {"Ref": "SageMakerRoleArn"}]
+}
+
+
 def template(definitions: dict[str, dict]) -> dict:
     """definitions: pipeline name -> ASL dict (with ${...} deploy-time placeholders)."""
     parameters = {
@@ -40,10 +47,15 @@ def template(definitions: dict[str, dict]) -> dict:
         "ProcessingInstanceType": {"Type": "String", "Default": "ml.m5.large"},
         "TrainingInstanceType": {"Type": "String", "Default": "ml.m5.large"},
         "TransformInstanceType": {"Type": "String", "Default": "ml.m5.large"},
+        "SageMakerRoleArn": {
+            "Type": "String",
+            "Default": "",
+            "Description": "A role for the jobs; empty: the stack creates one",
+        },
     }
     assert set(DEPLOY_PARAMETERS) <= set(parameters)
     resources = {"SageMakerRole": _sagemaker_role(), "StepFunctionsRole": _step_functions_role()}
-    outputs = {"SageMakerRoleArn": {"Value": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}}}
+    outputs = {"SageMakerRoleArn": {"Value": SAGEMAKER_ROLE_ARN}}
     for name, definition in definitions.items():
         logical = f"{name.title()}StateMachine"
         resources[logical] = {
@@ -54,7 +66,7 @@ def template(definitions: dict[str, dict]) -> dict:
                 "DefinitionString": {
                     "Fn::Sub": [
                         json.dumps(definition, indent=2),
-                        {"SageMakerRoleArn": {"Fn::GetAtt": ["SageMakerRole", "Arn"]}},
+                        {"SageMakerRoleArn": SAGEMAKER_ROLE_ARN},
                     ]
                 },
             },
@@ -64,6 +76,7 @@ def template(definitions: dict[str, dict]) -> dict:
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "mlharness pipelines: training and inference state machines and their roles",
         "Parameters": parameters,
+        "Conditions": {CREATE_ROLE: {"Fn::Equals": [{"Ref": "SageMakerRoleArn"}, ""]}},
         "Resources": resources,
         "Outputs": outputs,
     }
@@ -73,7 +86,8 @@ def to_yaml(document: dict) -> str:
     """Deterministic YAML; multi-line strings (the definitions) as literal blocks."""
 
     class Dumper(yaml.SafeDumper):
-        pass
+        def ignore_aliases(self, data) -> bool:  # CloudFormation rejects YAML anchors
+            return True
 
     def text(dumper, value):
         style = "|" if "\n" in value else None
@@ -93,6 +107,7 @@ def _bucket_arns() -> list:
 def _sagemaker_role() -> dict:
     return {
         "Type": "AWS::IAM::Role",
+        "Condition": CREATE_ROLE,
         "Properties": {
             "AssumeRolePolicyDocument": _trust("sagemaker.amazonaws.com"),
             "Policies": [
@@ -169,7 +184,7 @@ def _step_functions_role() -> dict:
                             {
                                 "Effect": "Allow",
                                 "Action": "iam:PassRole",
-                                "Resource": {"Fn::GetAtt": ["SageMakerRole", "Arn"]},
+                                "Resource": SAGEMAKER_ROLE_ARN,
                                 "Condition": {
                                     "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
                                 },

@@ -110,3 +110,24 @@ def test_the_tls_only_policy_denies_plain_requests(local_aws):
     with pytest.raises(s3.exceptions.ClientError) as refused:
         s3.put_object(Bucket=bucket, Key="x", Body=b"plain http")
     assert refused.value.response["Error"]["Code"] in ("AccessDenied", "403")
+
+
+def test_a_given_sagemaker_role_replaces_the_one_the_stack_creates(local_aws, job_image):
+    suffix = uuid.uuid4().hex[:6]
+    port = local_aws.endpoint_url.rsplit(":", 1)[1]
+    role = "arn:aws:iam::123456789012:role/given-by-the-platform-team"
+    settings = [
+        f"emulator.port={port}", f"stack_name=role-{suffix}", f"artifact_bucket=role-{suffix}",
+        f"aws.sagemaker_role_arn={role}",
+    ]  # fmt: skip
+    result = harness("deploy", settings)
+    assert result.returncode == 0, result.stderr
+    cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    resources = cfn.describe_stack_resources(StackName=f"role-{suffix}")["StackResources"]
+    assert "SageMakerRole" not in [r["LogicalResourceId"] for r in resources]
+    sfn = boto3.client("stepfunctions", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    training = next(
+        m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == f"role-{suffix}-training"
+    )
+    definition = sfn.describe_state_machine(stateMachineArn=training["stateMachineArn"])["definition"]
+    assert f'"RoleArn": "{role}"' in definition

@@ -237,3 +237,9 @@ def test_invocations_reach_the_local_backend():
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
     assert SageMakerRuntimeResponse.invoke_endpoint.__module__ == "harness.emulator.patches.sagemaker"
+
+
+def test_stack_resources_hook_exists():
+    from moto.cloudformation.models import Stack
+
+    assert "self.resource_map.values()" in inspect.getsource(Stack.stack_resources.fget.__wrapped__)

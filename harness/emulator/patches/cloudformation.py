@@ -1,6 +1,7 @@
 """Patches to moto's CloudFormation: change sets as AWS runs them.
 
 - Fn::Sub with a variables map keeps "$$" (moto turned it into "$").
+- DescribeStackResources leaves out resources whose Condition is false.
 - A change set whose only difference is a parameter value lists the resources
   that reference it (through Ref or Fn::Sub) as Modify, and executing it updates them (moto compared
   templates only).
@@ -32,11 +33,24 @@ class ResourceFailed(Exception):
 
 
 def apply() -> None:
+    leave_conditioned_out_resources_unlisted()
     substitute_sub_variables_literally()
     count_sub_variables_as_references()
     name_failing_resources()
     diff_change_sets_with_parameters()
     execute_change_sets_with_rollback()
+
+
+def leave_conditioned_out_resources_unlisted() -> None:
+    """A resource whose Condition is false was listed by DescribeStackResources as an
+    entry with no LogicalResourceId; AWS does not list it at all."""
+    original = Stack.stack_resources.fget
+
+    def stack_resources(stack):
+        return [resource for resource in original(stack) if resource is not None]
+
+    stack_resources.__wrapped__ = original
+    Stack.stack_resources = property(stack_resources)
 
 
 def substitute_sub_variables_literally() -> None:
