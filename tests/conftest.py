@@ -76,7 +76,13 @@ def aws_client(local_aws):
     return make
 
 
-def own_containers(docker_client) -> list:
+def own_containers(docker_client) -> list[dict]:
+    """The project's containers as the list call answers: Id, Labels, State (no per-container
+    inspection, which fails for a container removed meanwhile)."""
     from harness.emulator.containers import OWNER_LABEL
 
-    return docker_client.containers.list(all=True, filters={"label": OWNER_LABEL})
+    return docker_client.api.containers(all=True, filters={"label": OWNER_LABEL})
+
+
+def job_label(container: dict) -> str:
+    return (container.get("Labels") or {}).get("org.mlharness.job", "")

@@ -41,15 +41,34 @@ def labels_for(job_arn: str) -> dict[str, str]:
     return {OWNER_LABEL: str(os.getpid()), JOB_LABEL: job_arn}
 
 
-def job_containers(job_arn: str) -> list:
-    return docker_client().containers.list(all=True, filters={"label": f"{JOB_LABEL}={job_arn}"})
+def _listed(label_filter: str) -> list[dict]:
+    """Containers as the list call answers (id, labels, state), without a second call per
+    container that would fail for one removed meanwhile."""
+    return docker_client().api.containers(all=True, filters={"label": label_filter})
+
+
+def job_containers(job_arn: str) -> list[dict]:
+    return _listed(f"{JOB_LABEL}={job_arn}")
+
+
+def exit_codes(job_arn: str) -> list[int]:
+    """Exit codes of the job's containers that have exited."""
+    codes = []
+    for container in job_containers(job_arn):
+        try:
+            state = docker_client().api.inspect_container(container["Id"])["State"]
+        except Exception:  # removed meanwhile
+            continue
+        if not state.get("Running"):
+            codes.append(state.get("ExitCode", 0))
+    return codes
 
 
 def kill_job_containers(job_arn: str) -> None:
     for container in job_containers(job_arn):
         try:
-            container.kill()
-        except Exception:  # already exited: nothing to kill
+            docker_client().api.kill(container["Id"])
+        except Exception:  # already exited or gone: nothing to kill
             pass
 
 
@@ -61,9 +80,7 @@ def remove_job_containers(job_arn: str) -> None:
 def remove_own_containers() -> None:
     """Remove every container this emulator process started."""
     try:
-        containers = docker_client().containers.list(
-            all=True, filters={"label": f"{OWNER_LABEL}={os.getpid()}"}
-        )
+        containers = _listed(f"{OWNER_LABEL}={os.getpid()}")
     except DockerUnavailable:
         return
     for container in containers:
@@ -73,12 +90,12 @@ def remove_own_containers() -> None:
 def remove_orphaned_containers() -> int:
     """Remove containers left by emulators that are no longer running."""
     try:
-        containers = docker_client().containers.list(all=True, filters={"label": OWNER_LABEL})
+        containers = _listed(OWNER_LABEL)
     except DockerUnavailable:
         return 0
     removed = 0
     for container in containers:
-        owner = container.labels.get(OWNER_LABEL, "")
+        owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
         if not (owner.isdigit() and _process_alive(int(owner))):
             _remove(container)
             removed += 1
@@ -127,11 +144,11 @@ def image_exists(image: str) -> bool:
         return False
 
 
-def _remove(container) -> None:
+def _remove(container: dict) -> None:
     try:
-        container.remove(force=True)
-    except Exception as ex:  # gone already, or being removed by compose
-        log.debug("could not remove container %s: %s", container.name, ex)
+        docker_client().api.remove_container(container["Id"], force=True)
+    except Exception as ex:  # gone already, or being removed by its job
+        log.debug("could not remove container %s: %s", container["Id"][:12], ex)
 
 
 def _process_alive(pid: int) -> bool:

@@ -50,7 +50,7 @@ def training_request(name: str, image: str, bucket: str, **overrides) -> dict:
 def wait_for_running_container(docker_client, arn: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if docker_client.containers.list(filters={"label": f"org.mlharness.job={arn}", "status": "running"}):
+        if docker_client.api.containers(filters={"label": f"org.mlharness.job={arn}", "status": "running"}):
             return
         time.sleep(0.2)
     raise AssertionError(f"no running container for {arn} within {timeout} s")

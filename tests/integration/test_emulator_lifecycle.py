@@ -101,12 +101,12 @@ def test_stopping_the_emulator_stops_its_jobs_and_a_restart_cleans_up_after_a_cr
         wait_for_running_container(docker_client, arn)
     finally:
         aws.kill()  # kill -9: the container is orphaned
-    orphans = docker_client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={arn}"})
+    orphans = docker_client.api.containers(all=True, filters={"label": f"{JOB_LABEL}={arn}"})
     assert len(orphans) == 1
 
     aws = LocalAWS(state_dir=tmp_path).start()  # removes what the dead one left
     try:
-        assert docker_client.containers.list(all=True, filters={"label": f"{JOB_LABEL}={arn}"}) == []
+        assert docker_client.api.containers(all=True, filters={"label": f"{JOB_LABEL}={arn}"}) == []
         sm = client(aws, "sagemaker")
         name = unique("running")
         arn = sm.create_training_job(
@@ -118,5 +118,5 @@ def test_stopping_the_emulator_stops_its_jobs_and_a_restart_cleans_up_after_a_cr
         aws.stop()
     assert aws.process.returncode == 0
     assert time.monotonic() - started < 30
-    owned = docker_client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={aws.info['pid']}"})
+    owned = docker_client.api.containers(all=True, filters={"label": f"{OWNER_LABEL}={aws.info['pid']}"})
     assert owned == []

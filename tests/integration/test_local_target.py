@@ -103,7 +103,7 @@ def test_a_training_script_that_raises_fails_the_run_with_its_error(harness, doc
     assert "InvalidParameterError: The 'C' parameter of LogisticRegression must be a float" in result.stdout
     assert re.search(r"training run \S+ FAILED: States.TaskFailed", result.stdout)
     assert own_containers(docker_client) == [] or all(
-        c.status == "running" for c in own_containers(docker_client)
+        c["State"] == "running" for c in own_containers(docker_client)
     )  # only jobs of other tests may still run
 
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import own_containers
+from tests.conftest import job_label, own_containers
 from tests.integration.helpers import ROLE, training_request, unique, wait_for_job
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -103,13 +103,10 @@ def test_endpoints_serve_side_by_side_and_update_swaps_the_model(aws_client, mod
     assert raised.value.response["Error"]["Code"] == "ValidationError"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(
-        first in c.labels.get("org.mlharness.job", "") or second in c.labels.get("org.mlharness.job", "")
-        for c in own_containers(docker_client)
+        first in job_label(c) or second in job_label(c) for c in own_containers(docker_client)
     ):
         time.sleep(0.2)
-    assert not [
-        c for c in own_containers(docker_client) if "endpoint/" in c.labels.get("org.mlharness.job", "")
-    ]
+    assert not [c for c in own_containers(docker_client) if "endpoint/" in job_label(c)]
 
 
 def test_a_reused_endpoint_name_is_refused(aws_client, models):

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import own_containers
+from tests.conftest import job_label, own_containers
 from tests.integration.helpers import ROLE, training_request, unique, wait_for_job, wait_for_running_container
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -52,7 +52,7 @@ def test_training_job_runs_in_a_container_and_reports_its_lifecycle(
     body = s3.get_object(Bucket=bucket, Key=f"models/{name}/output/model.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
         assert json.load(tar.extractfile("model.json")) == {"lines": 4}
-    assert not [c for c in own_containers(docker_client) if c.labels.get("org.mlharness.job") == arn]
+    assert not [c for c in own_containers(docker_client) if job_label(c) == arn]
 
 
 def test_container_output_goes_to_cloudwatch_logs(aws_client, bucket, tiny_image):
@@ -91,7 +91,7 @@ def test_a_failing_job_is_failed_with_the_containers_last_lines(
     assert answer["FailureReason"].endswith("exit code: 1")
     assert "ModelArtifacts" not in answer
     assert not own_containers(docker_client) or all(
-        c.labels.get("org.mlharness.job") != answer["TrainingJobArn"] for c in own_containers(docker_client)
+        job_label(c) != answer["TrainingJobArn"] for c in own_containers(docker_client)
     )
 
 

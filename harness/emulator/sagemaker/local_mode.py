@@ -280,10 +280,9 @@ def _image_of(spec: JobSpec) -> str:
 
 def _exit_code(job_arn: str) -> int | None:
     """The first non-zero exit code among the job's containers, else 0 (None: none found)."""
-    found = containers.job_containers(job_arn)
-    if not found:
+    codes = containers.exit_codes(job_arn)
+    if not codes:
         return None
-    codes = [c.attrs.get("State", {}).get("ExitCode", 0) for c in found]
     return next((code for code in codes if code), 0)
 
 
