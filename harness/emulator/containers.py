@@ -32,7 +32,7 @@ def docker_client():
         client.ping()
     except Exception as ex:  # docker raises several unrelated types here
         raise DockerUnavailable(
-            "no Docker engine answers: start dockerd (see README, 'Requirements')"
+            "no Docker engine answers: start one (scripts/setup.sh installs and starts it)"
         ) from ex
     return client
 
