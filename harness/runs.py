@@ -44,19 +44,38 @@ def run(
     try:
         config = target.resolve(config)
         deployment = prepare(config, target, data_path, report)
-        trained = None
+        trained, finished = None, []
         for name in pipelines:
             if name == "training":
                 trained = run_training(deployment, report)
-                if trained.status != "SUCCEEDED":
-                    return 1
+                finished.append(trained)
             else:
                 source = trained or _training_record(config.env, training_run)
-                if run_inference(deployment, source, report).status != "SUCCEEDED":
-                    return 1
-        return 0
+                finished.append(run_inference(deployment, source, report))
+            if finished[-1].status != "SUCCEEDED":
+                break
+        _summary(finished, report)
+        return 0 if all(r.status == "SUCCEEDED" for r in finished) else 1
     finally:
         target.close()
+
+
+def _summary(finished: list[records.RunRecord], report: Callable[[str], None]) -> None:
+    """The results, last, where a reader looks: metrics, artifact, predictions, executions."""
+    report("== summary")
+    for record in finished:
+        report(f"{record.pipeline} run {record.run_id}: {record.status}")
+        if record.metrics:
+            shown = ", ".join(f"{k}={v}" for k, v in record.metrics.items() if k != "confusion_matrix")
+            report(f"  metrics: {shown}")
+        shown_outputs = {
+            "training": ("model_artifact_uri", "model artifact"),
+            "inference": ("predictions_uri", "predictions"),
+        }
+        key, label = shown_outputs[record.pipeline]
+        if key in record.outputs:
+            report(f"  {label}: {record.outputs[key]}")
+        report(f"  execution: {record.execution_arn}")
 
 
 def prepare(config: Config, target, data_path: Path, report: Callable[[str], None]) -> Deployment:

@@ -60,7 +60,11 @@ def test_training_then_inference_prints_metrics_and_predictions(harness):
         r"metrics: accuracy=0\.\d+, f1=0\.\d+, precision=0\.\d+, recall=0\.\d+, roc_auc=0\.\d+", out
     )
     assert "-> Preprocess" in out and "-> QualityGate" in out and "| train: fitted logistic regression" in out
-    predictions_uri = re.search(r"predictions: (s3://\S+)", out).group(1)
+    summary = out.split("== summary", 1)[1]  # the results come last
+    assert re.search(r"training run \S+: SUCCEEDED\n  metrics: accuracy=", summary)
+    assert re.search(r"  model artifact: s3://\S+/model\.tar\.gz", summary)
+    assert re.search(r"  execution: arn:aws:states:\S+:execution:\S+-inference:inference-", summary)
+    predictions_uri = re.search(r"  predictions: (s3://\S+)", summary).group(1)
     key_prefix = predictions_uri.split("/", 3)[3]
     objects = harness.s3.list_objects_v2(Bucket=harness.bucket, Prefix=key_prefix)["Contents"]
     body = harness.s3.get_object(Bucket=harness.bucket, Key=objects[0]["Key"])["Body"].read().decode()
