@@ -7,6 +7,7 @@ data -> deploy the stack (change sets) -> for each pipeline: start, watch, recor
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,7 +142,28 @@ def _execute(deployment, record, execution_input, report) -> execute.ExecutionRe
     record.execution_arn = execute.start(sfn, record.state_machine_arn, record.run_id, execution_input)
     _save(deployment, record)
     watcher = execute.Watcher(sfn, clients.client("logs"), report, poll_s=deployment.target.poll_s)
-    return watcher.wait(record.execution_arn)
+    try:
+        return watcher.wait(record.execution_arn)
+    except KeyboardInterrupt:
+        if _stop_wanted(record):
+            sfn.stop_execution(
+                executionArn=record.execution_arn, error="Interrupted", cause="stopped from the CLI"
+            )
+            report(f"stopping {record.execution_arn}")
+            return watcher.wait(record.execution_arn)
+        report(f"left running: {record.execution_arn}")
+        raise
+
+
+def _stop_wanted(record: records.RunRecord) -> bool:
+    """Ctrl-C while watching: ask whether to stop the execution too (no terminal: leave it)."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        answer = input(f"\nstop the {record.pipeline} execution too? [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _finish(
