@@ -45,6 +45,7 @@ def harness(local_aws, job_image, tmp_path_factory):
             env={**os.environ, "MLHARNESS_HOME": str(home)},
         )
 
+    run.settings = settings
     run.bucket = f"e2e-{suffix}"
     run.s3 = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
     run.home = home
@@ -136,3 +137,26 @@ def test_logs_shows_the_job_output_of_the_latest_run(harness):
     assert "== /aws/sagemaker/ProcessingJobs/training-" in result.stdout
     assert "preprocess: fitted on 2000 rows" in result.stdout
     assert "train: fitted logistic regression" in result.stdout
+
+
+def test_ctrl_c_without_a_terminal_leaves_the_execution_running(harness, local_aws):
+    import signal
+
+    overrides = [item for s in harness.settings for item in ("--set", s)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "--target", "local", "--pipeline", "training", *overrides],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+        env={**os.environ, "MLHARNESS_HOME": str(harness.home)},
+    )  # fmt: skip
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if line.startswith("-> Preprocess"):
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.communicate(timeout=120)[0]
+    output = "".join(seen) + rest
+    assert process.returncode == 130, output[-2000:]
+    arn = re.search(r"left running: (\S+)", output).group(1)
+    sfn = boto3.client("stepfunctions", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    assert sfn.describe_execution(executionArn=arn)["status"] in ("RUNNING", "SUCCEEDED")
