@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--training-run", help="inference: the training run to use (default: the latest successful)"
     )
+    run.add_argument("--detach", action="store_true", help="return once the execution has started")
     _add_overrides(run)
     run.set_defaults(handler=_run)
 
@@ -126,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = config.load(_environment(args), args.overrides)
     pipelines = ["training", "inference"] if args.pipeline == "all" else [args.pipeline]
     target = targets.make_target(settings, _report, assume_yes=args.yes)
-    return runs.run(settings, target, pipelines, args.training_run, _report)
+    return runs.run(settings, target, pipelines, args.training_run, _report, detach=args.detach)
 
 
 def _deploy(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ class Deployment:
     data: package.Uploaded
     definitions: dict[str, str]
     state_machines: dict[str, str]
+    detach: bool = False  # start the execution and return, without watching it
 
 
 def run(
@@ -36,8 +37,11 @@ def run(
     pipelines: list[str],
     training_run: str | None = None,
     report: Callable[[str], None] = print,
+    detach: bool = False,
 ) -> int:
-    """Run the pipelines in order; return 0 only if every execution succeeded."""
+    """Run the pipelines in order; return 0 only if every execution succeeded (or, detached, started)."""
+    if detach and len(pipelines) != 1:
+        raise HarnessError("--detach starts one pipeline: add --pipeline training or --pipeline inference")
     data_path = _checked_data_file(config)  # bad input fails before anything starts
     if "training" not in pipelines:
         _training_record(config.env, training_run)
@@ -45,6 +49,7 @@ def run(
     try:
         config = target.resolve(config)
         deployment = prepare(config, target, data_path, report)
+        deployment.detach = detach
         trained, finished = None, []
         for name in pipelines:
             if name == "training":
@@ -53,10 +58,11 @@ def run(
             else:
                 source = trained or _training_record(config.env, training_run)
                 finished.append(run_inference(deployment, source, report))
-            if finished[-1].status != "SUCCEEDED":
+            if finished[-1].status not in ("SUCCEEDED", "RUNNING"):
                 break
         _summary(finished, report)
-        return 0 if all(r.status == "SUCCEEDED" for r in finished) else 1
+        expected = "RUNNING" if detach else "SUCCEEDED"
+        return 0 if all(r.status == expected for r in finished) else 1
     finally:
         target.close()
 
@@ -103,6 +109,8 @@ def run_training(deployment: Deployment, report: Callable[[str], None]) -> recor
     execution_input = training.execution_input(_run_context(deployment, run_id), config.parameters())
     record = _new_record(deployment, run_id, "training", config.parameters())
     finished = _execute(deployment, record, execution_input, report)
+    if finished is None:  # detached
+        return record
     if finished.status == "SUCCEEDED":
         outputs = training.outputs(execution_input, finished.output)
         record.metrics = outputs.pop("metrics")
@@ -127,6 +135,8 @@ def run_inference(
     record = _new_record(deployment, run_id, "inference", {"training_run_id": trained.run_id})
     record.training_run_id = trained.run_id
     finished = _execute(deployment, record, execution_input, report)
+    if finished is None:  # detached
+        return record
     if finished.status == "SUCCEEDED":
         record.outputs = inference.outputs(execution_input, finished.output)
     _finish(deployment, record, finished, report)
@@ -135,12 +145,15 @@ def run_inference(
     return record
 
 
-def _execute(deployment, record, execution_input, report) -> execute.ExecutionResult:
+def _execute(deployment, record, execution_input, report) -> execute.ExecutionResult | None:
     clients = deployment.target.clients()
     sfn = clients.client("stepfunctions")
     report(f"{record.pipeline} run {record.run_id}")
     record.execution_arn = execute.start(sfn, record.state_machine_arn, record.run_id, execution_input)
     _save(deployment, record)
+    if deployment.detach:
+        report(f"started {record.execution_arn} (detached: `status` lists it)")
+        return None
     watcher = execute.Watcher(sfn, clients.client("logs"), report, poll_s=deployment.target.poll_s)
     try:
         return watcher.wait(record.execution_arn)

@@ -160,3 +160,16 @@ def test_ctrl_c_without_a_terminal_leaves_the_execution_running(harness, local_a
     arn = re.search(r"left running: (\S+)", output).group(1)
     sfn = boto3.client("stepfunctions", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
     assert sfn.describe_execution(executionArn=arn)["status"] in ("RUNNING", "SUCCEEDED")
+
+
+def test_detach_returns_once_the_execution_has_started(harness, local_aws):
+    refused = harness("run", "--target", "local", "--detach")
+    assert refused.returncode == 1
+    assert "--detach starts one pipeline" in refused.stderr
+
+    result = harness("run", "--target", "local", "--pipeline", "training", "--detach")
+    assert result.returncode == 0, result.stderr
+    arn = re.search(r"started (\S+) \(detached", result.stdout).group(1)
+    assert "-> Preprocess" not in result.stdout  # nothing watched
+    sfn = boto3.client("stepfunctions", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    assert sfn.describe_execution(executionArn=arn)["status"] in ("RUNNING", "SUCCEEDED")
