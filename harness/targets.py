@@ -8,6 +8,7 @@ target at another endpoint (the local AWS stands in for AWS in the tests).
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import os
 import subprocess
@@ -24,7 +25,39 @@ from harness.errors import HarnessError
 ENDPOINT_OVERRIDE = "MLHARNESS_AWS_ENDPOINT_URL"
 
 
-class LocalTarget:
+class Target(abc.ABC):
+    """What both targets share: a prepared client factory and the account."""
+
+    _factory: ClientFactory | None = None
+
+    @abc.abstractmethod
+    def prepare(self) -> None: ...
+
+    @abc.abstractmethod
+    def job_image(self) -> dict: ...
+
+    @abc.abstractmethod
+    def confirm(self, changes: list[str]) -> bool: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def clients(self) -> ClientFactory:
+        if self._factory is None:
+            raise HarnessError("the target is not prepared")
+        return self._factory
+
+    def resolve(self, config: Config) -> Config:
+        """The configuration with the account filled in where it asks for it."""
+        if ACCOUNT_TOKEN not in config.artifact_bucket:
+            return config
+        account = self.clients().client("sts").get_caller_identity()["Account"]
+        return dataclasses.replace(
+            config, artifact_bucket=config.artifact_bucket.replace(ACCOUNT_TOKEN, account)
+        )
+
+
+class LocalTarget(Target):
     name = "local"
     poll_s = 0.1  # the local AWS answers in a millisecond and has no throttling
 
@@ -33,7 +66,7 @@ class LocalTarget:
         self.log = log
         self.endpoint_url: str | None = None
         self._emulator = None
-        self._factory: ClientFactory | None = None
+        self._factory = None
 
     def prepare(self) -> None:
         _require_docker()
@@ -58,15 +91,6 @@ class LocalTarget:
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
 
-    def clients(self) -> ClientFactory:
-        if self._factory is None:
-            raise HarnessError("the target is not prepared")
-        return self._factory
-
-    def resolve(self, config: Config) -> Config:
-        """The configuration with the account filled in where it asks for it."""
-        return _with_account(config, self._factory)
-
     def confirm(self, changes: list[str]) -> bool:
         return True
 
@@ -84,7 +108,7 @@ class LocalTarget:
             self._emulator = None
 
 
-class AwsTarget:
+class AwsTarget(Target):
     name = "aws"
 
     def __init__(self, config: Config, log: Callable[[str], None] = print, assume_yes: bool = False):
@@ -94,7 +118,7 @@ class AwsTarget:
         self.endpoint_override = os.environ.get(ENDPOINT_OVERRIDE) or None
         # AWS throttles GetExecutionHistory; a stand-in endpoint does not.
         self.poll_s = 0.2 if self.endpoint_override else 2.0
-        self._factory: ClientFactory | None = None
+        self._factory = None
         self.account: str | None = None
 
     def prepare(self) -> None:
@@ -112,14 +136,6 @@ class AwsTarget:
         self._factory = factory
         where = f" through {self.endpoint_override}" if self.endpoint_override else ""
         self.log(f"AWS account {self.account}, region {self.config.region}{where}")
-
-    def clients(self) -> ClientFactory:
-        if self._factory is None:
-            raise HarnessError("the target is not prepared")
-        return self._factory
-
-    def resolve(self, config: Config) -> Config:
-        return _with_account(config, self._factory)
 
     def job_image(self) -> dict:
         from harness import ecr
@@ -150,17 +166,10 @@ class AwsTarget:
         pass
 
 
-def make_target(config: Config, log: Callable[[str], None] = print, assume_yes: bool = False):
+def make_target(config: Config, log: Callable[[str], None] = print, assume_yes: bool = False) -> Target:
     if config.target == "local":
         return LocalTarget(config, log)
     return AwsTarget(config, log, assume_yes)
-
-
-def _with_account(config: Config, factory: ClientFactory | None) -> Config:
-    if ACCOUNT_TOKEN not in config.artifact_bucket:
-        return config
-    account = factory.client("sts").get_caller_identity()["Account"]
-    return dataclasses.replace(config, artifact_bucket=config.artifact_bucket.replace(ACCOUNT_TOKEN, account))
 
 
 def _answers(endpoint: str) -> bool:
