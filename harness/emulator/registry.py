@@ -7,7 +7,9 @@ tokens that point there. Docker trusts registries on 127.0.0.0/8 without TLS.
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -16,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 EXECUTABLE = "docker-registry"
+PR_SET_PDEATHSIG = 1
 READY_TIMEOUT_S = 15
 
 
@@ -41,7 +44,10 @@ class LocalRegistry:
         )
         log = open(self.storage.parent / "registry.log", "ab")
         self.process = subprocess.Popen(
-            [shutil.which(EXECUTABLE), "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+            [shutil.which(EXECUTABLE), "serve", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         self.address = f"127.0.0.1:{port}"
@@ -66,6 +72,15 @@ class LocalRegistry:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _die_with_parent() -> None:
+    """Linux: the registry gets SIGTERM when the emulator dies, even by kill -9."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: stop() still ends it on a normal shutdown
+        pass
 
 
 def _free_port() -> int:

@@ -49,6 +49,8 @@ def test_s3_objects_survive_kill_9_and_restart(tmp_path):
         )
     finally:
         aws.kill()
+    if aws.info.get("registry"):  # the emulator's registry dies with it
+        assert _stops_answering(f"http://{aws.info['registry']}/v2/")
 
     with LocalAWS(state_dir=state, docker_gateway=False) as restarted:
         s3 = client(restarted, "s3")
@@ -120,3 +122,19 @@ def test_stopping_the_emulator_stops_its_jobs_and_a_restart_cleans_up_after_a_cr
     assert time.monotonic() - started < 30
     owned = docker_client.api.containers(all=True, filters={"label": f"{OWNER_LABEL}={aws.info['pid']}"})
     assert owned == []
+
+
+def _stops_answering(url: str, timeout: float = 10) -> bool:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+        except urllib.error.HTTPError:
+            pass  # still answering
+        except OSError:
+            return True
+        time.sleep(0.1)
+    return False
