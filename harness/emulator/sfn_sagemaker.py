@@ -87,11 +87,8 @@ class StateTaskServiceSageMaker(StateTaskServiceCallback):
     def _from_error(self, env, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
             code = ex.response["Error"]["Code"]
-            exception = (
-                f"{code.removesuffix('Exception')}Exception"
-                if code.removesuffix("Exception") in _MODELLED_ERRORS
-                else "AmazonSageMakerException"
-            )
+            base = code.removesuffix("Exception")
+            exception = f"{base}Exception" if base in _MODELLED_ERRORS else "AmazonSageMakerException"
             error_name = f"SageMaker.{exception}"
             status = ex.response["ResponseMetadata"].get("HTTPStatusCode")
             request_id = ex.response["ResponseMetadata"].get("RequestId")

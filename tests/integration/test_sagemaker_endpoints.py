@@ -43,19 +43,19 @@ def models(aws_client, tiny_image):
             },
         )
         config = unique(f"config-{lines}")
-        sm.create_endpoint_config(
-            EndpointConfigName=config,
-            ProductionVariants=[
-                {
-                    "VariantName": "AllTraffic",
-                    "ModelName": model,
-                    "InitialInstanceCount": 1,
-                    "InstanceType": "ml.t2.medium",
-                }
-            ],
-        )
+        create_endpoint_config(sm, config, model)
         names.append(config)
     return names
+
+
+def create_endpoint_config(sm, config: str, model: str) -> None:
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": model,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.t2.medium",
+    }
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
 
 
 def wait_in_service(sm, name: str, timeout: float = 60) -> dict:
@@ -124,17 +124,7 @@ def test_an_endpoint_whose_image_is_missing_fails(aws_client):
     sm = aws_client("sagemaker")
     model, config, name = unique("m"), unique("c"), unique("ep")
     sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": "mlharness/absent:1"})
-    sm.create_endpoint_config(
-        EndpointConfigName=config,
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": model,
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.t2.medium",
-            }
-        ],
-    )
+    create_endpoint_config(sm, config, model)
     sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
     answer = wait_in_service(sm, name)
     assert answer["EndpointStatus"] == "Failed"
