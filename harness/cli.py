@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="list runs with their status and key metric")
     _add_target(status)
     status.add_argument("--pipeline", choices=PIPELINE_CHOICES, default="all")
+    _add_overrides(status)
     status.set_defaults(handler=_status)
 
     emulator = commands.add_parser("emulator", help="run the local AWS in the foreground")
@@ -183,19 +184,40 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from harness import records
+    from harness import config, records
 
-    env = _environment(args)
-    shown = [r for r in records.load_all(env) if args.pipeline in ("all", r.pipeline)]
+    settings = config.load(_environment(args), args.overrides)
+    shown = [r for r in records.load_all(settings.env) if args.pipeline in ("all", r.pipeline)]
     if not shown:
-        print(f"no runs recorded for environment {env}")
-        return 0
-    print(f"{'run':34} {'status':10} {'started':26} key metric / output")
+        print(f"no runs recorded for environment {settings.env}")
+    else:
+        print(f"{'run':34} {'status':10} {'started':26} key metric / output")
     for record in shown:
         key = ", ".join(f"{k}={v}" for k, v in record.metrics.items() if k in ("roc_auc", "accuracy"))
         key = key or record.outputs.get("predictions_uri", "") or (record.error or "")
         print(f"{record.run_id:34} {record.status:10} {record.started_at:26} {key}")
+    if args.pipeline in ("all", "inference"):
+        for line in _deployed_schedule(settings):
+            print(line)
     return 0
+
+
+def _deployed_schedule(settings) -> list[str]:
+    """What the target has deployed; a local AWS that is not running is not started for this."""
+    from harness import release, targets
+    from harness.errors import HarnessError
+
+    target = targets.make_target(settings, log=lambda line: None)
+    if isinstance(target, targets.LocalTarget) and not target.running():
+        configured = settings.schedule.inference or "none"
+        return [f"inference schedule: {configured} (configured; the local AWS is not running to show it)"]
+    try:
+        target.prepare()
+        return release.schedule_status(target.resolve(settings), target)
+    except HarnessError as ex:
+        return [f"inference schedule: unknown ({ex})"]
+    finally:
+        target.close()
 
 
 def _report(line: str) -> None:

@@ -25,6 +25,7 @@ KMS_KEY = re.compile(
 )
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 SCHEDULE = re.compile(r"^(cron|rate)\(.+\)$")
+S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
 REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
 
 
@@ -67,8 +68,16 @@ class Aws:
     image_repository: str = "mlharness-jobs"
     kms_key_id: str | None = None
     sagemaker_role_arn: str | None = None  # None: the stack creates the role
-    inference_schedule: str | None = None  # cron(...) or rate(...); None: no schedule
     confirm: bool = False  # ask before changing this environment (prod)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    inference: str | None = None  # cron(...) or rate(...): EventBridge starts the inference pipeline
+    data_uri: str | None = None  # what a scheduled run scores; None: s3://<artifact bucket>/incoming/
+
+    def data_uri_in(self, bucket: str) -> str:
+        return self.data_uri or f"s3://{bucket}/incoming/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +92,7 @@ class Config:
     pipeline: Pipeline = Pipeline()
     instances: Instances = Instances()
     aws: Aws = Aws()
+    schedule: Schedule = Schedule()
     source: str = ""  # the file it was read from
 
     def parameters(self) -> dict:
@@ -150,6 +160,7 @@ def _validate(raw: dict, env: str, source: str) -> Config:
         "pipeline": Pipeline,
         "instances": Instances,
         "aws": Aws,
+        "schedule": Schedule,
     }
     for name, cls in sections_of.items():
         value = top.pop(name, None) or {}
@@ -216,9 +227,12 @@ def _check_values(config: Config, fail) -> None:
         raise fail("aws.kms_key_id", "a KMS key id, key ARN or alias")
     if aws.sagemaker_role_arn is not None and not ROLE_ARN.match(aws.sagemaker_role_arn):
         raise fail("aws.sagemaker_role_arn", "an IAM role ARN, or null for a role the stack creates")
-    if aws.inference_schedule is not None and not SCHEDULE.match(aws.inference_schedule):
-        raise fail("aws.inference_schedule", "cron(...) or rate(...), or null")
     if not REPOSITORY.match(aws.image_repository):
         raise fail("aws.image_repository", "an ECR repository name (lower-case, digits, '.', '_', '-', '/')")
+    schedule = config.schedule
+    if schedule.inference is not None and not SCHEDULE.match(schedule.inference):
+        raise fail("schedule.inference", "cron(...) or rate(...), or null for no schedule")
+    if schedule.data_uri is not None and not S3_PREFIX.match(schedule.data_uri):
+        raise fail("schedule.data_uri", "an s3://bucket/prefix/ URI, or null for <artifact bucket>/incoming/")
     if config.data.source != "generated" and not config.data.source.endswith(".csv"):
         raise fail("data.source", "'generated' or the path of a .csv file")

@@ -202,6 +202,12 @@ def _failures(cfn, stack_name: str, since: float) -> list[str]:
     return failed or ["no failure event was reported"]
 
 
+def stack_outputs(cfn, stack_name: str) -> dict[str, str] | None:
+    """The deployed stack's outputs; None when there is no stack."""
+    stack = _stack(cfn, stack_name)
+    return None if stack is None else _outputs(stack)
+
+
 def _outputs(stack: dict | None) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
 

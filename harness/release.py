@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from collections.abc import Callable
 
 from harness import build, deploy, package
@@ -11,6 +13,8 @@ from harness.config import Config
 from harness.errors import HarnessError
 
 PIPELINES = ("training", "inference")
+# Executions this harness starts are named <date>-<time>-<hex>; others (the schedule's) differ.
+HARNESS_EXECUTION = re.compile(r"^\d{8}-\d{6}-[0-9a-f]+$")
 
 
 @dataclasses.dataclass
@@ -39,6 +43,9 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         "TrainingInstanceType": config.instances.training,
         "TransformInstanceType": config.instances.transform,
         "SageMakerRoleArn": config.aws.sagemaker_role_arn or "",
+        "InferenceScheduleExpression": config.schedule.inference or "",
+        "InferenceDataUri": config.schedule.data_uri_in(config.artifact_bucket),
+        "CodeUri": code.uri,
     }
     try:
         deployed = deploy.deploy(
@@ -72,3 +79,32 @@ def destroy(config: Config, target, delete_data: bool, report: Callable[[str], N
         report(f"bucket {config.artifact_bucket} deleted ({removed} objects)")
     else:
         report(f"bucket {config.artifact_bucket} kept (--delete-data removes it)")
+
+
+def schedule_status(config: Config, target, recent: int = 10) -> list[str]:
+    """The deployed inference schedule and the executions it (or anyone but the harness) started."""
+    clients = target.clients()
+    outputs = deploy.stack_outputs(clients.client("cloudformation"), config.stack_name)
+    if outputs is None:
+        return [f"inference schedule: none deployed (no stack {config.stack_name}; `deploy` creates it)"]
+    rule_name = outputs.get("InferenceScheduleName")
+    if not rule_name:
+        return ["inference schedule: none (set schedule.inference to deploy one)"]
+    events = clients.client("events")
+    rule = events.describe_rule(Name=rule_name)
+    scheduled = events.list_targets_by_rule(Rule=rule_name)["Targets"]
+    data_uri = json.loads(scheduled[0].get("Input") or "{}").get("DataUri", "?") if scheduled else "?"
+    lines = [
+        f"inference schedule: {rule['ScheduleExpression']} {rule.get('State', '')} (rule {rule_name})",
+        f"  each run scores {data_uri} with the published model",
+    ]
+    if target.name == "local":
+        lines.append("  the local AWS does not fire schedules: `run --pipeline inference` scores now")
+    executions = clients.client("stepfunctions").list_executions(
+        stateMachineArn=outputs["InferenceStateMachineArn"], maxResults=100
+    )["executions"]
+    others = [e for e in executions if not HARNESS_EXECUTION.match(e["name"])][:recent]
+    for execution in others:
+        started = execution["startDate"].isoformat(timespec="seconds")
+        lines.append(f"  scheduled run inference-{execution['name']}: {execution['status']} {started}")
+    return lines

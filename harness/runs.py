@@ -7,6 +7,7 @@ data -> deploy the stack (change sets) -> for each pipeline: start, watch, recor
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,8 +44,7 @@ def run(
     if detach and len(pipelines) != 1:
         raise HarnessError("--detach starts one pipeline: add --pipeline training or --pipeline inference")
     data_path = _checked_data_file(config)  # bad input fails before anything starts
-    if "training" not in pipelines:
-        _training_record(config.env, training_run)
+    recorded = _training_record(config.env, training_run) if "training" not in pipelines else None
     target.prepare()
     try:
         config = target.resolve(config)
@@ -56,8 +56,9 @@ def run(
                 trained = run_training(deployment, report)
                 finished.append(trained)
             else:
-                source = trained or _training_record(config.env, training_run)
-                finished.append(run_inference(deployment, source, report))
+                source = trained or recorded
+                model = _model_of(source) if source else _published_model(deployment)
+                finished.append(run_inference(deployment, model, report))
             if finished[-1].status not in ("SUCCEEDED", "RUNNING"):
                 break
         _summary(finished, report)
@@ -124,16 +125,15 @@ def run_training(deployment: Deployment, report: Callable[[str], None]) -> recor
     return record
 
 
-def run_inference(
-    deployment: Deployment, trained: records.RunRecord, report: Callable[[str], None]
-) -> records.RunRecord:
+def run_inference(deployment: Deployment, model: dict, report: Callable[[str], None]) -> records.RunRecord:
+    """model: the training run's id and recorded outputs (model_artifact_uri, transformer_uri)."""
     from pipelines import inference
 
     run_id = records.new_run_id("inference")
-    report(f"inference uses training run {trained.run_id}")
-    execution_input = inference.execution_input(_run_context(deployment, run_id), trained.outputs)
-    record = _new_record(deployment, run_id, "inference", {"training_run_id": trained.run_id})
-    record.training_run_id = trained.run_id
+    report(f"inference uses the model of training run {model['training_run_id']}")
+    execution_input = inference.execution_input(_run_context(deployment, run_id), model)
+    record = _new_record(deployment, run_id, "inference", {"training_run_id": model["training_run_id"]})
+    record.training_run_id = model["training_run_id"]
     finished = _execute(deployment, record, execution_input, report)
     if finished is None:  # detached
         return record
@@ -145,11 +145,38 @@ def run_inference(
     return record
 
 
+def _model_of(trained: records.RunRecord) -> dict:
+    return {"training_run_id": trained.run_id, **trained.outputs}
+
+
+def _published_model(deployment: Deployment) -> dict:
+    """The model the last training run that passed its gate published (no run recorded here)."""
+    from pipelines.tasks import PUBLISHED_MODEL_KEY
+
+    s3 = deployment.target.clients().client("s3")
+    bucket = deployment.config.artifact_bucket
+    try:
+        published = json.loads(s3.get_object(Bucket=bucket, Key=PUBLISHED_MODEL_KEY)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        raise HarnessError(
+            f"no successful training run recorded for environment {deployment.config.env} and no model "
+            f"published at s3://{bucket}/{PUBLISHED_MODEL_KEY}: run --pipeline training first"
+        ) from None
+    return {
+        "training_run_id": published["RunId"],
+        "model_artifact_uri": published["ModelArtifactUri"],
+        "transformer_uri": published["TransformerUri"],
+    }
+
+
 def _execute(deployment, record, execution_input, report) -> execute.ExecutionResult | None:
     clients = deployment.target.clients()
     sfn = clients.client("stepfunctions")
     report(f"{record.pipeline} run {record.run_id}")
-    record.execution_arn = execute.start(sfn, record.state_machine_arn, record.run_id, execution_input)
+    from pipelines.tasks import execution_name
+
+    name = execution_name(record.run_id)
+    record.execution_arn = execute.start(sfn, record.state_machine_arn, name, execution_input)
     _save(deployment, record)
     if deployment.detach:
         report(f"started {record.execution_arn} (detached: `status` lists it)")
@@ -256,7 +283,9 @@ def _checked_data_file(config: Config) -> Path:
     return path
 
 
-def _training_record(env: str, run_id: str | None) -> records.RunRecord:
+def _training_record(env: str, run_id: str | None) -> records.RunRecord | None:
+    """The training run whose model an inference run uses: the one named, else the latest
+    successful one recorded here, else None (the published model)."""
     if run_id:
         record = records.find(env, run_id)
         if record is None or record.pipeline != "training":
@@ -264,9 +293,4 @@ def _training_record(env: str, run_id: str | None) -> records.RunRecord:
         if record.status != "SUCCEEDED":
             raise HarnessError(f"training run {run_id} did not succeed ({record.status})")
         return record
-    record = records.latest_successful(env, "training")
-    if record is None:
-        raise HarnessError(
-            f"no successful training run recorded for environment {env}: run --pipeline training first"
-        )
-    return record
+    return records.latest_successful(env, "training")

@@ -68,9 +68,16 @@ class LocalTarget(Target):
         self._emulator = None
         self._factory = None
 
+    def running(self) -> bool:
+        """Whether a local AWS already answers on the configured port."""
+        return _answers(self._endpoint())
+
+    def _endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.config.emulator.port}"
+
     def prepare(self) -> None:
         _require_docker()
-        endpoint = f"http://127.0.0.1:{self.config.emulator.port}"
+        endpoint = self._endpoint()
         if _answers(endpoint):
             self.log(f"using the local AWS at {endpoint}")
         else:

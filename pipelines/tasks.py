@@ -17,7 +17,18 @@ SAGEMAKER_ROLE = "${SageMakerRoleArn}"
 PROCESSING_INSTANCE = "${ProcessingInstanceType}"
 TRAINING_INSTANCE = "${TrainingInstanceType}"
 TRANSFORM_INSTANCE = "${TransformInstanceType}"
-DEPLOY_PARAMETERS = ("JobImageUri", "ProcessingInstanceType", "TrainingInstanceType", "TransformInstanceType")
+ARTIFACT_BUCKET = "${ArtifactBucket}"
+DEPLOY_PARAMETERS = (
+    "ArtifactBucket",
+    "JobImageUri",
+    "ProcessingInstanceType",
+    "TrainingInstanceType",
+    "TransformInstanceType",
+)
+# Where a training run that passes its gate publishes its model; the schedule's inference reads it.
+PUBLISHED_MODEL_KEY = "models/latest.json"
+S3_GET_OBJECT = "arn:aws:states:::aws-sdk:s3:getObject"
+S3_PUT_OBJECT = "arn:aws:states:::aws-sdk:s3:putObject"
 
 SAGEMAKER = "arn:aws:states:::sagemaker"
 CODE_DIR = "/opt/ml/processing/input/code"
@@ -25,16 +36,35 @@ VOLUME_GB = 10
 MAX_RUNTIME_S = 3600
 
 
-class _PathField(enum.Enum):
+class _Field(enum.Enum):
     ErrorPath = "error_path"
     CausePath = "cause_path"
+    ResultSelector = "result_selector"
 
 
 class Fail(steps.Fail):
     """The SDK's Fail lacks ErrorPath and CausePath (part of ASL since 2023)."""
 
     def allowed_fields(self):
-        return super().allowed_fields() + [_PathField.ErrorPath, _PathField.CausePath]
+        return super().allowed_fields() + [_Field.ErrorPath, _Field.CausePath]
+
+
+class Task(steps.Task):
+    """The SDK's Task lacks ResultSelector (part of ASL since 2020)."""
+
+    def allowed_fields(self):
+        return super().allowed_fields() + [_Field.ResultSelector]
+
+
+def execution_name(run_id: str) -> str:
+    """A run's execution name: its id without the pipeline prefix, which the pipeline adds back."""
+    return run_id.split("-", 1)[1]
+
+
+def run_id_of_execution(pipeline: str, suffix: str = "") -> str:
+    """An intrinsic giving `<pipeline>-<execution name><suffix>`: every name a run gives its jobs
+    starts with the pipeline's prefix (the IAM policies allow only those), however it was started."""
+    return f"States.Format('{pipeline}-{{}}{suffix}', $$.Execution.Name)"
 
 
 def processing(
@@ -50,33 +80,35 @@ def processing(
     return steps.Task(
         state_id,
         resource=f"{SAGEMAKER}:createProcessingJob.sync",
-        parameters={
-            "ProcessingJobName": job_name,
-            "RoleArn": SAGEMAKER_ROLE,
-            "AppSpecification": {
-                "ImageUri": JOB_IMAGE,
-                "ContainerEntrypoint": ["run-bundle", CODE_DIR, script],
-                "ContainerArguments": arguments,
-            },
-            "ProcessingResources": {
-                "ClusterConfig": {
-                    "InstanceCount": 1,
-                    "InstanceType": PROCESSING_INSTANCE,
-                    "VolumeSizeInGB": VOLUME_GB,
-                }
-            },
-            "ProcessingInputs": processing_inputs,
-            "ProcessingOutputConfig": {
-                "Outputs": [
-                    {
-                        "OutputName": name,
-                        "S3Output": {"LocalPath": path, "S3Uri": uri, "S3UploadMode": "EndOfJob"},
+        parameters=_with_paths(
+            {
+                "ProcessingJobName": job_name,
+                "RoleArn": SAGEMAKER_ROLE,
+                "AppSpecification": {
+                    "ImageUri": JOB_IMAGE,
+                    "ContainerEntrypoint": ["run-bundle", CODE_DIR, script],
+                    "ContainerArguments": arguments,
+                },
+                "ProcessingResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": 1,
+                        "InstanceType": PROCESSING_INSTANCE,
+                        "VolumeSizeInGB": VOLUME_GB,
                     }
-                    for name, (path, uri) in outputs.items()
-                ]
-            },
-            "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_S},
-        },
+                },
+                "ProcessingInputs": processing_inputs,
+                "ProcessingOutputConfig": {
+                    "Outputs": [
+                        {
+                            "OutputName": name,
+                            "S3Output": {"LocalPath": path, "S3Uri": uri, "S3UploadMode": "EndOfJob"},
+                        }
+                        for name, (path, uri) in outputs.items()
+                    ]
+                },
+                "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_S},
+            }
+        ),
         **kwargs,
     )
 
@@ -86,50 +118,57 @@ def training(state_id: str, job_name, hyperparameters, train_uri, output_uri, **
     return steps.Task(
         state_id,
         resource=f"{SAGEMAKER}:createTrainingJob.sync",
-        parameters={
-            "TrainingJobName": job_name,
-            "RoleArn": SAGEMAKER_ROLE,
-            "AlgorithmSpecification": {"TrainingImage": JOB_IMAGE, "TrainingInputMode": "File"},
-            "HyperParameters": hyperparameters,
-            "InputDataConfig": [
-                {
-                    "ChannelName": "train",
-                    "ContentType": "text/csv",
-                    "DataSource": {
-                        "S3DataSource": {
-                            "S3DataType": "S3Prefix",
-                            "S3DataDistributionType": "FullyReplicated",
-                            "S3Uri": train_uri,
-                        }
-                    },
-                }
-            ],
-            "OutputDataConfig": {"S3OutputPath": output_uri},
-            "ResourceConfig": {
-                "InstanceCount": 1,
-                "InstanceType": TRAINING_INSTANCE,
-                "VolumeSizeInGB": VOLUME_GB,
-            },
-            "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_S},
-        },
+        parameters=_with_paths(
+            {
+                "TrainingJobName": job_name,
+                "RoleArn": SAGEMAKER_ROLE,
+                "AlgorithmSpecification": {"TrainingImage": JOB_IMAGE, "TrainingInputMode": "File"},
+                "HyperParameters": hyperparameters,
+                "InputDataConfig": [
+                    {
+                        "ChannelName": "train",
+                        "ContentType": "text/csv",
+                        "DataSource": {
+                            "S3DataSource": {
+                                "S3DataType": "S3Prefix",
+                                "S3DataDistributionType": "FullyReplicated",
+                                "S3Uri": train_uri,
+                            }
+                        },
+                    }
+                ],
+                "OutputDataConfig": {"S3OutputPath": output_uri},
+                "ResourceConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": TRAINING_INSTANCE,
+                    "VolumeSizeInGB": VOLUME_GB,
+                },
+                "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_S},
+            }
+        ),
         **kwargs,
     )
 
 
-def create_model(state_id: str, model_name, model_data_path: str, code_uri, **kwargs) -> steps.Task:
+def create_model(state_id: str, model_name, model_data, code_uri, **kwargs) -> steps.Task:
     """A model that serves jobs/serve.py from the code bundle with the given artifact."""
     return steps.Task(
         state_id,
         resource=f"{SAGEMAKER}:createModel",
-        parameters={
-            "ModelName": model_name,
-            "ExecutionRoleArn": SAGEMAKER_ROLE,
-            "PrimaryContainer": {
-                "Image": JOB_IMAGE,
-                "ModelDataUrl.$": model_data_path,
-                "Environment": {"SAGEMAKER_PROGRAM": "jobs/serve.py", "SAGEMAKER_SUBMIT_DIRECTORY": code_uri},
-            },
-        },
+        parameters=_with_paths(
+            {
+                "ModelName": model_name,
+                "ExecutionRoleArn": SAGEMAKER_ROLE,
+                "PrimaryContainer": {
+                    "Image": JOB_IMAGE,
+                    "ModelDataUrl": model_data,
+                    "Environment": {
+                        "SAGEMAKER_PROGRAM": "jobs/serve.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": code_uri,
+                    },
+                },
+            }
+        ),
         **kwargs,
     )
 
@@ -138,19 +177,21 @@ def batch_transform(state_id: str, job_name, model_name, input_uri, output_uri, 
     return steps.Task(
         state_id,
         resource=f"{SAGEMAKER}:createTransformJob.sync",
-        parameters={
-            "TransformJobName": job_name,
-            "ModelName": model_name,
-            "BatchStrategy": "MultiRecord",
-            "MaxPayloadInMB": 6,
-            "TransformInput": {
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
-                "ContentType": "text/csv",
-                "SplitType": "Line",
-            },
-            "TransformOutput": {"S3OutputPath": output_uri, "AssembleWith": "Line", "Accept": "text/csv"},
-            "TransformResources": {"InstanceCount": 1, "InstanceType": TRANSFORM_INSTANCE},
-        },
+        parameters=_with_paths(
+            {
+                "TransformJobName": job_name,
+                "ModelName": model_name,
+                "BatchStrategy": "MultiRecord",
+                "MaxPayloadInMB": 6,
+                "TransformInput": {
+                    "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+                    "ContentType": "text/csv",
+                    "SplitType": "Line",
+                },
+                "TransformOutput": {"S3OutputPath": output_uri, "AssembleWith": "Line", "Accept": "text/csv"},
+                "TransformResources": {"InstanceCount": 1, "InstanceType": TRANSFORM_INSTANCE},
+            }
+        ),
         **kwargs,
     )
 
@@ -165,7 +206,7 @@ def pipeline_failed() -> Fail:
     return Fail("PipelineFailed", error_path="$.error.Error", cause_path="$.error.Cause")
 
 
-def state_path(path: str) -> dict:
+def state_path(path: str) -> str:
     """Mark a value as read from the state's data at run time (a JSONPath)."""
     return _StatePath(path)
 
@@ -174,15 +215,25 @@ class _StatePath(str):
     pass
 
 
-def _uri(value) -> dict:
-    return {"S3Uri.$": str(value)} if isinstance(value, _StatePath) else {"S3Uri": value}
+def _with_paths(parameters: dict) -> dict:
+    """Parameters with every state_path value under a `.$` key, at any depth."""
+    if isinstance(parameters, list):
+        return [_with_paths(item) for item in parameters]
+    if not isinstance(parameters, dict):
+        return parameters
+    return {
+        (f"{key}.$" if isinstance(value, _StatePath) else key): (
+            str(value) if isinstance(value, _StatePath) else _with_paths(value)
+        )
+        for key, value in parameters.items()
+    }
 
 
 def _processing_input(name: str, uri, path: str) -> dict:
     return {
         "InputName": name,
         "S3Input": {
-            **_uri(uri),
+            "S3Uri": uri,
             "LocalPath": path,
             "S3DataType": "S3Prefix",
             "S3InputMode": "File",

@@ -10,7 +10,7 @@ import json
 
 import yaml
 
-from pipelines.tasks import DEPLOY_PARAMETERS
+from pipelines.tasks import DEPLOY_PARAMETERS, PUBLISHED_MODEL_KEY
 
 SAGEMAKER_ACTIONS = {
     "jobs": [
@@ -30,6 +30,7 @@ SAGEMAKER_ACTIONS = {
 
 
 CREATE_ROLE = "CreateSageMakerRole"
+HAS_SCHEDULE = "HasInferenceSchedule"
 # The jobs' role: the given one, or the one the stack creates.
 SAGEMAKER_ROLE_ARN = {
     "Fn::If": [CREATE_ROLE, {"Fn::GetAtt": ["SageMakerRole", "Arn"]}, {"Ref": "SageMakerRoleArn"}]
@@ -52,6 +53,21 @@ def template(definitions: dict[str, dict]) -> dict:
             "Default": "",
             "Description": "A role for the jobs; empty: the stack creates one",
         },
+        "InferenceScheduleExpression": {
+            "Type": "String",
+            "Default": "",
+            "Description": "cron(...) or rate(...) starting the inference pipeline; empty: no schedule",
+        },
+        "InferenceDataUri": {
+            "Type": "String",
+            "Default": "",
+            "Description": "The data a scheduled inference run scores (an s3:// prefix)",
+        },
+        "CodeUri": {
+            "Type": "String",
+            "Default": "",
+            "Description": "The code bundle a scheduled inference run uses (content-addressed in the bucket)",
+        },
     }
     assert set(DEPLOY_PARAMETERS) <= set(parameters)
     resources = {"SageMakerRole": _sagemaker_role(), "StepFunctionsRole": _step_functions_role()}
@@ -72,11 +88,16 @@ def template(definitions: dict[str, dict]) -> dict:
             },
         }
         outputs[f"{name.title()}StateMachineArn"] = {"Value": {"Ref": logical}}
+    resources |= _inference_schedule("InferenceStateMachine")
+    outputs["InferenceScheduleName"] = {"Condition": HAS_SCHEDULE, "Value": {"Ref": "InferenceSchedule"}}
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "mlharness pipelines: training and inference state machines and their roles",
         "Parameters": parameters,
-        "Conditions": {CREATE_ROLE: {"Fn::Equals": [{"Ref": "SageMakerRoleArn"}, ""]}},
+        "Conditions": {
+            CREATE_ROLE: {"Fn::Equals": [{"Ref": "SageMakerRoleArn"}, ""]},
+            HAS_SCHEDULE: {"Fn::Not": [{"Fn::Equals": [{"Ref": "InferenceScheduleExpression"}, ""]}]},
+        },
         "Resources": resources,
         "Outputs": outputs,
     }
@@ -191,6 +212,15 @@ def _step_functions_role() -> dict:
                             },
                             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": _bucket_arns()[1]},
                             {
+                                # the training pipeline publishes the model that passed its gate
+                                "Effect": "Allow",
+                                "Action": "s3:PutObject",
+                                "Resource": {
+                                    "Fn::Sub": "arn:${AWS::Partition}:s3:::${ArtifactBucket}/"
+                                    + PUBLISHED_MODEL_KEY
+                                },
+                            },
+                            {
                                 # .sync integrations watch jobs through these managed rules
                                 "Effect": "Allow",
                                 "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
@@ -203,6 +233,53 @@ def _step_functions_role() -> dict:
                     },
                 }
             ],
+        },
+    }
+
+
+def _inference_schedule(state_machine: str) -> dict:
+    """An EventBridge rule starting the inference pipeline with a static input: the configured
+    data and the deployed code bundle; the run uses the published model."""
+    schedule_input = {"DataUri": "${InferenceDataUri}", "CodeUri": "${CodeUri}"}
+    return {
+        "InferenceScheduleRole": {
+            "Type": "AWS::IAM::Role",
+            "Condition": HAS_SCHEDULE,
+            "Properties": {
+                "AssumeRolePolicyDocument": _trust("events.amazonaws.com"),
+                "Policies": [
+                    {
+                        "PolicyName": "start-inference",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "states:StartExecution",
+                                    "Resource": {"Ref": state_machine},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        "InferenceSchedule": {
+            "Type": "AWS::Events::Rule",
+            "Condition": HAS_SCHEDULE,
+            "Properties": {
+                "Description": "Starts the inference pipeline with the published model",
+                "ScheduleExpression": {"Ref": "InferenceScheduleExpression"},
+                "State": "ENABLED",
+                "Targets": [
+                    {
+                        "Id": "inference-pipeline",
+                        "Arn": {"Ref": state_machine},
+                        "RoleArn": {"Fn::GetAtt": ["InferenceScheduleRole", "Arn"]},
+                        "Input": {"Fn::Sub": json.dumps(schedule_input, sort_keys=True)},
+                    }
+                ],
+            },
         },
     }
 

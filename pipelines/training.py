@@ -1,9 +1,11 @@
-"""Training pipeline: preprocess (fit) -> train -> evaluate -> quality gate -> create model.
+"""Training pipeline: preprocess (fit) -> train -> evaluate -> quality gate -> create model
+-> publish it.
 
 The gate reads the metrics JSON from S3 inside the state machine and compares the
 configured metric with the run's threshold; below it the run ends in a Fail whose
-cause names the metric and both numbers. Every task catches into a Fail that keeps
-the error.
+cause names the metric and both numbers. A model that passes is published to
+models/latest.json in the artifact bucket, where scheduled inference runs find it.
+Every task catches into a Fail that keeps the error.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from stepfunctions import steps
 from stepfunctions.inputs import ExecutionInput
 
 from pipelines import tasks
-from pipelines.tasks import state_path
+from pipelines.tasks import ARTIFACT_BUCKET, PUBLISHED_MODEL_KEY, state_path
 
 NAME = "training"
 PROCESSING = "/opt/ml/processing"
@@ -97,10 +99,32 @@ def definition(quality_metric: str) -> dict:
     create_model = tasks.create_model(
         "CreateModel",
         run["ModelName"],
-        "$.train.ModelArtifacts.S3ModelArtifacts",
+        state_path("$.train.ModelArtifacts.S3ModelArtifacts"),
         run["CodeUri"],
         result_path="$.model",
     )
+    describe_model = steps.Pass(
+        "DescribeModel",
+        parameters={
+            "RunId.$": "$$.Execution.Input.RunId",
+            "ModelArtifactUri.$": "$.train.ModelArtifacts.S3ModelArtifacts",
+            "TransformerUri.$": "$$.Execution.Input.TransformerUri",
+            "Metrics.$": "$.evaluation.metrics",
+        },
+        result_path="$.published",
+    )
+    publish_model = steps.Task(
+        "PublishModel",
+        resource=tasks.S3_PUT_OBJECT,
+        parameters={
+            "Bucket": ARTIFACT_BUCKET,
+            "Key": PUBLISHED_MODEL_KEY,
+            "ContentType": "application/json",
+            "Body.$": "States.JsonToString($.published)",
+        },
+        result_path="$.publish",
+    )
+    create_model.next(describe_model).next(publish_model)
     below = steps.Pass(
         "BelowThreshold",
         parameters={
@@ -121,7 +145,7 @@ def definition(quality_metric: str) -> dict:
     )
     gate.default_choice(below)
 
-    for task in (preprocess, train, evaluate, read_metrics, create_model):
+    for task in (preprocess, train, evaluate, read_metrics, create_model, publish_model):
         tasks.catch_all(task, failed)
     return steps.Graph(
         steps.Chain([preprocess, train, evaluate, read_metrics, parse_metrics, gate])
@@ -177,5 +201,6 @@ def outputs(execution_input: dict, output: dict) -> dict:
         "transformer_uri": execution_input["TransformerUri"],
         "metrics_uri": f"{execution_input['EvaluationUri']}/metrics.json",
         "model_name": execution_input["ModelName"],
+        "published_model_uri": f"s3://{execution_input['ArtifactBucket']}/{PUBLISHED_MODEL_KEY}",
         "metrics": output["evaluation"]["metrics"],
     }

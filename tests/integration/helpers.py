@@ -54,3 +54,35 @@ def wait_for_running_container(docker_client, arn: str, timeout: float = 30) -> 
             return
         time.sleep(0.2)
     raise AssertionError(f"no running container for {arn} within {timeout} s")
+
+
+def fire_inference_schedule(endpoint_url: str, stack: str, timeout: float = 300) -> dict:
+    """Do what EventBridge does when the stack's inference schedule fires (the local AWS never
+    does): start the rule's target with the rule's input, unnamed. Returns how it ended."""
+    import boto3
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=endpoint_url, region_name="us-east-1")
+
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+    }
+    (target,) = client("events").list_targets_by_rule(Rule=outputs["InferenceScheduleName"])["Targets"]
+    assert target["Arn"] == outputs["InferenceStateMachineArn"]
+    sfn = client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=target["Arn"], input=target["Input"])["executionArn"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.2)
+    raise AssertionError(f"{arn} still RUNNING after {timeout} s")
+
+
+def census_csv(rows: int, seed: int = 11) -> bytes:
+    """Census-like rows in the pipelines' input format."""
+    from preprocessing import census
+
+    return census.generate(rows, seed).to_csv(index=False).encode()

@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from harness.paths import ROOT
+from tests.integration.helpers import fire_inference_schedule
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -63,6 +64,22 @@ def test_deploy_pushes_the_image_by_digest_and_a_second_deploy_is_a_no_op(local_
     assert again.returncode == 0 and f"stack {stack}: no changes" in again.stdout
 
 
+def test_a_scheduled_run_before_any_model_is_published_fails_saying_so(local_aws, aws_env):
+    env, stack = aws_env
+    schedule = ("--set", "schedule.inference=rate(1 day)")
+    deployed = harness(env, "deploy", "--target", "aws", "dev", *schedule)
+    assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
+    assert f"stack {stack}: Add InferenceSchedule (AWS::Events::Rule)" in deployed.stdout
+    status = harness(env, "status", "--target", "aws", "dev", *schedule)
+    assert f"inference schedule: rate(1 day) ENABLED (rule {stack}-InferenceSchedule" in status.stdout
+    assert "does not fire" not in status.stdout  # that is the local target's caveat
+
+    fired = fire_inference_schedule(local_aws.endpoint_url, stack)
+
+    assert fired["status"] == "FAILED" and fired["error"] == "NoPublishedModel"
+    assert fired["cause"].startswith(f"no model is published at s3://{stack}-123456789012/models/latest.json")
+
+
 def test_run_on_the_aws_target_uses_the_pushed_image(local_aws, aws_env):
     env, stack = aws_env
     result = harness(
@@ -74,6 +91,17 @@ def test_run_on_the_aws_target_uses_the_pushed_image(local_aws, aws_env):
     job = re.search(r"job (training-\S+-train): Completed", result.stdout).group(1)
     image = sm.describe_training_job(TrainingJobName=job)["AlgorithmSpecification"]["TrainingImage"]
     assert "@sha256:" in image
+
+
+def test_inference_on_a_machine_with_no_records_uses_the_published_model(local_aws, aws_env, tmp_path):
+    env, _ = aws_env
+    env = {**env, "MLHARNESS_HOME": str(tmp_path)}  # another machine: no run recorded here
+    result = harness(
+        env, "run", "--target", "aws", "dev", "--pipeline", "inference", "--set", "data.rows=1500"
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert re.search(r"inference uses the model of training run training-\S+\n", result.stdout)
+    assert re.search(r"predictions: s3://\S+/runs/inference-\S+/predictions", result.stdout)
 
 
 def test_prod_asks_before_changing_anything_and_refuses_without_a_terminal(local_aws, aws_env):

@@ -131,3 +131,48 @@ def test_an_update_that_fails_part_way_rolls_back_and_reports_the_failing_resour
     failed = [e for e in events if e["ResourceStatus"] == "UPDATE_FAILED"]
     assert [e["LogicalResourceId"] for e in failed] == ["Broken"]
     assert failed[0]["ResourceStatusReason"]
+
+
+def test_a_condition_turned_by_a_parameter_adds_then_removes_its_resource(aws):
+    cfn, events = (
+        boto3.client(service, endpoint_url=aws.endpoint_url, region_name="us-east-1")
+        for service in ("cloudformation", "events")
+    )
+    body = json.dumps(
+        {
+            "Parameters": {"Schedule": {"Type": "String", "Default": ""}},
+            "Conditions": {"Scheduled": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Schedule"}, ""]}]}},
+            "Resources": {
+                "Always": {"Type": "AWS::Events::Rule", "Properties": {"ScheduleExpression": "rate(7 days)"}},
+                "Tick": {
+                    "Type": "AWS::Events::Rule",
+                    "Condition": "Scheduled",
+                    "Properties": {"ScheduleExpression": {"Ref": "Schedule"}},
+                },
+            },
+        }
+    )
+
+    def change(schedule: str, kind: str) -> list[str]:
+        name = f"cs-{kind.lower()}-{abs(hash(schedule)) % 10**6}"
+        cfn.create_change_set(
+            StackName="conditions", ChangeSetName=name, TemplateBody=body, ChangeSetType=kind,
+            Parameters=[{"ParameterKey": "Schedule", "ParameterValue": schedule}],
+        )  # fmt: skip
+        listed = cfn.describe_change_set(StackName="conditions", ChangeSetName=name)["Changes"]
+        cfn.execute_change_set(StackName="conditions", ChangeSetName=name)
+        return [f"{c['ResourceChange']['Action']} {c['ResourceChange']['LogicalResourceId']}" for c in listed]
+
+    def status_and_schedules() -> tuple[str, list[str]]:
+        stack = cfn.describe_stacks(StackName="conditions")["Stacks"][0]
+        rules = events.list_rules(NamePrefix="conditions-")["Rules"]
+        return stack["StackStatus"], sorted(r["ScheduleExpression"] for r in rules)
+
+    assert change("", "CREATE") == ["Add Always"]
+    assert status_and_schedules() == ("CREATE_COMPLETE", ["rate(7 days)"])
+    assert change("rate(1 day)", "UPDATE") == ["Add Tick"]
+    assert status_and_schedules() == ("UPDATE_COMPLETE", ["rate(1 day)", "rate(7 days)"])
+    assert change("", "UPDATE") == ["Remove Tick"]
+    assert status_and_schedules() == ("UPDATE_COMPLETE", ["rate(7 days)"])
+    listed = cfn.describe_stack_resources(StackName="conditions")["StackResources"]
+    assert [r["LogicalResourceId"] for r in listed] == ["Always"]

@@ -14,6 +14,7 @@ import pytest
 
 from harness.paths import ROOT
 from tests.conftest import own_containers
+from tests.integration.helpers import census_csv, fire_inference_schedule
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -34,7 +35,7 @@ def harness(local_aws, job_image, tmp_path_factory):
     def run(*args: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
         overrides = [item for setting in (*settings, *extra) for item in ("--set", setting)]
         command = [sys.executable, "-m", "harness", *args]
-        if args and args[0] in ("run", "logs"):
+        if args and args[0] in ("run", "logs", "status"):
             command += overrides
         return subprocess.run(
             command,
@@ -47,6 +48,7 @@ def harness(local_aws, job_image, tmp_path_factory):
 
     run.settings = settings
     run.bucket = f"e2e-{suffix}"
+    run.stack = f"e2e-{suffix}"
     run.s3 = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
     run.home = home
     return run
@@ -64,7 +66,10 @@ def test_training_then_inference_prints_metrics_and_predictions(harness):
     summary = out.split("== summary", 1)[1]  # the results come last
     assert re.search(r"training run \S+: SUCCEEDED\n  metrics: accuracy=", summary)
     assert re.search(r"  model artifact: s3://\S+/model\.tar\.gz", summary)
-    assert re.search(r"  execution: arn:aws:states:\S+:execution:\S+-inference:inference-", summary)
+    # executions are named by the run id without the pipeline, which the state machine's name gives
+    assert re.search(
+        r"  execution: arn:aws:states:\S+:execution:e2e-\w+-inference:\d{8}-\d{6}-\w+\n", summary
+    )
     predictions_uri = re.search(r"  predictions: (s3://\S+)", summary).group(1)
     key_prefix = predictions_uri.split("/", 3)[3]
     objects = harness.s3.list_objects_v2(Bucket=harness.bucket, Prefix=key_prefix)["Contents"]
@@ -83,20 +88,48 @@ def test_training_then_inference_prints_metrics_and_predictions(harness):
     assert training["metrics"]["roc_auc"] > 0.7
     recorded = harness.s3.get_object(Bucket=harness.bucket, Key=f"runs/{training['run_id']}/record.json")
     assert json.loads(recorded["Body"].read())["run_id"] == training["run_id"]
+    published = json.loads(
+        harness.s3.get_object(Bucket=harness.bucket, Key="models/latest.json")["Body"].read()
+    )
+    assert published["RunId"] == training["run_id"]
+    assert published["ModelArtifactUri"] == training["outputs"]["model_artifact_uri"]
+    assert published["Metrics"]["roc_auc"] == training["metrics"]["roc_auc"]
 
 
 def test_inference_alone_uses_the_latest_successful_training_run_and_status_lists_runs(harness):
     result = harness("run", "--target", "local", "--pipeline", "inference")
     assert result.returncode == 0, result.stdout[-3000:]
-    trained = re.search(r"inference uses training run (\S+)", result.stdout).group(1)
+    trained = re.search(r"inference uses the model of training run (\S+)", result.stdout).group(1)
     assert trained.startswith("training-")
 
-    status = subprocess.run(
-        [sys.executable, "-m", "harness", "status", "--target", "local"],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "MLHARNESS_HOME": str(harness.home)},
-    )  # fmt: skip
+    status = harness("status", "--target", "local")
     assert status.returncode == 0
     assert re.search(rf"{trained}\s+SUCCEEDED\s+\S+\s+.*roc_auc=0\.\d+", status.stdout)
+
+
+def test_the_schedule_is_deployed_shown_and_its_input_scores_with_the_published_model(harness, local_aws):
+    status = harness("status", "--target", "local", "--pipeline", "inference")
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"inference schedule: cron\(0 6 \* \* \? \*\) ENABLED \(rule e2e-", status.stdout)
+    assert f"each run scores s3://{harness.bucket}/incoming/ with the published model" in status.stdout
+    assert "the local AWS does not fire schedules" in status.stdout
+    published = json.loads(
+        harness.s3.get_object(Bucket=harness.bucket, Key="models/latest.json")["Body"].read()
+    )
+    harness.s3.put_object(Bucket=harness.bucket, Key="incoming/today.csv", Body=census_csv(300))
+
+    fired = fire_inference_schedule(local_aws.endpoint_url, harness.stack)
+
+    assert fired["status"] == "SUCCEEDED", fired.get("cause")
+    output = json.loads(fired["output"])
+    assert output["model_source"]["ModelArtifactUri"] == published["ModelArtifactUri"]
+    assert output["run"]["RunId"] == f"inference-{fired['name']}"
+    predictions = output["run"]["PredictionsUri"].split("/", 3)[3]
+    objects = harness.s3.list_objects_v2(Bucket=harness.bucket, Prefix=predictions)["Contents"]
+    body = harness.s3.get_object(Bucket=harness.bucket, Key=objects[0]["Key"])["Body"].read().decode()
+    assert len(body.splitlines()) == 300
+    again = harness("status", "--target", "local", "--pipeline", "inference")
+    assert f"scheduled run inference-{fired['name']}: SUCCEEDED" in again.stdout
 
 
 def test_a_training_script_that_raises_fails_the_run_with_its_error(harness, docker_client):

@@ -152,3 +152,38 @@ def test_stop_execution_aborts_at_once_and_keeps_error_and_cause(sfn):
     aborted = sfn.get_execution_history(executionArn=arn)["events"][-1]
     assert aborted["type"] == "ExecutionAborted"
     assert aborted["executionAbortedEventDetails"] == {"error": "Cancelled", "cause": "by the test"}
+
+
+def test_aws_sdk_s3_errors_carry_aws_names_and_bodies_round_trip(sfn):
+    s3 = boto3.client("s3", endpoint_url=sfn.meta.endpoint_url, region_name="us-east-1")
+    s3.create_bucket(Bucket="engine-sdk")
+    sdk = "arn:aws:states:::aws-sdk:s3"
+    definition = {
+        "StartAt": "Put",
+        "States": {
+            "Put": {
+                "Type": "Task",
+                "Resource": f"{sdk}:putObject",
+                "Parameters": {"Bucket": "engine-sdk", "Key": "m.json", "Body.$": "States.JsonToString($.m)"},
+                "ResultPath": None,
+                "Next": "Get",
+            },
+            "Get": {
+                "Type": "Task",
+                "Resource": f"{sdk}:getObject",
+                "Parameters": {"Bucket": "engine-sdk", "Key.$": "$.key"},
+                "ResultSelector": {"m.$": "States.StringToJson($.Body)"},
+                "Catch": [{"ErrorEquals": ["S3.NoSuchKeyException"], "Next": "Missing"}],
+                "End": True,
+            },
+            "Missing": {"Type": "Fail", "ErrorPath": "$.Error", "CausePath": "$.Cause"},
+        },
+    }
+    found = run(sfn, definition, {"m": {"a": [1, 2]}, "key": "m.json"})
+    assert found["status"] == "SUCCEEDED", found
+    assert json.loads(found["output"]) == {"m": {"a": [1, 2]}}
+
+    missing = run(sfn, definition, {"m": {}, "key": "absent.json"})
+    assert missing["status"] == "FAILED"
+    assert missing["error"] == "S3.NoSuchKeyException"
+    assert "Service: S3" in missing["cause"]

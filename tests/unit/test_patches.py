@@ -243,3 +243,22 @@ def test_stack_resources_hook_exists():
     from moto.cloudformation.models import Stack
 
     assert "self.resource_map.values()" in inspect.getsource(Stack.stack_resources.fget.__wrapped__)
+
+
+def test_aws_sdk_error_names_come_from_the_table_we_extend():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    assert "_SERVICE_ERROR_NAMES[" in inspect.getsource(
+        aws_sdk.StateTaskServiceAwsSdk._normalise_service_error_name
+    )
+    assert aws_sdk._SERVICE_ERROR_NAMES["s3"] == "S3"
+
+
+def test_updates_diff_through_the_method_we_make_condition_aware():
+    from moto.cloudformation.parsing import ResourceMap
+
+    update = ResourceMap.update.__wrapped__
+    assert "self.build_resource_diff(template, parameters)" in inspect.getsource(update)
+    assert ResourceMap.build_resource_diff.__module__ == "harness.emulator.patches.cloudformation"

@@ -35,6 +35,7 @@ def apply_patches() -> None:
     stepfunctions.word_map_item_errors_as_aws()
     stepfunctions.read_aws_sdk_response_bodies()
     stepfunctions.poll_sync_tasks_promptly()
+    stepfunctions.name_aws_sdk_errors_as_aws()
     sagemaker.register_sagemaker_service_integration()
     sagemaker.install_local_sagemaker_backend()
     sagemaker.route_invocations_to_served_models()

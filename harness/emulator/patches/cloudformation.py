@@ -5,6 +5,8 @@
 - A change set whose only difference is a parameter value lists the resources
   that reference it (through Ref or Fn::Sub) as Modify, and executing it updates them (moto compared
   templates only).
+- An update adds a resource whose Condition turns true and removes one whose
+  Condition turns false (moto diffed templates only and "modified" it).
 - Executing a change set records the new parameters, template and outputs (moto
   kept the old parameters, so a later UsePreviousValue failed with HTTP 500).
 - An update that fails part-way reports the failing resource's event, rolls the
@@ -20,6 +22,7 @@ import re
 
 from moto.cloudformation import parsing
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack
+from moto.cloudformation.parsing import ResourceMap, parse_condition
 
 
 class ResourceFailed(Exception):
@@ -38,6 +41,7 @@ def apply() -> None:
     count_sub_variables_as_references()
     name_failing_resources()
     diff_change_sets_with_parameters()
+    follow_conditions_in_updates()
     execute_change_sets_with_rollback()
 
 
@@ -137,6 +141,56 @@ def diff_change_sets_with_parameters() -> None:
         return changes
 
     ChangeSet.diff = diff
+
+
+def follow_conditions_in_updates() -> None:
+    """An update whose parameters turn a resource's Condition true must add it, and false
+    remove it; moto diffed the templates alone, so it "modified" the resource (and failed
+    on its now-empty properties) and listed it as changed in change sets."""
+    original_diff = ResourceMap.build_resource_diff
+    original_update = ResourceMap.update
+
+    def build_resource_diff(resource_map, other_template, parameters=None):
+        by_action = original_diff(resource_map, other_template, parameters)
+        old, new = resource_map._resource_json_map, other_template["Resources"]
+        old_active = _active_resources(old, resource_map._template, resource_map.input_parameters)
+        new_active = _active_resources(new, other_template, parameters or resource_map.input_parameters)
+        return {
+            "Add": [name for name in new if name in new_active and name not in old_active],
+            "Modify": [name for name in by_action["Modify"] if name in new_active and name in old_active],
+            "Remove": [name for name in old if name in old_active and name not in new_active],
+        }
+
+    def update(resource_map, template, parameters=None):
+        removed = build_resource_diff(resource_map, template, parameters)["Remove"]
+        original_update(resource_map, template, parameters)
+        for name in removed:  # moto deletes them but kept listing them
+            resource_map._parsed_resources.pop(name, None)
+
+    build_resource_diff.__wrapped__ = original_diff
+    update.__wrapped__ = original_update
+    ResourceMap.build_resource_diff = build_resource_diff
+    ResourceMap.update = update
+
+
+def _active_resources(resources: dict, template: dict | None, parameters: dict) -> set[str]:
+    """The resources whose Condition holds in `template` with `parameters` (defaults filled in)."""
+    template = template or {}
+    values = {name: spec.get("Default") for name, spec in (template.get("Parameters") or {}).items()}
+    values.update(parameters or {})
+    definitions = template.get("Conditions") or {}
+
+    class Conditions(dict):
+        def __missing__(self, name):
+            self[name] = parse_condition(definitions[name], values, self)
+            return self[name]
+
+    conditions = Conditions()
+    return {
+        name
+        for name, resource in resources.items()
+        if "Condition" not in resource or conditions[resource["Condition"]]
+    }
 
 
 def _change(action: str, logical_id: str, resource_type: str):

@@ -351,3 +351,19 @@ def poll_sync_tasks_promptly() -> None:
     )
 
     callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_S
+
+
+# AWS's names for services in aws-sdk Task errors, where moto's table lacks them.
+AWS_SDK_ERROR_SERVICE_NAMES = {"s3": "S3"}
+
+
+def name_aws_sdk_errors_as_aws() -> None:
+    """AWS names an aws-sdk Task's errors `<Service>.<Name>Exception` with the service in
+    PascalCase (S3.NoSuchKeyException); moto's table knows DynamoDb and Sfn only, so an
+    S3 error came out as `s3.NoSuchKeyException` and a Catch written for AWS missed it."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    for service, name in AWS_SDK_ERROR_SERVICE_NAMES.items():
+        aws_sdk._SERVICE_ERROR_NAMES.setdefault(service, name)
