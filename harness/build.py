@@ -23,13 +23,17 @@ TEMPLATE_FILE = "template.yaml"
 def render(config: Config) -> dict[str, str]:
     """File name -> content, for every build artifact."""
     from pipelines import PIPELINES
+    from pipelines.tasks import with_kms_key
     from pipelines.template import template, to_yaml
 
     definitions = {
         name: module.definition(config.pipeline.quality_metric) for name, module in PIPELINES.items()
     }
+    kms = config.aws.kms_key_id is not None
+    if kms:
+        definitions = {name: with_kms_key(definition) for name, definition in definitions.items()}
     files = {f"{name}.asl.json": json.dumps(d, indent=2) + "\n" for name, d in definitions.items()}
-    files[TEMPLATE_FILE] = to_yaml(template(definitions))
+    files[TEMPLATE_FILE] = to_yaml(template(definitions, kms=kms))
     return files
 
 

@@ -44,6 +44,7 @@ def ensure_bucket(s3, bucket: str, region: str, kms_key_id: str | None = None, t
     """
     try:
         s3.head_bucket(Bucket=bucket)
+        _keep_encryption(s3, bucket, kms_key_id)
         return False
     except ClientError as ex:
         if ex.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
@@ -53,14 +54,7 @@ def ensure_bucket(s3, bucket: str, region: str, kms_key_id: str | None = None, t
     if region != "us-east-1":
         arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
     s3.create_bucket(**arguments)
-    if kms_key_id:
-        encryption = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}
-    else:
-        encryption = {"SSEAlgorithm": "AES256"}
-    s3.put_bucket_encryption(
-        Bucket=bucket,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": encryption}]},
-    )
+    _set_encryption(s3, bucket, kms_key_id)
     s3.put_public_access_block(
         Bucket=bucket,
         PublicAccessBlockConfiguration={
@@ -74,6 +68,32 @@ def ensure_bucket(s3, bucket: str, region: str, kms_key_id: str | None = None, t
     if tls_only:
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(_tls_only_policy(bucket)))
     return True
+
+
+def _encryption(kms_key_id: str | None) -> dict:
+    if kms_key_id:
+        return {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}
+    return {"SSEAlgorithm": "AES256"}
+
+
+def _set_encryption(s3, bucket: str, kms_key_id: str | None) -> None:
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": _encryption(kms_key_id)}]
+        },
+    )
+
+
+def _keep_encryption(s3, bucket: str, kms_key_id: str | None) -> None:
+    """An existing bucket's default encryption follows the configuration (new objects only)."""
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        current = rules[0]["ApplyServerSideEncryptionByDefault"]
+    except (ClientError, LookupError):
+        current = {}
+    if current != _encryption(kms_key_id):
+        _set_encryption(s3, bucket, kms_key_id)
 
 
 def _tls_only_policy(bucket: str) -> dict:

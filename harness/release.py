@@ -32,7 +32,10 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     files = build.render(config)
     image = target.job_image()
     tls_only = (clients.endpoint_url or "https:").startswith("https:")
-    if deploy.ensure_bucket(s3, config.artifact_bucket, config.region, config.aws.kms_key_id, tls_only):
+    kms_key_arn = (
+        _kms_key_arn(clients.client("kms"), config.aws.kms_key_id) if config.aws.kms_key_id else None
+    )
+    if deploy.ensure_bucket(s3, config.artifact_bucket, config.region, kms_key_arn, tls_only):
         report(f"created bucket {config.artifact_bucket}")
     code = package.upload_code(s3, config.artifact_bucket, package.code_bundle())
     report(f"code bundle {code.uri}" + ("" if code.uploaded else " (unchanged)"))
@@ -47,6 +50,8 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         "InferenceDataUri": config.schedule.data_uri_in(config.artifact_bucket),
         "CodeUri": code.uri,
     }
+    if kms_key_arn:
+        parameters["KmsKeyArn"] = kms_key_arn
     try:
         deployed = deploy.deploy(
             clients.client("cloudformation"),
@@ -65,6 +70,19 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         state_machines={name: deployed.outputs[f"{name.title()}StateMachineArn"] for name in PIPELINES},
         action=deployed.action,
     )
+
+
+def _kms_key_arn(kms, key_id: str) -> str:
+    """The key's ARN (IAM policies need it), from an id, alias or ARN; one line if it is unusable."""
+    from botocore.exceptions import ClientError
+
+    try:
+        metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    except ClientError as ex:
+        raise HarnessError(f"aws.kms_key_id {key_id}: {ex.response['Error'].get('Message', ex)}") from None
+    if metadata.get("KeyState") != "Enabled":
+        raise HarnessError(f"aws.kms_key_id {key_id}: the key is {metadata.get('KeyState')}, not Enabled")
+    return metadata["Arn"]
 
 
 def destroy(config: Config, target, delete_data: bool, report: Callable[[str], None]) -> None:

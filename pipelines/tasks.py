@@ -7,6 +7,7 @@ input. Job code ships as a bundle (CodeUri), so a code change needs no new image
 
 from __future__ import annotations
 
+import copy
 import enum
 
 from stepfunctions import steps
@@ -18,6 +19,7 @@ PROCESSING_INSTANCE = "${ProcessingInstanceType}"
 TRAINING_INSTANCE = "${TrainingInstanceType}"
 TRANSFORM_INSTANCE = "${TransformInstanceType}"
 ARTIFACT_BUCKET = "${ArtifactBucket}"
+KMS_KEY = "${KmsKeyArn}"  # only in definitions built for an environment with aws.kms_key_id
 DEPLOY_PARAMETERS = (
     "ArtifactBucket",
     "JobImageUri",
@@ -194,6 +196,30 @@ def batch_transform(state_id: str, job_name, model_name, input_uri, output_uri, 
         ),
         **kwargs,
     )
+
+
+# Where each SageMaker job takes a KMS key: (path to the block, field) for volumes and outputs.
+_KMS_FIELDS = {
+    "createProcessingJob": [
+        (("ProcessingResources", "ClusterConfig"), "VolumeKmsKeyId"),
+        (("ProcessingOutputConfig",), "KmsKeyId"),
+    ],
+    "createTrainingJob": [(("ResourceConfig",), "VolumeKmsKeyId"), (("OutputDataConfig",), "KmsKeyId")],
+    "createTransformJob": [(("TransformResources",), "VolumeKmsKeyId"), (("TransformOutput",), "KmsKeyId")],
+}
+
+
+def with_kms_key(definition: dict) -> dict:
+    """The definition with every job's volumes and outputs encrypted with the stack's KMS key."""
+    encrypted = copy.deepcopy(definition)
+    for state in encrypted["States"].values():
+        action = state.get("Resource", "").removeprefix(f"{SAGEMAKER}:").removesuffix(".sync")
+        for path, field in _KMS_FIELDS.get(action, []):
+            block = state["Parameters"]
+            for key in path:
+                block = block[key]
+            block[field] = KMS_KEY
+    return encrypted
 
 
 def catch_all(task: steps.Task, handler: steps.State) -> steps.Task:

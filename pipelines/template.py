@@ -37,8 +37,9 @@ SAGEMAKER_ROLE_ARN = {
 }
 
 
-def template(definitions: dict[str, dict]) -> dict:
-    """definitions: pipeline name -> ASL dict (with ${...} deploy-time placeholders)."""
+def template(definitions: dict[str, dict], kms: bool = False) -> dict:
+    """definitions: pipeline name -> ASL dict (with ${...} deploy-time placeholders).
+    kms: the environment has a KMS key (the definitions encrypt jobs with it)."""
     parameters = {
         "ArtifactBucket": {
             "Type": "String",
@@ -69,8 +70,14 @@ def template(definitions: dict[str, dict]) -> dict:
             "Description": "The code bundle a scheduled inference run uses (content-addressed in the bucket)",
         },
     }
+    if kms:
+        parameters["KmsKeyArn"] = {
+            "Type": "String",
+            "AllowedPattern": "arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+",
+            "Description": "The KMS key for the bucket, job volumes and job outputs",
+        }
     assert set(DEPLOY_PARAMETERS) <= set(parameters)
-    resources = {"SageMakerRole": _sagemaker_role(), "StepFunctionsRole": _step_functions_role()}
+    resources = {"SageMakerRole": _sagemaker_role(kms), "StepFunctionsRole": _step_functions_role(kms)}
     outputs = {"SageMakerRoleArn": {"Value": SAGEMAKER_ROLE_ARN}}
     for name, definition in definitions.items():
         logical = f"{name.title()}StateMachine"
@@ -125,7 +132,11 @@ def _bucket_arns() -> list:
     ]
 
 
-def _sagemaker_role() -> dict:
+def _kms_statements(kms: bool, actions: list[str]) -> list[dict]:
+    return [{"Effect": "Allow", "Action": actions, "Resource": {"Ref": "KmsKeyArn"}}] if kms else []
+
+
+def _sagemaker_role(kms: bool) -> dict:
     return {
         "Type": "AWS::IAM::Role",
         "Condition": CREATE_ROLE,
@@ -163,6 +174,10 @@ def _sagemaker_role() -> dict:
                                 },
                             },
                             {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                            # jobs read and write the encrypted bucket and encrypt their volumes
+                            *_kms_statements(
+                                kms, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant"]
+                            ),
                         ],
                     },
                 }
@@ -171,7 +186,7 @@ def _sagemaker_role() -> dict:
     }
 
 
-def _step_functions_role() -> dict:
+def _step_functions_role(kms: bool) -> dict:
     sagemaker_arn = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
     return {
         "Type": "AWS::IAM::Role",
@@ -229,6 +244,9 @@ def _step_functions_role() -> dict:
                                     ":rule/StepFunctionsGetEventsForSageMaker*"
                                 },
                             },
+                            # reading the metrics and publishing the model in the encrypted bucket;
+                            # creating jobs whose volumes use the key
+                            *_kms_statements(kms, ["kms:Decrypt", "kms:GenerateDataKey", "kms:CreateGrant"]),
                         ],
                     },
                 }

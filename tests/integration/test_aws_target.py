@@ -104,6 +104,44 @@ def test_inference_on_a_machine_with_no_records_uses_the_published_model(local_a
     assert re.search(r"predictions: s3://\S+/runs/inference-\S+/predictions", result.stdout)
 
 
+def test_a_kms_key_encrypts_the_bucket_and_every_job_volume_and_output(local_aws, aws_env):
+    env, _ = aws_env
+    suffix = uuid.uuid4().hex[:6]
+    kms = boto3.client("kms", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    key_arn = kms.create_key(Description="mlharness test")["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName=f"alias/kms-{suffix}", TargetKeyId=key_arn)
+    env = {**env, "MLHARNESS_STACK_NAME": f"kms-{suffix}", "MLHARNESS_ARTIFACT_BUCKET": f"kms-{suffix}"}
+    kms_setting = ("--set", f"aws.kms_key_id=alias/kms-{suffix}")
+
+    result = harness(env, "run", "--target", "aws", "dev", "--pipeline", "training", *kms_setting)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    rules = s3.get_bucket_encryption(Bucket=f"kms-{suffix}")["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": key_arn,
+    }
+    sm = boto3.client("sagemaker", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    run_id = re.search(r"training run (training-\S+) SUCCEEDED", result.stdout).group(1)
+    train = sm.describe_training_job(TrainingJobName=f"{run_id}-train")
+    assert train["ResourceConfig"]["VolumeKmsKeyId"] == train["OutputDataConfig"]["KmsKeyId"] == key_arn
+    preprocess = sm.describe_processing_job(ProcessingJobName=f"{run_id}-preprocess")
+    assert preprocess["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key_arn
+    assert preprocess["ProcessingOutputConfig"]["KmsKeyId"] == key_arn
+
+
+def test_an_unknown_kms_key_is_one_line_before_the_stack_is_touched(local_aws, aws_env):
+    env, _ = aws_env
+    env = {**env, "MLHARNESS_STACK_NAME": "kms-missing"}
+    result = harness(env, "deploy", "--target", "aws", "dev", "--set", "aws.kms_key_id=alias/not-there")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: aws.kms_key_id alias/not-there: "), line
+    cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    assert "kms-missing" not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
+
+
 def test_prod_asks_before_changing_anything_and_refuses_without_a_terminal(local_aws, aws_env):
     env, _ = aws_env
     env = {**env, "MLHARNESS_STACK_NAME": "guarded-prod"}
