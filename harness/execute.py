@@ -58,7 +58,7 @@ class Watcher:
         self.logs = logs
         self.report = report
         self.show_logs = show_logs
-        self._seen_events = 0
+        self._last_event_id = 0
         self._steps: dict[str, StepTiming] = {}
         self._entered: dict[int, str] = {}
         self._tails: dict[str, _LogTail] = {}
@@ -86,10 +86,9 @@ class Watcher:
 
     # -- history ---------------------------------------------------------------
     def _poll_history(self, execution_arn: str) -> None:
-        events = _all_events(self.sfn, execution_arn)
-        for event in events[self._seen_events :]:
+        for event in _events_after(self.sfn, execution_arn, self._last_event_id):
             self._on_event(event)
-        self._seen_events = len(events)
+            self._last_event_id = event["id"]
 
     def _on_event(self, event: dict) -> None:
         kind = event["type"]
@@ -191,17 +190,20 @@ def run_logs(logs, run_id: str) -> dict[str, list[str]]:
     return found
 
 
-def _all_events(sfn, execution_arn: str) -> list[dict]:
+def _events_after(sfn, execution_arn: str, last_id: int) -> list[dict]:
+    """The events after `last_id`, oldest first. Read newest first and only back to the
+    last one seen, so a poll of a long execution costs one call, not its whole history."""
     events, token = [], None
     while True:
-        arguments = {"executionArn": execution_arn, "maxResults": 1000}
+        arguments = {"executionArn": execution_arn, "maxResults": 1000, "reverseOrder": True}
         if token:
             arguments["nextToken"] = token
         answer = sfn.get_execution_history(**arguments)
-        events.extend(answer["events"])
+        fresh = [e for e in answer["events"] if e["id"] > last_id]
+        events.extend(fresh)
         token = answer.get("nextToken")
-        if not token:
-            return events
+        if not token or len(fresh) < len(answer["events"]):
+            return events[::-1]
 
 
 def failure_text(cause: str | None) -> str:

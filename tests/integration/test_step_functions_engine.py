@@ -187,3 +187,30 @@ def test_aws_sdk_s3_errors_carry_aws_names_and_bodies_round_trip(sfn):
     assert missing["status"] == "FAILED"
     assert missing["error"] == "S3.NoSuchKeyException"
     assert "Service: S3" in missing["cause"]
+
+
+def test_execution_history_pages_both_ways_as_aws_does(sfn):
+    states = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(59)}
+    states["S59"] = {"Type": "Pass", "End": True}
+    answer = run(sfn, {"StartAt": "S0", "States": states})
+    arn = answer["executionArn"]
+
+    first = sfn.get_execution_history(executionArn=arn)
+    assert len(first["events"]) == 100 and first["nextToken"]  # AWS's default page
+
+    def every(**arguments) -> list[int]:
+        ids, token = [], None
+        while True:
+            page = sfn.get_execution_history(executionArn=arn, maxResults=7, **arguments, **(
+                {"nextToken": token} if token else {}
+            ))  # fmt: skip
+            ids += [e["id"] for e in page["events"]]
+            token = page.get("nextToken")
+            if not token:
+                return ids
+
+    forward = every()
+    assert forward == list(range(1, len(forward) + 1)) and len(forward) > 120
+    assert every(reverseOrder=True) == forward[::-1]
+    with pytest.raises(ClientError, match="InvalidToken"):
+        sfn.get_execution_history(executionArn=arn, nextToken="not-ours")

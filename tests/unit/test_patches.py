@@ -262,3 +262,9 @@ def test_updates_diff_through_the_method_we_make_condition_aware():
     update = ResourceMap.update.__wrapped__
     assert "self.build_resource_diff(template, parameters)" in inspect.getsource(update)
     assert ResourceMap.build_resource_diff.__module__ == "harness.emulator.patches.cloudformation"
+
+
+def test_execution_history_is_served_by_our_pager():
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    assert StepFunctionResponse.get_execution_history.__module__ == "harness.emulator.patches.stepfunctions"

@@ -36,6 +36,7 @@ def apply_patches() -> None:
     stepfunctions.read_aws_sdk_response_bodies()
     stepfunctions.poll_sync_tasks_promptly()
     stepfunctions.name_aws_sdk_errors_as_aws()
+    stepfunctions.page_execution_histories()
     sagemaker.register_sagemaker_service_integration()
     sagemaker.install_local_sagemaker_backend()
     sagemaker.route_invocations_to_served_models()

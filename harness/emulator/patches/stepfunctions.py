@@ -367,3 +367,43 @@ def name_aws_sdk_errors_as_aws() -> None:
 
     for service, name in AWS_SDK_ERROR_SERVICE_NAMES.items():
         aws_sdk._SERVICE_ERROR_NAMES.setdefault(service, name)
+
+
+class ValidationException(AWSError):
+    TYPE = "ValidationException"
+    STATUS = 400
+
+
+HISTORY_PAGE_DEFAULT = 100  # AWS's page size when maxResults is absent or 0
+HISTORY_PAGE_MAX = 1000
+
+
+def page_execution_histories() -> None:
+    """GetExecutionHistory answered every event oldest first whatever was asked; AWS pages
+    (maxResults, nextToken) and honours reverseOrder, which a watcher needs to read only
+    the newest events. The token names the next event's id, so paging survives events
+    added meanwhile."""
+    from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def get_execution_history(response) -> ActionResult:
+        arn = response._get_param("executionArn")
+        events = list(response.stepfunction_backend.get_execution_history(arn)["events"])
+        reverse = bool(response._get_param("reverseOrder"))
+        size = int(response._get_param("maxResults") or HISTORY_PAGE_DEFAULT)
+        if not 0 < size <= HISTORY_PAGE_MAX:
+            raise ValidationException(f"maxResults must be between 0 and {HISTORY_PAGE_MAX}")
+        token = response._get_param("nextToken")
+        if reverse:
+            events.reverse()
+        if token is not None:
+            if not token.isdigit():
+                raise InvalidToken(f"{token!r} was not issued by GetExecutionHistory")
+            after = int(token)
+            events = [e for e in events if (e["id"] <= after if reverse else e["id"] >= after)]
+        answer = {"events": events[:size]}
+        if len(events) > size:
+            answer["nextToken"] = str(events[size]["id"])
+        return ActionResult(answer)
+
+    StepFunctionResponse.get_execution_history = get_execution_history
