@@ -48,6 +48,8 @@ def run(
     target.prepare()
     try:
         config = target.resolve(config)
+        # No training run here to take the model from: the published one, or fail before deploying.
+        published = _published_model(target, config) if not ("training" in pipelines or recorded) else None
         deployment = prepare(config, target, data_path, report)
         deployment.detach = detach
         trained, finished = None, []
@@ -57,7 +59,7 @@ def run(
                 finished.append(trained)
             else:
                 source = trained or recorded
-                model = _model_of(source) if source else _published_model(deployment)
+                model = _model_of(source) if source else published
                 finished.append(run_inference(deployment, model, report))
             if finished[-1].status not in ("SUCCEEDED", "RUNNING"):
                 break
@@ -149,17 +151,17 @@ def _model_of(trained: records.RunRecord) -> dict:
     return {"training_run_id": trained.run_id, **trained.outputs}
 
 
-def _published_model(deployment: Deployment) -> dict:
+def _published_model(target, config: Config) -> dict:
     """The model the last training run that passed its gate published (no run recorded here)."""
     from pipelines.tasks import PUBLISHED_MODEL_KEY
 
-    s3 = deployment.target.clients().client("s3")
-    bucket = deployment.config.artifact_bucket
+    s3 = target.clients().client("s3")
+    bucket = config.artifact_bucket
     try:
         published = json.loads(s3.get_object(Bucket=bucket, Key=PUBLISHED_MODEL_KEY)["Body"].read())
-    except s3.exceptions.NoSuchKey:
+    except (s3.exceptions.NoSuchKey, s3.exceptions.NoSuchBucket):
         raise HarnessError(
-            f"no successful training run recorded for environment {deployment.config.env} and no model "
+            f"no successful training run recorded for environment {config.env} and no model "
             f"published at s3://{bucket}/{PUBLISHED_MODEL_KEY}: run --pipeline training first"
         ) from None
     return {

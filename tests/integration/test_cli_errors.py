@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
+import boto3
 import pytest
 
 from harness.paths import ROOT
@@ -56,12 +58,22 @@ def test_a_data_file_without_the_columns_is_refused(tmp_path):
     assert "lacks column(s) 'major industry code'" in result.stderr
 
 
-def test_inference_without_a_training_run_says_what_to_do(tmp_path):
-    result = harness("run", "--pipeline", "inference", MLHARNESS_HOME=str(tmp_path))
+@pytest.mark.docker
+def test_inference_with_no_training_run_and_no_published_model_says_what_to_do(local_aws, tmp_path):
+    fresh = f"nothing-{uuid.uuid4().hex[:6]}"
+    port = local_aws.endpoint_url.rsplit(":", 1)[1]
+    settings = [f"emulator.port={port}", f"artifact_bucket={fresh}", f"stack_name={fresh}"]
+    overrides = [item for setting in settings for item in ("--set", setting)]
+
+    result = harness("run", "--pipeline", "inference", *overrides, MLHARNESS_HOME=str(tmp_path))
+
     assert result.returncode == 1
-    assert "no successful training run recorded for environment local: run --pipeline training first" in (
-        result.stderr
-    )
+    assert result.stderr.strip().splitlines() == [
+        f"error: no successful training run recorded for environment local and no model published at "
+        f"s3://{fresh}/models/latest.json: run --pipeline training first"
+    ]
+    cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    assert fresh not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]  # nothing deployed
 
 
 def test_no_docker_engine_is_one_line(tmp_path):
