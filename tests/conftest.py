@@ -64,8 +64,22 @@ def local_aws(tmp_path_factory, docker_client):
 
     aws = LocalAWS(state_dir=tmp_path_factory.mktemp("local-aws")).start()
     yield aws
+    pushed = _pushed_tags(aws, docker_client)
     aws.stop()
+    for tag in pushed:  # the tags pushes made for the registry behind this emulator's ECR
+        docker_client.images.remove(tag, noprune=True)
     assert aws.process.returncode == 0, f"the emulator exited with {aws.process.returncode}"
+
+
+def _pushed_tags(aws, docker_client) -> list[str]:
+    ecr = boto3.client("ecr", endpoint_url=aws.endpoint_url, region_name=REGION)
+    registries = {r["repositoryUri"] for r in ecr.describe_repositories()["repositories"]}
+    return [
+        tag
+        for image in docker_client.images.list()
+        for tag in image.tags
+        if tag.rsplit(":", 1)[0] in registries
+    ]
 
 
 @pytest.fixture(scope="session")
