@@ -72,13 +72,18 @@ def fire_inference_schedule(endpoint_url: str, stack: str, timeout: float = 300)
     assert target["Arn"] == outputs["InferenceStateMachineArn"]
     sfn = client("stepfunctions")
     arn = sfn.start_execution(stateMachineArn=target["Arn"], input=target["Input"])["executionArn"]
+    return wait_for_execution(sfn, arn, timeout)
+
+
+def wait_for_execution(sfn, arn: str, timeout: float = 180) -> dict:
+    """DescribeExecution once the execution has ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        described = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            return described
+        answer = sfn.describe_execution(executionArn=arn)
+        if answer["status"] != "RUNNING":
+            return answer
         time.sleep(0.2)
-    raise AssertionError(f"{arn} still RUNNING after {timeout} s")
+    raise AssertionError(f"execution {arn} still RUNNING after {timeout} s")
 
 
 def census_csv(rows: int, seed: int = 11) -> bytes:

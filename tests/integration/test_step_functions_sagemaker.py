@@ -8,7 +8,13 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.helpers import ROLE, training_request, unique, wait_for_running_container
+from tests.integration.helpers import (
+    ROLE,
+    training_request,
+    unique,
+    wait_for_execution,
+    wait_for_running_container,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -183,16 +189,6 @@ def create_state_machine(sfn, definition: dict) -> str:
     return sfn.create_state_machine(
         name=unique("pipeline"), definition=json.dumps(definition), roleArn=SFN_ROLE
     )["stateMachineArn"]
-
-
-def wait_for_execution(sfn, arn: str, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        answer = sfn.describe_execution(executionArn=arn)
-        if answer["status"] != "RUNNING":
-            return answer
-        time.sleep(0.3)
-    raise AssertionError(f"execution still RUNNING after {timeout} s")
 
 
 def test_processing_training_model_transform_pipeline_runs_end_to_end(aws_client, bucket, tiny_image):
