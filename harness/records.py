@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import secrets
 import tempfile
 from datetime import UTC, datetime
@@ -52,6 +53,15 @@ class RunRecord:
 def new_run_id(pipeline: str) -> str:
     """Unique, sortable, and short enough for SageMaker job names (63 characters)."""
     return f"{pipeline}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+# A run id without its pipeline prefix: the name of the execution the harness started for it.
+_RUN_SUFFIX = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+
+
+def started_by_harness(execution_name: str) -> bool:
+    """Whether an execution was named by new_run_id (not, say, started by a schedule)."""
+    return bool(_RUN_SUFFIX.match(execution_name))
 
 
 def now() -> str:

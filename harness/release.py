@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Callable
 
-from harness import build, deploy, package
+from harness import build, deploy, package, records
 from harness.config import Config
 from harness.errors import HarnessError
 
 PIPELINES = ("training", "inference")
-# Executions this harness starts are named <date>-<time>-<hex>; others (the schedule's) differ.
-HARNESS_EXECUTION = re.compile(r"^\d{8}-\d{6}-[0-9a-f]+$")
 
 
 @dataclasses.dataclass
@@ -121,7 +118,7 @@ def schedule_status(config: Config, target, recent: int = 10) -> list[str]:
     executions = clients.client("stepfunctions").list_executions(
         stateMachineArn=outputs["InferenceStateMachineArn"], maxResults=100
     )["executions"]
-    others = [e for e in executions if not HARNESS_EXECUTION.match(e["name"])][:recent]
+    others = [e for e in executions if not records.started_by_harness(e["name"])][:recent]
     for execution in others:
         started = execution["startDate"].isoformat(timespec="seconds")
         lines.append(f"  scheduled run inference-{execution['name']}: {execution['status']} {started}")

@@ -27,3 +27,9 @@ def test_run_ids_are_unique_and_fit_job_names():
     ids = {records.new_run_id("inference") for _ in range(50)}
     assert len(ids) == 50
     assert all(len(f"{i}-preprocess") <= 63 for i in ids)
+
+
+def test_executions_the_harness_names_are_told_from_others():
+    run_id = records.new_run_id("inference")
+    assert records.started_by_harness(run_id.split("-", 1)[1])
+    assert not records.started_by_harness("3f1c9a4e-8a41-4c1e-9e0b-2d1f5a6b7c8d")  # EventBridge's
