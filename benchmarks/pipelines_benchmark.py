@@ -113,7 +113,7 @@ def run_local_target(deployment) -> bool:
         trained = runs.run_training(deployment, quiet)
         if trained.status != "SUCCEEDED":
             return False
-        return runs.run_inference(deployment, trained, quiet).status == "SUCCEEDED"
+        return runs.run_inference(deployment, runs.model_of(trained), quiet).status == "SUCCEEDED"
 
 
 def run_floor(data_dir: Path, out: Path) -> bool:

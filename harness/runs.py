@@ -59,7 +59,7 @@ def run(
                 finished.append(trained)
             else:
                 source = trained or recorded
-                model = _model_of(source) if source else published
+                model = model_of(source) if source else published
                 finished.append(run_inference(deployment, model, report))
             if finished[-1].status not in ("SUCCEEDED", "RUNNING"):
                 break
@@ -147,7 +147,8 @@ def run_inference(deployment: Deployment, model: dict, report: Callable[[str], N
     return record
 
 
-def _model_of(trained: records.RunRecord) -> dict:
+def model_of(trained: records.RunRecord) -> dict:
+    """The model a training run recorded, as run_inference takes it."""
     return {"training_run_id": trained.run_id, **trained.outputs}
 
 
