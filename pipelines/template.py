@@ -227,6 +227,13 @@ def _step_functions_role(kms: bool) -> dict:
                             },
                             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": _bucket_arns()[1]},
                             {
+                                # without it S3 answers a missing key (no published model yet)
+                                # with AccessDenied instead of NoSuchKey
+                                "Effect": "Allow",
+                                "Action": "s3:ListBucket",
+                                "Resource": _bucket_arns()[0],
+                            },
+                            {
                                 # the training pipeline publishes the model that passed its gate
                                 "Effect": "Allow",
                                 "Action": "s3:PutObject",

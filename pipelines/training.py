@@ -103,8 +103,8 @@ def definition(quality_metric: str) -> dict:
         run["CodeUri"],
         result_path="$.model",
     )
-    describe_model = steps.Pass(
-        "DescribeModel",
+    model_record = steps.Pass(
+        "ModelRecord",
         parameters={
             "RunId.$": "$$.Execution.Input.RunId",
             "ModelArtifactUri.$": "$.train.ModelArtifacts.S3ModelArtifacts",
@@ -124,7 +124,7 @@ def definition(quality_metric: str) -> dict:
         },
         result_path="$.publish",
     )
-    create_model.next(describe_model).next(publish_model)
+    create_model.next(model_record).next(publish_model)
     below = steps.Pass(
         "BelowThreshold",
         parameters={
