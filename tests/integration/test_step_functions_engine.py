@@ -214,3 +214,20 @@ def test_execution_history_pages_both_ways_as_aws_does(sfn):
     assert every(reverseOrder=True) == forward[::-1]
     with pytest.raises(ClientError, match="InvalidToken"):
         sfn.get_execution_history(executionArn=arn, nextToken="not-ours")
+
+
+@pytest.mark.parametrize(
+    "fields, path",
+    [
+        ({"Output": "{% $nothing %}"}, "Output"),
+        ({"Output": {"result": "{% $nothing %}"}}, "Output/result"),
+        ({"Assign": {"result": "{% $nothing %}"}}, "Assign/result"),
+    ],
+)
+def test_an_undefined_jsonata_result_names_its_field(sfn, fields, path):
+    """The wording AWS recorded in the conformance cases (test_undefined_reference)."""
+    answer = run(sfn, {"QueryLanguage": "JSONata", **pass_state(**fields)})
+    assert answer["error"] == "States.QueryEvaluationError"
+    assert answer["cause"].endswith(
+        f"The JSONata expression '$nothing' specified for the field '{path}' returned nothing (undefined)."
+    )

@@ -268,3 +268,10 @@ def test_execution_history_is_served_by_our_pager():
     from moto.stepfunctions.responses import StepFunctionResponse
 
     assert StepFunctionResponse.get_execution_history.__module__ == "harness.emulator.patches.stepfunctions"
+
+
+def test_undefined_jsonata_results_are_checked_where_we_name_the_field():
+    from moto.stepfunctions.parser.asl.jsonata import validations
+
+    assert "_validate_null_output(" in inspect.getsource(validations.validate_jsonata_expression_output)
+    assert validations._validate_null_output.__module__ == "harness.emulator.patches.stepfunctions"

@@ -37,6 +37,7 @@ def apply_patches() -> None:
     stepfunctions.poll_sync_tasks_promptly()
     stepfunctions.name_aws_sdk_errors_as_aws()
     stepfunctions.page_execution_histories()
+    stepfunctions.name_the_field_of_undefined_jsonata_results()
     sagemaker.register_sagemaker_service_integration()
     sagemaker.install_local_sagemaker_backend()
     sagemaker.route_invocations_to_served_models()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import datetime
 import json
@@ -407,3 +408,60 @@ def page_execution_histories() -> None:
         return ActionResult(answer)
 
     StepFunctionResponse.get_execution_history = get_execution_history
+
+
+# The fields being evaluated, outermost first (each execution runs in its own thread).
+_FIELD_PATH: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("asl_field_path", default=())
+
+
+def name_the_field_of_undefined_jsonata_results() -> None:
+    """AWS says which field's expression gave nothing: "The JSONata expression '$x'
+    specified for the field 'Output/result' returned nothing (undefined)." moto's
+    engine left the field out; track the field path while Output and Assign evaluate."""
+    from moto.stepfunctions.parser.asl.component.common.assign.assign_decl import AssignDecl
+    from moto.stepfunctions.parser.asl.component.common.assign.assign_template_binding import (
+        AssignTemplateBinding,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.jsonata.jsonata_template_binding import (
+        JSONataTemplateBinding,
+    )
+    from moto.stepfunctions.parser.asl.component.common.outputdecl import Output
+    from moto.stepfunctions.parser.asl.jsonata import validations
+
+    def within_field(cls, field_name) -> None:
+        original = cls._eval_body
+
+        def _eval_body(self, env):
+            token = _FIELD_PATH.set((*_FIELD_PATH.get(), field_name(self)))
+            try:
+                original(self, env)
+            finally:
+                _FIELD_PATH.reset(token)
+
+        _eval_body.__wrapped__ = original
+        cls._eval_body = _eval_body
+
+    within_field(Output, lambda component: "Output")
+    within_field(AssignDecl, lambda component: "Assign")
+    within_field(AssignTemplateBinding, lambda component: component.identifier)
+    within_field(JSONataTemplateBinding, lambda component: component.identifier)
+
+    original_check = validations._validate_null_output
+
+    def _validate_null_output(env, expression: str, rich_jsonata_expression: str) -> None:
+        try:
+            original_check(env, expression, rich_jsonata_expression)
+        except FailureEventException as ex:
+            path = "/".join(_FIELD_PATH.get())
+            details = (ex.failure_event.event_details or {}).get("evaluationFailedEventDetails") or {}
+            if path and "cause" in details:
+                details["cause"] = details["cause"].replace(
+                    "' returned nothing", f"' specified for the field '{path}' returned nothing", 1
+                )
+            raise
+
+    _validate_null_output.__wrapped__ = original_check
+    validations._validate_null_output = _validate_null_output
