@@ -27,6 +27,7 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     clients = target.clients()
     s3 = clients.client("s3")
     files = build.render(config)
+    _check_definitions(clients.client("stepfunctions"), {n: files[f"{n}.asl.json"] for n in PIPELINES})
     image = target.job_image()
     tls_only = (clients.endpoint_url or "https:").startswith("https:")
     kms_key_arn = (
@@ -67,6 +68,23 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         state_machines={name: deployed.outputs[f"{name.title()}StateMachineArn"] for name in PIPELINES},
         action=deployed.action,
     )
+
+
+def _check_definitions(sfn, definitions: dict[str, str]) -> None:
+    """Refuse, before anything is pushed or deployed, a definition the target's Step Functions
+    does not accept (ValidateStateMachineDefinition)."""
+    for name, definition in definitions.items():
+        answer = sfn.validate_state_machine_definition(definition=definition, type="STANDARD")
+        if answer["result"] == "OK":
+            continue
+        errors = [d for d in answer["diagnostics"] if d["severity"] == "ERROR"] or answer["diagnostics"]
+        first = errors[0]
+        where = f" at {first['location']}" if first.get("location") else ""
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise HarnessError(
+            f"the {name} state machine definition does not validate: {first['code']}{where}: "
+            f"{first['message']}{more}"
+        )
 
 
 def _kms_key_arn(kms, key_id: str) -> str:

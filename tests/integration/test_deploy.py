@@ -131,3 +131,36 @@ def test_a_given_sagemaker_role_replaces_the_one_the_stack_creates(local_aws, jo
     )
     definition = sfn.describe_state_machine(stateMachineArn=training["stateMachineArn"])["definition"]
     assert f'"RoleArn": "{role}"' in definition
+
+
+def test_a_definition_that_does_not_validate_is_refused_before_anything_is_deployed(
+    local_aws, monkeypatch, tmp_path
+):
+    from harness import release, targets
+    from harness.errors import HarnessError
+
+    fresh = f"invalid-{uuid.uuid4().hex[:6]}"
+    port = local_aws.endpoint_url.rsplit(":", 1)[1]
+    settings = config.load(
+        "local", [f"emulator.port={port}", f"stack_name={fresh}", f"artifact_bucket={fresh}"]
+    )
+    rendered = build.render(settings)
+    broken = json.loads(rendered["inference.asl.json"])
+    broken["States"]["Preprocess"]["Next"] = "Score"  # a state that does not exist
+    monkeypatch.setattr(build, "render", lambda _: {**rendered, "inference.asl.json": json.dumps(broken)})
+    target = targets.LocalTarget(settings, log=lambda line: None)
+    target.prepare()
+    try:
+        with pytest.raises(HarnessError) as refused:
+            release.release(settings, target, report=lambda line: None)
+    finally:
+        target.close()
+
+    assert str(refused.value) == (
+        "the inference state machine definition does not validate: SCHEMA_VALIDATION_FAILED at "
+        "/States/Preprocess/Next: Missing 'Next' target: Score"
+    )
+    cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    assert fresh not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    assert fresh not in [b["Name"] for b in s3.list_buckets()["Buckets"]]  # nothing bootstrapped either

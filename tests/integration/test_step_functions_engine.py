@@ -231,3 +231,13 @@ def test_an_undefined_jsonata_result_names_its_field(sfn, fields, path):
     assert answer["cause"].endswith(
         f"The JSONata expression '$nothing' specified for the field '{path}' returned nothing (undefined)."
     )
+
+
+def test_validate_state_machine_definition_answers_as_aws(sfn):
+    valid = sfn.validate_state_machine_definition(definition=json.dumps(pass_state()))
+    assert valid["result"] == "OK" and valid["diagnostics"] == []
+    broken = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Q"}}}
+    answer = sfn.validate_state_machine_definition(definition=json.dumps(broken), type="STANDARD")
+    assert answer["result"] == "FAIL"
+    assert {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": "Missing 'Next' target: Q",
+            "location": "/States/P/Next"} in answer["diagnostics"]  # fmt: skip

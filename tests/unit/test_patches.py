@@ -275,3 +275,14 @@ def test_undefined_jsonata_results_are_checked_where_we_name_the_field():
 
     assert "_validate_null_output(" in inspect.getsource(validations.validate_jsonata_expression_output)
     assert validations._validate_null_output.__module__ == "harness.emulator.patches.stepfunctions"
+
+
+def test_validate_state_machine_definition_is_ours_while_upstream_lacks_it():
+    import moto.stepfunctions.responses as upstream_responses
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    # If upstream gains it, compare and drop add_validate_state_machine_definition.
+    assert "def validate_state_machine_definition" not in inspect.getsource(upstream_responses)
+    assert StepFunctionResponse.validate_state_machine_definition.__module__ == (
+        "harness.emulator.patches.stepfunctions"
+    )

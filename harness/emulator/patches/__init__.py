@@ -38,6 +38,7 @@ def apply_patches() -> None:
     stepfunctions.name_aws_sdk_errors_as_aws()
     stepfunctions.page_execution_histories()
     stepfunctions.name_the_field_of_undefined_jsonata_results()
+    stepfunctions.add_validate_state_machine_definition()
     sagemaker.register_sagemaker_service_integration()
     sagemaker.install_local_sagemaker_backend()
     sagemaker.route_invocations_to_served_models()

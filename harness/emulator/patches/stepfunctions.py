@@ -465,3 +465,21 @@ def name_the_field_of_undefined_jsonata_results() -> None:
 
     _validate_null_output.__wrapped__ = original_check
     validations._validate_null_output = _validate_null_output
+
+
+def add_validate_state_machine_definition() -> None:
+    """moto lacks ValidateStateMachineDefinition, which a deployer calls to refuse a broken
+    definition before it touches a stack; answer it from harness.emulator.asl_validation."""
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    from harness.emulator import asl_validation
+
+    def validate_state_machine_definition(response) -> ActionResult:
+        diagnostics = asl_validation.validate(
+            response._get_param("definition"), response._get_param("type") or "STANDARD"
+        )
+        return ActionResult(
+            {"result": "FAIL" if diagnostics else "OK", "diagnostics": diagnostics, "truncated": False}
+        )
+
+    StepFunctionResponse.validate_state_machine_definition = validate_state_machine_definition
