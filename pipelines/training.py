@@ -84,7 +84,7 @@ def definition(quality_metric: str) -> dict:
     )
     read_metrics = steps.Task(
         "ReadMetrics",
-        resource="arn:aws:states:::aws-sdk:s3:getObject",
+        resource=tasks.S3_GET_OBJECT,
         parameters={"Bucket": run["ArtifactBucket"], "Key": run["MetricsKey"]},
         result_path="$.metrics_object",
     )
