@@ -175,7 +175,7 @@ def _logs(args: argparse.Namespace) -> int:
     finally:
         target.close()
     if not found:
-        print(f"no job logs for run {run_id} (the local AWS keeps logs only while it runs)")
+        print(f"no job logs for run {run_id}")
     for stream, lines in found.items():
         print(f"== {stream}")
         for line in lines:

@@ -158,7 +158,9 @@ def serve(
     from moto.server import MotoRequestHandler
 
     from harness.emulator import containers, patches
+    from harness.emulator.log_store import LogStore
     from harness.emulator.s3_store import S3Store
+    from harness.emulator.sagemaker import logs as job_logs
     from harness.emulator.sagemaker.local_mode import LocalModeRunner
     from harness.emulator.sagemaker.models import LocalSageMakerBackend
 
@@ -179,6 +181,9 @@ def serve(
     store = S3Store(state_dir / "s3")
     store.restore()
     store.attach()
+    log_store = LogStore(state_dir / "logs")
+    log_store.restore()
+    job_logs.persist_to(log_store)
     registry = _start_registry(state_dir)
 
     app = DomainDispatcherApplication(create_backend_app)

@@ -11,7 +11,7 @@ import pytest
 
 from harness.emulator import LocalAWS
 from harness.emulator.containers import JOB_LABEL, OWNER_LABEL
-from tests.integration.helpers import training_request, unique, wait_for_running_container
+from tests.integration.helpers import training_request, unique, wait_for_job, wait_for_running_container
 
 REGION = "us-east-1"
 
@@ -138,3 +138,40 @@ def _stops_answering(url: str, timeout: float = 10) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def test_job_logs_survive_kill_9_and_restart(tmp_path, tiny_image):
+    state = tmp_path / "state"
+    aws = LocalAWS(state_dir=state, docker_gateway=False).start()
+    try:
+        sm = client(aws, "sagemaker")
+        sm.create_processing_job(
+            ProcessingJobName="kept-logs",
+            RoleArn="arn:aws:iam::123456789012:role/r",
+            AppSpecification={
+                "ImageUri": tiny_image,
+                "ContainerEntrypoint": ["sh", "-c", "echo first; echo second"],
+            },
+            ProcessingResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}
+            },
+        )
+        wait_for_job(lambda: sm.describe_processing_job(ProcessingJobName="kept-logs"), "ProcessingJobStatus")
+        logs = client(aws, "logs")
+        group = "/aws/sagemaker/ProcessingJobs"
+        (stream,) = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix="kept-logs/")[
+            "logStreams"
+        ]
+        before = logs.get_log_events(logGroupName=group, logStreamName=stream["logStreamName"])["events"]
+    finally:
+        aws.kill()
+
+    with LocalAWS(state_dir=state, docker_gateway=False) as restarted:
+        logs = client(restarted, "logs")
+        after = logs.get_log_events(
+            logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True
+        )
+    assert [e["message"] for e in before] == ["first", "second"]
+    assert [(e["timestamp"], e["message"]) for e in after["events"]] == [
+        (e["timestamp"], e["message"]) for e in before
+    ]

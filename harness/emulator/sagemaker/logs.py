@@ -1,7 +1,8 @@
 """Job container output into CloudWatch Logs, under the names SageMaker uses.
 
 Written into the emulator's own Logs backend while the job runs, so `aws logs
-tail`, the SageMaker SDK's `logs=True` and the harness all read it there.
+tail`, the SageMaker SDK's `logs=True` and the harness all read it there; and,
+once `persist_to` is given a store, to disk, so it survives a restart.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ LOG_GROUPS = {
 
 _create_lock = threading.Lock()
 _put_lock = threading.Lock()  # moto's log streams are not thread-safe
+_store = None  # a harness.emulator.log_store.LogStore, when the emulator persists logs
+
+
+def persist_to(store) -> None:
+    global _store
+    _store = store
 
 
 class JobLog:
@@ -27,6 +34,7 @@ class JobLog:
         from moto.logs.models import logs_backends
 
         self._backend = logs_backends[account_id][region]
+        self._where = (account_id, region)
         self.group = LOG_GROUPS[kind].format(name=name)
         instance = "algo-1" if kind in ("training", "processing") else "i-local"
         self.stream = stream or f"{name}/{instance}-{int(time.time())}"
@@ -39,3 +47,5 @@ class JobLog:
         event = {"timestamp": int(time.time() * 1000), "message": line}
         with _put_lock:
             self._backend.put_log_events(self.group, self.stream, [event])
+        if _store is not None:
+            _store.append(*self._where, self.group, self.stream, event)
