@@ -91,9 +91,8 @@ class LocalTarget(Target):
                 raise HarnessError(str(ex)) from None
             endpoint = self._emulator.endpoint_url
             self.log(
-                f"started the local AWS at {endpoint} for this command (S3 data persists in "
-                f"{self._emulator.state_dir}; stacks live until it stops: keep one running with "
-                "`python -m harness emulator`)"
+                f"started the local AWS at {endpoint} for this command (its state persists in "
+                f"{self._emulator.state_dir}; `python -m harness emulator` keeps one running)"
             )
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)

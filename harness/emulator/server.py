@@ -163,6 +163,7 @@ def serve(
     from harness.emulator.sagemaker import logs as job_logs
     from harness.emulator.sagemaker.local_mode import LocalModeRunner
     from harness.emulator.sagemaker.models import LocalSageMakerBackend
+    from harness.emulator.stack_store import StackStore
 
     patches.apply_patches()
     removed = containers.remove_orphaned_containers()
@@ -184,6 +185,9 @@ def serve(
     log_store = LogStore(state_dir / "logs")
     log_store.restore()
     job_logs.persist_to(log_store)
+    stack_store = StackStore(state_dir / "stacks")
+    stack_store.restore()
+    stack_store.attach()
     registry = _start_registry(state_dir)
 
     app = DomainDispatcherApplication(create_backend_app)

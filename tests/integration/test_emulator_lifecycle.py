@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -11,7 +12,13 @@ import pytest
 
 from harness.emulator import LocalAWS
 from harness.emulator.containers import JOB_LABEL, OWNER_LABEL
-from tests.integration.helpers import training_request, unique, wait_for_job, wait_for_running_container
+from tests.integration.helpers import (
+    training_request,
+    unique,
+    wait_for_execution,
+    wait_for_job,
+    wait_for_running_container,
+)
 
 REGION = "us-east-1"
 
@@ -175,3 +182,48 @@ def test_job_logs_survive_kill_9_and_restart(tmp_path, tiny_image):
     assert [(e["timestamp"], e["message"]) for e in after["events"]] == [
         (e["timestamp"], e["message"]) for e in before
     ]
+
+
+def test_deployed_stacks_survive_kill_9_and_restart_and_deleted_ones_stay_deleted(tmp_path):
+    definition = {"StartAt": "Say", "States": {"Say": {"Type": "Pass", "Result": "${Word}", "End": True}}}
+    template = json.dumps(
+        {
+            "Parameters": {"Word": {"Type": "String"}},
+            "Resources": {
+                "Machine": {
+                    "Type": "AWS::StepFunctions::StateMachine",
+                    "Properties": {
+                        "StateMachineName": "kept-machine",
+                        "RoleArn": "arn:aws:iam::123456789012:role/sfn",
+                        "DefinitionString": {"Fn::Sub": json.dumps(definition)},
+                    },
+                },
+            },
+            "Outputs": {"MachineArn": {"Value": {"Ref": "Machine"}}},
+        }
+    )
+    state = tmp_path / "state"
+    aws = LocalAWS(state_dir=state, docker_gateway=False).start()
+    try:
+        cfn = client(aws, "cloudformation")
+        for stack, word in (("kept", "hello"), ("dropped", "bye")):
+            cfn.create_change_set(
+                StackName=stack, ChangeSetName="first", ChangeSetType="CREATE",
+                TemplateBody=template.replace("kept-machine", f"{stack}-machine"),
+                Parameters=[{"ParameterKey": "Word", "ParameterValue": word}],
+            )  # fmt: skip
+            cfn.execute_change_set(StackName=stack, ChangeSetName="first")
+        cfn.delete_stack(StackName="dropped")
+        arn = cfn.describe_stacks(StackName="kept")["Stacks"][0]["Outputs"][0]["OutputValue"]
+    finally:
+        aws.kill()
+
+    with LocalAWS(state_dir=state, docker_gateway=False) as restarted:
+        cfn = client(restarted, "cloudformation")
+        (stack,) = [s for s in cfn.describe_stacks()["Stacks"] if s["StackStatus"] != "DELETE_COMPLETE"]
+        assert (stack["StackName"], stack["StackStatus"]) == ("kept", "CREATE_COMPLETE")
+        assert stack["Parameters"] == [{"ParameterKey": "Word", "ParameterValue": "hello"}]
+        assert stack["Outputs"][0]["OutputValue"] == arn
+        sfn = client(restarted, "stepfunctions")
+        execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+        assert wait_for_execution(sfn, execution, timeout=10)["output"] == '"hello"'
