@@ -13,18 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from pathlib import Path
+
+from harness.emulator.state_files import FolderStore
 
 log = logging.getLogger(__name__)
 
 
-class LogStore:
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
+class LogStore(FolderStore):
     def append(self, account: str, region: str, group: str, stream: str, event: dict) -> None:
         header = {"account": account, "region": region, "group": group, "stream": stream}
         path = self.root / f"{hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()}.jsonl"

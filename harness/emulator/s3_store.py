@@ -14,21 +14,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
+
+from harness.emulator.state_files import FolderStore, atomic_write, read_json
 
 log = logging.getLogger(__name__)
 
 
-class S3Store:
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
+class S3Store(FolderStore):
     # -- replay ----------------------------------------------------------------
     def restore(self) -> int:
         """Load every persisted bucket and object into moto; return the object count."""
@@ -36,13 +31,13 @@ class S3Store:
 
         count = 0
         for bucket_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
-            manifest = _read_json(bucket_dir / "bucket.json")
+            manifest = read_json(bucket_dir / "bucket.json")
             if manifest is None:
                 continue
             backend = s3_backends[manifest["account_id"]][manifest.get("partition", "aws")]
             backend.create_bucket(manifest["name"], manifest["region"])
             for meta_file in sorted((bucket_dir / "objects").glob("*.json")):
-                meta = _read_json(meta_file)
+                meta = read_json(meta_file)
                 data_file = meta_file.with_suffix(".data")
                 if meta is None or not data_file.exists():
                     continue
@@ -103,7 +98,7 @@ class S3Store:
         bucket_dir = self.root / name
         (bucket_dir / "objects").mkdir(parents=True, exist_ok=True)
         manifest = {"name": name, "account_id": account_id, "partition": partition, "region": region}
-        _atomic_write(bucket_dir / "bucket.json", json.dumps(manifest).encode())
+        atomic_write(bucket_dir / "bucket.json", json.dumps(manifest).encode())
 
     def drop_bucket(self, name: str) -> None:
         shutil.rmtree(self.root / name, ignore_errors=True)
@@ -115,8 +110,8 @@ class S3Store:
         meta = {"key": key.name, "metadata": dict(key.metadata), "etag": key.etag}
         with self._lock:
             if data:
-                _atomic_write(base.with_suffix(".data"), key.value)
-            _atomic_write(base.with_suffix(".json"), json.dumps(meta).encode())
+                atomic_write(base.with_suffix(".data"), key.value)
+            atomic_write(base.with_suffix(".json"), json.dumps(meta).encode())
 
     def drop_object(self, bucket: str, key_name: str) -> None:
         base = self._object_path(bucket, key_name)
@@ -129,19 +124,3 @@ class S3Store:
 
     def _object_path(self, bucket: str, key_name: str) -> Path:
         return self.root / bucket / "objects" / hashlib.sha256(key_name.encode()).hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

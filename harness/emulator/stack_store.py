@@ -12,22 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
-import threading
-from pathlib import Path
+
+from harness.emulator.state_files import FolderStore, atomic_write
 
 log = logging.getLogger(__name__)
 
 KEPT_STATUSES = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE")
 
 
-class StackStore:
-    def __init__(self, root: Path):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-
+class StackStore(FolderStore):
     def restore(self) -> int:
         """Create every persisted stack again; return how many were."""
         from moto.cloudformation.models import cloudformation_backends
@@ -73,16 +66,14 @@ class StackStore:
         with self._lock:
             if live and live[0].status in KEPT_STATUSES:
                 stack = live[0]
-                _write_atomically(
-                    path,
-                    {
-                        "account": backend.account_id,
-                        "region": backend.region_name,
-                        "name": stack.name,
-                        "template": stack.template,
-                        "parameters": dict(stack.parameters or {}),
-                    },
-                )
+                saved = {
+                    "account": backend.account_id,
+                    "region": backend.region_name,
+                    "name": stack.name,
+                    "template": stack.template,
+                    "parameters": dict(stack.parameters or {}),
+                }
+                atomic_write(path, json.dumps(saved).encode())
             elif not live or live[0].status in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE"):
                 path.unlink(missing_ok=True)
 
@@ -100,12 +91,3 @@ def _deleted_stack(backend, args, kwargs, result) -> str | None:
     given = kwargs.get("name_or_stack_id", args[0] if args else None)
     deleted = backend.deleted_stacks.get(given)
     return deleted.name if deleted is not None else given
-
-
-def _write_atomically(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(document, tmp)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
