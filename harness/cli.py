@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--training-run", help="inference: the training run to use (default: the latest successful)"
     )
     run.add_argument("--detach", action="store_true", help="return once the execution has started")
+    run.add_argument(
+        "--as-scheduled",
+        action="store_true",
+        help="inference: start it as the deployed schedule would (its data, the published model)",
+    )
     _add_overrides(run)
     run.set_defaults(handler=_run)
 
@@ -128,7 +133,15 @@ def _run(args: argparse.Namespace) -> int:
     settings = config.load(_environment(args), args.overrides)
     pipelines = ["training", "inference"] if args.pipeline == "all" else [args.pipeline]
     target = targets.make_target(settings, _report, assume_yes=args.yes)
-    return runs.run(settings, target, pipelines, args.training_run, _report, detach=args.detach)
+    return runs.run(
+        settings,
+        target,
+        pipelines,
+        args.training_run,
+        _report,
+        detach=args.detach,
+        as_scheduled=args.as_scheduled,
+    )
 
 
 def _deploy(args: argparse.Namespace) -> int:

@@ -120,19 +120,19 @@ def schedule_status(config: Config, target, recent: int = 10) -> list[str]:
     outputs = deploy.stack_outputs(clients.client("cloudformation"), config.stack_name)
     if outputs is None:
         return [f"inference schedule: none deployed (no stack {config.stack_name}; `deploy` creates it)"]
-    rule_name = outputs.get("InferenceScheduleName")
-    if not rule_name:
+    deployed = _deployed_schedule(clients, outputs)
+    if deployed is None:
         return ["inference schedule: none (set schedule.inference to deploy one)"]
-    events = clients.client("events")
-    rule = events.describe_rule(Name=rule_name)
-    scheduled = events.list_targets_by_rule(Rule=rule_name)["Targets"]
-    data_uri = json.loads(scheduled[0].get("Input") or "{}").get("DataUri", "?") if scheduled else "?"
+    rule, schedule_input = deployed
     lines = [
-        f"inference schedule: {rule['ScheduleExpression']} {rule.get('State', '')} (rule {rule_name})",
-        f"  each run scores {data_uri} with the published model",
+        f"inference schedule: {rule['ScheduleExpression']} {rule.get('State', '')} (rule {rule['Name']})",
+        f"  each run scores {schedule_input.get('DataUri', '?')} with the published model",
     ]
     if target.name == "local":
-        lines.append("  the local AWS does not fire schedules: `run --pipeline inference` scores now")
+        lines.append(
+            "  the local AWS does not fire schedules: `run --pipeline inference --as-scheduled` "
+            "starts one as the rule would"
+        )
     executions = clients.client("stepfunctions").list_executions(
         stateMachineArn=outputs["InferenceStateMachineArn"], maxResults=100
     )["executions"]
@@ -141,3 +141,26 @@ def schedule_status(config: Config, target, recent: int = 10) -> list[str]:
         started = execution["startDate"].isoformat(timespec="seconds")
         lines.append(f"  scheduled run inference-{execution['name']}: {execution['status']} {started}")
     return lines
+
+
+def schedule_input(config: Config, target) -> dict:
+    """The input the deployed schedule starts the inference pipeline with."""
+    clients = target.clients()
+    outputs = deploy.stack_outputs(clients.client("cloudformation"), config.stack_name) or {}
+    deployed = _deployed_schedule(clients, outputs)
+    if deployed is None:
+        raise HarnessError(
+            f"no inference schedule is deployed in stack {config.stack_name}: set schedule.inference"
+        )
+    return deployed[1]
+
+
+def _deployed_schedule(clients, outputs: dict) -> tuple[dict, dict] | None:
+    """The schedule's rule and the input its target gets, or None when none is deployed."""
+    rule_name = outputs.get("InferenceScheduleName")
+    if not rule_name:
+        return None
+    events = clients.client("events")
+    rule = events.describe_rule(Name=rule_name)
+    targets = events.list_targets_by_rule(Rule=rule_name)["Targets"]
+    return rule, json.loads(targets[0].get("Input") or "{}") if targets else {}

@@ -39,22 +39,34 @@ def run(
     training_run: str | None = None,
     report: Callable[[str], None] = print,
     detach: bool = False,
+    as_scheduled: bool = False,
 ) -> int:
-    """Run the pipelines in order; return 0 only if every execution succeeded (or, detached, started)."""
+    """Run the pipelines in order; return 0 only if every execution succeeded (or, detached, started).
+    as_scheduled: start the inference pipeline with the deployed schedule's input."""
     if detach and len(pipelines) != 1:
         raise HarnessError("--detach starts one pipeline: add --pipeline training or --pipeline inference")
+    if as_scheduled and pipelines != ["inference"]:
+        raise HarnessError("--as-scheduled starts the inference pipeline: add --pipeline inference")
+    if as_scheduled and not config.schedule.inference:
+        raise HarnessError(
+            f"--as-scheduled needs a schedule: environment {config.env} has none (set schedule.inference)"
+        )
     data_path = _checked_data_file(config)  # bad input fails before anything starts
-    recorded = _training_record(config.env, training_run) if "training" not in pipelines else None
+    needs_model = "training" not in pipelines and not as_scheduled
+    recorded = _training_record(config.env, training_run) if needs_model else None
     target.prepare()
     try:
         config = target.resolve(config)
         # No training run here to take the model from: the published one, or fail before deploying.
-        published = _published_model(target, config) if not ("training" in pipelines or recorded) else None
+        published = _published_model(target, config) if needs_model and not recorded else None
         deployment = prepare(config, target, data_path, report)
         deployment.detach = detach
         trained, finished = None, []
         for name in pipelines:
-            if name == "training":
+            if as_scheduled:
+                schedule_input = release.schedule_input(config, target)
+                finished.append(run_as_scheduled(deployment, schedule_input, report))
+            elif name == "training":
                 trained = run_training(deployment, report)
                 finished.append(trained)
             else:
@@ -136,11 +148,32 @@ def run_inference(deployment: Deployment, model: dict, report: Callable[[str], N
     execution_input = inference.execution_input(_run_context(deployment, run_id), model)
     record = _new_record(deployment, run_id, "inference", {"training_run_id": model["training_run_id"]})
     record.training_run_id = model["training_run_id"]
+    return _run_inference(deployment, record, execution_input, report)
+
+
+def run_as_scheduled(
+    deployment: Deployment, schedule_input: dict, report: Callable[[str], None]
+) -> records.RunRecord:
+    """The inference pipeline started as the deployed schedule starts it: with the rule's input
+    (the schedule's data, the deployed code), so it uses the published model."""
+    run_id = records.new_run_id("inference")
+    report(f"inference as scheduled: {schedule_input.get('DataUri')} with the published model")
+    record = _new_record(deployment, run_id, "inference", {"as_scheduled": True})
+    record.data = {"uri": schedule_input.get("DataUri"), "sha256": None}
+    return _run_inference(deployment, record, schedule_input, report)
+
+
+def _run_inference(
+    deployment: Deployment, record: records.RunRecord, execution_input: dict, report: Callable[[str], None]
+) -> records.RunRecord:
+    from pipelines import inference
+
     finished = _execute(deployment, record, execution_input, report)
     if finished is None:  # detached
         return record
     if finished.status == "SUCCEEDED":
         record.outputs = inference.outputs(execution_input, finished.output)
+        record.training_run_id = record.training_run_id or record.outputs.get("training_run_id")
     _finish(deployment, record, finished, report)
     if record.status == "SUCCEEDED":
         report(f"predictions: {record.outputs['predictions_uri']}")

@@ -71,6 +71,7 @@ def definition(quality_metric: str | None = None) -> dict:
         parameters={
             "ModelArtifactUri.$": "$.published.model.ModelArtifactUri",
             "TransformerUri.$": "$.published.model.TransformerUri",
+            "TrainingRunId.$": "$.published.model.RunId",
         },
         result_path="$.model_source",
     )
@@ -127,11 +128,14 @@ def execution_input(run: dict, model: dict | None) -> dict:
 
 
 def outputs(execution_input: dict, output: dict) -> dict:
-    return {
+    found = {
         "predictions_uri": output["run"]["PredictionsUri"],
         "model_name": output["run"]["ModelName"],
         "model_artifact_uri": output["model_source"]["ModelArtifactUri"],
     }
+    if "TrainingRunId" in output["model_source"]:  # the published model says whose it is
+        found["training_run_id"] = output["model_source"]["TrainingRunId"]
+    return found
 
 
 def _run_uri(leaf: str) -> str:

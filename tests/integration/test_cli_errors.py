@@ -32,6 +32,10 @@ def harness(*args: str, **env: str) -> subprocess.CompletedProcess:
         (["run", "--target", "aws", "nowhere"], "error: no configuration for environment 'nowhere'"),
         (["run", "--set", "pipeline.threshold=7"], "pipeline.threshold: expected a number between 0 and 1"),
         (
+            ["run", "--as-scheduled"],
+            "error: --as-scheduled starts the inference pipeline: add --pipeline inference",
+        ),
+        (
             ["run", "--set", "data.source=/no/such/file.csv"],
             "error: data file /no/such/file.csv does not exist",
         ),

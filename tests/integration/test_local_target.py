@@ -132,6 +132,42 @@ def test_the_schedule_is_deployed_shown_and_its_input_scores_with_the_published_
     assert f"scheduled run inference-{fired['name']}: SUCCEEDED" in again.stdout
 
 
+def test_run_as_scheduled_starts_inference_with_the_rules_input_and_records_whose_model(harness):
+    harness.s3.put_object(Bucket=harness.bucket, Key="incoming/today.csv", Body=census_csv(250))
+    published = json.loads(
+        harness.s3.get_object(Bucket=harness.bucket, Key="models/latest.json")["Body"].read()
+    )
+
+    result = harness("run", "--target", "local", "--pipeline", "inference", "--as-scheduled")
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert (
+        f"inference as scheduled: s3://{harness.bucket}/incoming/ with the published model" in result.stdout
+    )
+    assert "-> ReadPublishedModel" in result.stdout and "-> UsePublishedModel" in result.stdout
+    run_id = re.search(r"inference run (inference-\S+) SUCCEEDED", result.stdout).group(1)
+    record = json.loads((harness.home / "runs" / "local" / f"{run_id}.json").read_text())
+    assert record["training_run_id"] == published["RunId"]
+    assert record["data"]["uri"] == f"s3://{harness.bucket}/incoming/"
+    assert record["outputs"]["model_artifact_uri"] == published["ModelArtifactUri"]
+
+
+def test_run_as_scheduled_without_a_schedule_is_one_line(harness):
+    result = harness(
+        "run",
+        "--target",
+        "local",
+        "--pipeline",
+        "inference",
+        "--as-scheduled",
+        extra=("schedule.inference=null",),
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: --as-scheduled needs a schedule: environment local has none (set schedule.inference)"
+    ]
+
+
 def test_a_training_script_that_raises_fails_the_run_with_its_error(harness, docker_client):
     result = harness(
         "run", "--target", "local", "--pipeline", "training", extra=("pipeline.hyperparameters.C=-1",)
