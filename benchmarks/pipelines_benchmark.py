@@ -324,7 +324,8 @@ def report(setup: dict[str, float], results: dict[int, dict[str, list[float]]], 
             per_step = (median - floor) / STEPS
             print(f"{size:>8}  {names[variant]:54} {median:7.1f}s {median / floor:8.2f}x {per_step:12.2f} s")
         a, c = statistics.median(times["a"]), statistics.median(times["c"])
-        print(f"{'':>8}  (a) is {c / a:.2f}x faster than (c)")
+        comparison = f"{c / a:.2f}x faster" if a <= c else f"{a / c:.2f}x slower"
+        print(f"{'':>8}  (a) is {comparison} than (c)")
 
 
 if __name__ == "__main__":
