@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from harness.config import Config
+from harness.paths import write_atomically
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = ROOT / "build"
@@ -40,11 +39,8 @@ def render(config: Config) -> dict[str, str]:
 def build(config: Config, build_dir: Path = BUILD_DIR) -> Path:
     """Write the artifacts under build/<env>/ (each file replaced atomically)."""
     out = Path(build_dir) / config.env
-    out.mkdir(parents=True, exist_ok=True)
     for name, text in render(config).items():
-        with tempfile.NamedTemporaryFile("w", dir=out, delete=False, prefix=f".{name}.") as tmp:
-            tmp.write(text)
-        os.replace(tmp.name, out / name)
+        write_atomically(out / name, text)
     return out
 
 

@@ -148,12 +148,8 @@ def _deploy(args: argparse.Namespace) -> int:
     from harness import config, release, targets
 
     settings = config.load(_environment(args), args.overrides)
-    target = targets.make_target(settings, _report, assume_yes=args.yes)
-    target.prepare()
-    try:
+    with targets.make_target(settings, _report, assume_yes=args.yes) as target:
         released = release.release(target.resolve(settings), target, _report)
-    finally:
-        target.close()
     for name, arn in released.state_machines.items():
         print(f"{name}: {arn}")
     return 0
@@ -163,12 +159,8 @@ def _destroy(args: argparse.Namespace) -> int:
     from harness import config, release, targets
 
     settings = config.load(_environment(args), args.overrides)
-    target = targets.make_target(settings, _report, assume_yes=args.yes)
-    target.prepare()
-    try:
+    with targets.make_target(settings, _report, assume_yes=args.yes) as target:
         release.destroy(target.resolve(settings), target, args.delete_data, _report)
-    finally:
-        target.close()
     return 0
 
 
@@ -181,12 +173,8 @@ def _logs(args: argparse.Namespace) -> int:
     run_id = args.run or (known[-1].run_id if known else None)
     if run_id is None:
         raise HarnessError(f"no runs recorded for environment {settings.env}")
-    target = targets.make_target(settings, _report, assume_yes=args.yes)
-    target.prepare()
-    try:
+    with targets.make_target(settings, _report, assume_yes=args.yes) as target:
         found = execute.run_logs(target.clients().client("logs"), run_id)
-    finally:
-        target.close()
     if not found:
         print(f"no job logs for run {run_id}")
     for stream, lines in found.items():
@@ -225,12 +213,10 @@ def _deployed_schedule(settings) -> list[str]:
         configured = settings.schedule.inference or "none"
         return [f"inference schedule: {configured} (configured; the local AWS is not running to show it)"]
     try:
-        target.prepare()
-        return release.schedule_status(target.resolve(settings), target)
+        with target:
+            return release.schedule_status(target.resolve(settings), target)
     except HarnessError as ex:
         return [f"inference schedule: unknown ({ex})"]
-    finally:
-        target.close()
 
 
 def _report(line: str) -> None:

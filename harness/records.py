@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import secrets
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.paths import records_dir as default_records_dir
+from harness.paths import write_atomically
 
 SCHEMA_VERSION = 1
 
@@ -70,13 +69,9 @@ def now() -> str:
 
 def save(record: RunRecord, s3=None, bucket: str | None = None, records_dir: Path | None = None) -> Path:
     """Write the record locally (atomically) and, when given a client, to S3."""
-    folder = Path(records_dir or default_records_dir()) / record.env
-    folder.mkdir(parents=True, exist_ok=True)
     text = record.to_json()
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, prefix=".record-") as tmp:
-        tmp.write(text)
-    path = folder / f"{record.run_id}.json"
-    os.replace(tmp.name, path)
+    folder = Path(records_dir or default_records_dir()) / record.env
+    path = write_atomically(folder / f"{record.run_id}.json", text)
     if s3 is not None and bucket:
         s3.put_object(
             Bucket=bucket,

@@ -54,8 +54,7 @@ def run(
     data_path = _checked_data_file(config)  # bad input fails before anything starts
     needs_model = "training" not in pipelines and not as_scheduled
     recorded = _training_record(config.env, training_run) if needs_model else None
-    target.prepare()
-    try:
+    with target:
         config = target.resolve(config)
         # No training run here to take the model from: the published one, or fail before deploying.
         published = _published_model(target, config) if needs_model and not recorded else None
@@ -63,12 +62,12 @@ def run(
         deployment.detach = detach
         trained, finished = None, []
         for name in pipelines:
-            if as_scheduled:
-                schedule_input = release.schedule_input(config, target)
-                finished.append(run_as_scheduled(deployment, schedule_input, report))
-            elif name == "training":
+            if name == "training":
                 trained = run_training(deployment, report)
                 finished.append(trained)
+            elif as_scheduled:
+                schedule_input = release.schedule_input(config, target)
+                finished.append(run_as_scheduled(deployment, schedule_input, report))
             else:
                 source = trained or recorded
                 model = model_of(source) if source else published
@@ -76,10 +75,8 @@ def run(
             if finished[-1].status not in ("SUCCEEDED", "RUNNING"):
                 break
         _summary(finished, report)
-        expected = "RUNNING" if detach else "SUCCEEDED"
-        return 0 if all(r.status == expected for r in finished) else 1
-    finally:
-        target.close()
+    expected = "RUNNING" if detach else "SUCCEEDED"
+    return 0 if all(r.status == expected for r in finished) else 1
 
 
 def _summary(finished: list[records.RunRecord], report: Callable[[str], None]) -> None:
@@ -206,11 +203,11 @@ def _published_model(target, config: Config) -> dict:
 
 
 def _execute(deployment, record, execution_input, report) -> execute.ExecutionResult | None:
+    from pipelines.tasks import execution_name
+
     clients = deployment.target.clients()
     sfn = clients.client("stepfunctions")
     report(f"{record.pipeline} run {record.run_id}")
-    from pipelines.tasks import execution_name
-
     name = execution_name(record.run_id)
     record.execution_arn = execute.start(sfn, record.state_machine_arn, name, execution_input)
     _save(deployment, record)

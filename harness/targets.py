@@ -26,9 +26,19 @@ ENDPOINT_OVERRIDE = "MLHARNESS_AWS_ENDPOINT_URL"
 
 
 class Target(abc.ABC):
-    """What both targets share: a prepared client factory and the account."""
+    """What both targets share: a prepared client factory and the account.
+
+    `with target:` prepares it and closes it (stopping a local AWS it started) on the way out.
+    """
 
     _factory: ClientFactory | None = None
+
+    def __enter__(self) -> Target:
+        self.prepare()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     @abc.abstractmethod
     def prepare(self) -> None: ...

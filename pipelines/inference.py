@@ -19,7 +19,10 @@ from pipelines.tasks import ARTIFACT_BUCKET, PUBLISHED_MODEL_KEY, state_path
 
 NAME = "inference"
 PROCESSING = "/opt/ml/processing"
-RUNS = f"s3://{ARTIFACT_BUCKET}/runs"
+# The run's id, and so every name it gives, carries the prefix the IAM policies allow,
+# however the execution was started (the harness, the schedule).
+RUN_ID = f"{NAME}-{{}}"
+RUN_PREFIX = f"s3://{ARTIFACT_BUCKET}/runs/{RUN_ID}"
 
 INPUT_SCHEMA = {"DataUri": str, "CodeUri": str, "ModelArtifactUri": str, "TransformerUri": str}
 
@@ -31,12 +34,12 @@ def definition(quality_metric: str | None = None) -> dict:
     name_run = steps.Pass(
         "NameRun",
         parameters={
-            "RunId.$": tasks.run_id_of_execution(NAME),
-            "ModelName.$": tasks.run_id_of_execution(NAME, "-model"),
-            "PreprocessJobName.$": tasks.run_id_of_execution(NAME, "-preprocess"),
-            "TransformJobName.$": tasks.run_id_of_execution(NAME, "-predict"),
-            "FeaturesUri.$": _run_uri("features"),
-            "PredictionsUri.$": _run_uri("predictions"),
+            "RunId.$": tasks.from_execution_name(RUN_ID),
+            "ModelName.$": tasks.from_execution_name(f"{RUN_ID}-model"),
+            "PreprocessJobName.$": tasks.from_execution_name(f"{RUN_ID}-preprocess"),
+            "TransformJobName.$": tasks.from_execution_name(f"{RUN_ID}-predict"),
+            "FeaturesUri.$": tasks.from_execution_name(f"{RUN_PREFIX}/features"),
+            "PredictionsUri.$": tasks.from_execution_name(f"{RUN_PREFIX}/predictions"),
         },
         result_path="$.run",
     )
@@ -136,7 +139,3 @@ def outputs(execution_input: dict, output: dict) -> dict:
     if "TrainingRunId" in output["model_source"]:  # the published model says whose it is
         found["training_run_id"] = output["model_source"]["TrainingRunId"]
     return found
-
-
-def _run_uri(leaf: str) -> str:
-    return f"States.Format('{RUNS}/{NAME}-{{}}/{leaf}', $$.Execution.Name)"

@@ -63,10 +63,9 @@ def execution_name(run_id: str) -> str:
     return run_id.split("-", 1)[1]
 
 
-def run_id_of_execution(pipeline: str, suffix: str = "") -> str:
-    """An intrinsic giving `<pipeline>-<execution name><suffix>`: every name a run gives its jobs
-    starts with the pipeline's prefix (the IAM policies allow only those), however it was started."""
-    return f"States.Format('{pipeline}-{{}}{suffix}', $$.Execution.Name)"
+def from_execution_name(pattern: str) -> str:
+    """An intrinsic giving `pattern` with its `{}` replaced by the execution's name."""
+    return f"States.Format('{pattern}', $$.Execution.Name)"
 
 
 def processing(

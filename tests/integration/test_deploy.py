@@ -148,13 +148,9 @@ def test_a_definition_that_does_not_validate_is_refused_before_anything_is_deplo
     broken = json.loads(rendered["inference.asl.json"])
     broken["States"]["Preprocess"]["Next"] = "Score"  # a state that does not exist
     monkeypatch.setattr(build, "render", lambda _: {**rendered, "inference.asl.json": json.dumps(broken)})
-    target = targets.LocalTarget(settings, log=lambda line: None)
-    target.prepare()
-    try:
+    with targets.LocalTarget(settings, log=lambda line: None) as target:
         with pytest.raises(HarnessError) as refused:
             release.release(settings, target, report=lambda line: None)
-    finally:
-        target.close()
 
     assert str(refused.value) == (
         "the inference state machine definition does not validate: SCHEMA_VALIDATION_FAILED at "
