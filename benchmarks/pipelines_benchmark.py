@@ -107,13 +107,16 @@ def measure(repeats, size, times, deployment, data_file, work, sagemaker_pipelin
 
 def run_local_target(deployment) -> bool:
     from harness import runs
+    from harness.handover import Source
 
     quiet = lambda line: None  # noqa: E731
+    config = deployment.config
     with contextlib.redirect_stdout(io.StringIO()):
-        trained = runs.run_training(deployment, quiet)
+        trained = runs.run_pipeline(deployment, config.pipeline("training"), {}, quiet)
         if trained.status != "SUCCEEDED":
             return False
-        return runs.run_inference(deployment, runs.model_of(trained), quiet).status == "SUCCEEDED"
+        model = {"model": Source(trained.produced["model"], trained.run_id, "this invocation")}
+        return runs.run_pipeline(deployment, config.pipeline("inference"), model, quiet).status == "SUCCEEDED"
 
 
 def run_floor(data_dir: Path, out: Path) -> bool:

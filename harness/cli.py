@@ -11,8 +11,6 @@ import os
 import sys
 import warnings
 
-PIPELINE_CHOICES = ("training", "inference", "all")
-
 
 def build_parser() -> argparse.ArgumentParser:
     from harness.emulator import server as emulator_server
@@ -34,17 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="deploy and run the pipelines, show progress, print the results")
     _add_target(run)
+    _add_pipeline(run, "which pipeline (repeatable; 'all' for every one; default: those that run by default)")
     run.add_argument(
-        "--pipeline", choices=PIPELINE_CHOICES, default="all", help="which pipeline (default all)"
-    )
-    run.add_argument(
-        "--training-run", help="inference: the training run to use (default: the latest successful)"
+        "--from-run",
+        metavar="RUN_ID",
+        help="take what the pipelines consume (a model) from this recorded run (default: the latest)",
     )
     run.add_argument("--detach", action="store_true", help="return once the execution has started")
     run.add_argument(
         "--as-scheduled",
         action="store_true",
-        help="inference: start it as the deployed schedule would (its data, the published model)",
+        help="start the pipeline as its deployed schedule would (with the rule's own input)",
     )
     _add_overrides(run)
     run.set_defaults(handler=_run)
@@ -70,11 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(logs)
     logs.set_defaults(handler=_logs)
 
-    status = commands.add_parser("status", help="list runs with their status and key metric")
+    status = commands.add_parser(
+        "status", help="list runs with their status and headline; the deployed schedules and endpoints"
+    )
     _add_target(status)
-    status.add_argument("--pipeline", choices=PIPELINE_CHOICES, default="all")
+    _add_pipeline(status, "only this pipeline's runs (repeatable; default all)")
     _add_overrides(status)
     status.set_defaults(handler=_status)
+
+    listing = commands.add_parser("pipelines", help="list the registered pipelines and what they declare")
+    listing.add_argument("--env", default="local", help="configuration to read (default local)")
+    _add_overrides(listing)
+    listing.set_defaults(handler=_pipelines)
 
     emulator = commands.add_parser("emulator", help="run the local AWS in the foreground")
     emulator_server.build_parser(emulator)
@@ -93,6 +98,10 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--yes", action="store_true", help="do not ask before changing a confirmed environment"
     )
+
+
+def _add_pipeline(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--pipeline", action="append", metavar="NAME", help=help_text)
 
 
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
@@ -131,17 +140,26 @@ def _run(args: argparse.Namespace) -> int:
     from harness import config, runs, targets
 
     settings = config.load(_environment(args), args.overrides)
-    pipelines = ["training", "inference"] if args.pipeline == "all" else [args.pipeline]
+    pipelines = _pipelines_named(settings, args.pipeline)
     target = targets.make_target(settings, _report, assume_yes=args.yes)
     return runs.run(
         settings,
         target,
         pipelines,
-        args.training_run,
+        args.from_run,
         _report,
         detach=args.detach,
         as_scheduled=args.as_scheduled,
     )
+
+
+def _pipelines_named(settings, names: list[str] | None) -> list[str] | None:
+    """The --pipeline values, each a registered pipeline or 'all' (a usage error otherwise)."""
+    known = settings.pipeline_names()
+    for name in names or []:
+        if name != "all" and name not in known:
+            raise _UsageError(f"unknown pipeline {name!r}: choose from {', '.join(known)}, all")
+    return names
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -185,38 +203,71 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from harness import config, records
+    from harness import config, records, runs
 
     settings = config.load(_environment(args), args.overrides)
-    shown = [r for r in records.load_all(settings.env) if args.pipeline in ("all", r.pipeline)]
+    selected = runs.select(settings, _pipelines_named(settings, args.pipeline) or ["all"])
+    names = {p.name for p in selected}
+    shown = [r for r in records.load_all(settings.env) if r.pipeline in names]
     if not shown:
         print(f"no runs recorded for environment {settings.env}")
     else:
-        print(f"{'run':34} {'status':10} {'started':26} key metric / output")
+        print(f"{'run':34} {'status':10} {'started':26} headline")
     for record in shown:
-        key = ", ".join(f"{k}={v}" for k, v in record.metrics.items() if k in ("roc_auc", "accuracy"))
-        key = key or record.outputs.get("predictions_uri", "") or (record.error or "")
+        key = record.headline if record.status == "SUCCEEDED" else (record.error or "")
         print(f"{record.run_id:34} {record.status:10} {record.started_at:26} {key}")
-    if args.pipeline in ("all", "inference"):
-        for line in _deployed_schedule(settings):
-            print(line)
+    for line in _deployed(settings, selected, shown):
+        print(line)
     return 0
 
 
-def _deployed_schedule(settings) -> list[str]:
-    """What the target has deployed; a local AWS that is not running is not started for this."""
-    from harness import release, targets
+def _deployed(settings, selected, shown) -> list[str]:
+    """Schedules, and what the latest runs left in service; a local AWS that is not running is
+    not started for this."""
+    from harness import deployed, targets
     from harness.errors import HarnessError
 
+    scheduled = [p for p in selected if p.schedule is not None]
+    latest = {r.pipeline: r for r in shown if r.status == "SUCCEEDED" and r.resources}
+    if not scheduled and not latest:
+        return []
     target = targets.make_target(settings, log=lambda line: None)
     if isinstance(target, targets.LocalTarget) and not target.running():
-        configured = settings.schedule.inference or "none"
-        return [f"inference schedule: {configured} (configured; the local AWS is not running to show it)"]
+        return [
+            f"{p.name} schedule: {settings.schedule(p.name).expression or 'none'} "
+            "(configured; the local AWS is not running to show it)"
+            for p in scheduled
+        ] + [f"{name}: the local AWS is not running to show what it left in service" for name in latest]
+    lines = []
     try:
         with target:
-            return release.schedule_status(target.resolve(settings), target)
+            resolved = target.resolve(settings)
+            for pipeline in scheduled:
+                lines += deployed.schedule_lines(resolved, target, pipeline)
+            for record in latest.values():
+                lines += deployed.resource_lines(target, record)
     except HarnessError as ex:
-        return [f"inference schedule: unknown ({ex})"]
+        lines.append(f"deployed state: unknown ({ex})")
+    return lines
+
+
+def _pipelines(args: argparse.Namespace) -> int:
+    from harness import config
+
+    settings = config.load(args.env, args.overrides)
+    for pipeline in settings.pipelines:
+        print(f"{pipeline.name}: {pipeline.description}")
+        print(f"  names {pipeline.prefix}-*; creates {', '.join(sorted(pipeline.kinds))}")
+        if pipeline.consumes or pipeline.produces:
+            consumes = ", ".join(a.kind for a in pipeline.consumes) or "nothing"
+            produces = ", ".join(a.kind for a in pipeline.produces) or "nothing"
+            print(f"  consumes {consumes}; produces {produces}")
+        schedule = settings.schedule(pipeline.name).expression if pipeline.schedule else None
+        runs = "in a plain `run`" if pipeline.runs_by_default else "when named (--pipeline)"
+        print(f"  runs {runs}" + (f"; scheduled {schedule}" if schedule else ""))
+        for key, value in settings.settings[pipeline.name].items():
+            print(f"  pipelines.{pipeline.name}.{key}: {value}")
+    return 0
 
 
 def _report(line: str) -> None:

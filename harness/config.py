@@ -1,6 +1,10 @@
 """config/<env>.yaml: loaded, validated, with overrides. One schema for local and AWS.
 
-Errors are one line naming the file, the field and what is expected.
+Each pipeline's own settings live under `pipelines.<name>` and are checked against
+its declaration (the types of its defaults, its own check); `schedules.<name>`
+deploys a schedule for a pipeline that declares one; `pipeline_modules` registers
+pipelines kept outside this repository. Errors are one line naming the file, the
+field and what is expected.
 """
 
 from __future__ import annotations
@@ -8,17 +12,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pipelines import registry
+from pipelines.contract import ContractError, Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 INSTANCE_TYPE = re.compile(r"^(ml\.[a-z0-9-]+\.[a-z0-9]+|local)$")
-METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 ACCOUNT_TOKEN = "{account_id}"  # in artifact_bucket: replaced by the target's account
 KMS_KEY = re.compile(
     r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+|alias/[\w/-]+|[0-9a-f-]{36})$"
@@ -47,19 +54,13 @@ class Data:
 
 
 @dataclasses.dataclass(frozen=True)
-class Pipeline:
-    quality_metric: str = "roc_auc"
-    threshold: float = 0.7
-    test_size: float = 0.2
-    seed: int = 7
-    hyperparameters: dict = dataclasses.field(default_factory=lambda: {"C": 1.0, "max_iter": 200})
-
-
-@dataclasses.dataclass(frozen=True)
 class Instances:
+    """Instance types by SageMaker kind (ignored by the local AWS, kept so definitions match AWS)."""
+
     processing: str = "ml.m5.large"
     training: str = "ml.m5.large"
     transform: str = "ml.m5.large"
+    endpoint: str = "ml.m5.large"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +74,8 @@ class Aws:
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
-    inference: str | None = None  # cron(...) or rate(...): EventBridge starts the inference pipeline
-    data_uri: str | None = None  # what a scheduled run scores; None: s3://<artifact bucket>/incoming/
+    expression: str | None = None  # cron(...) or rate(...): EventBridge starts the pipeline
+    data_uri: str | None = None  # the data a scheduled run takes; None: s3://<artifact bucket>/incoming/
 
     def data_uri_in(self, bucket: str) -> str:
         return self.data_uri or f"s3://{bucket}/incoming/"
@@ -89,20 +90,25 @@ class Config:
     artifact_bucket: str
     emulator: Emulator = Emulator()
     data: Data = Data()
-    pipeline: Pipeline = Pipeline()
     instances: Instances = Instances()
     aws: Aws = Aws()
-    schedule: Schedule = Schedule()
+    pipeline_modules: tuple[str, ...] = ()
+    pipelines: tuple[Pipeline, ...] = ()  # every registered pipeline, in run order
+    settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # by pipeline
+    schedules: Mapping[str, Schedule] = dataclasses.field(default_factory=dict)  # by pipeline
     source: str = ""  # the file it was read from
 
-    def parameters(self) -> dict:
-        """Run-time parameters of the training pipeline."""
-        return {
-            "test_size": self.pipeline.test_size,
-            "seed": self.pipeline.seed,
-            "hyperparameters": dict(self.pipeline.hyperparameters),
-            "threshold": self.pipeline.threshold,
-        }
+    def pipeline(self, name: str) -> Pipeline:
+        for pipeline in self.pipelines:
+            if pipeline.name == name:
+                return pipeline
+        raise ConfigError(f"unknown pipeline {name!r}: registered are {', '.join(self.pipeline_names())}")
+
+    def pipeline_names(self) -> list[str]:
+        return [p.name for p in self.pipelines]
+
+    def schedule(self, name: str) -> Schedule:
+        return self.schedules.get(name) or Schedule()
 
 
 def load(env: str, overrides: list[str] | None = None, config_dir: Path = CONFIG_DIR) -> Config:
@@ -153,20 +159,25 @@ def _validate(raw: dict, env: str, source: str) -> Config:
         return ConfigError(f"{source}: {field}: expected {expected}")
 
     top = dict(raw)
+    for old, new in MOVED.items():
+        if old in top:
+            raise ConfigError(f"{source}: {old}: moved to {new} (see config/local.yaml)")
     sections = {}
-    sections_of = {
-        "emulator": Emulator,
-        "data": Data,
-        "pipeline": Pipeline,
-        "instances": Instances,
-        "aws": Aws,
-        "schedule": Schedule,
-    }
+    sections_of = {"emulator": Emulator, "data": Data, "instances": Instances, "aws": Aws}
     for name, cls in sections_of.items():
         value = top.pop(name, None) or {}
         if not isinstance(value, dict):
             raise fail(name, "a mapping")
         sections[name] = _section(cls, value, name, fail)
+    modules = top.pop("pipeline_modules", None) or []
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
+        raise fail("pipeline_modules", "a list of importable module names")
+    try:
+        pipelines = tuple(registry.load(modules))
+    except ContractError as ex:
+        raise ConfigError(f"{source}: {ex}") from None
+    settings = _pipeline_settings(top.pop("pipelines", None), pipelines, fail)
+    schedules = _schedules(top.pop("schedules", None), pipelines, fail)
     known = {"target", "region", "stack_name", "artifact_bucket"}
     unknown = sorted(set(top) - known)
     if unknown:
@@ -181,9 +192,89 @@ def _validate(raw: dict, env: str, source: str) -> Config:
             "artifact_bucket",
             f"an S3 bucket name (3-63 lower-case letters, digits, '.', '-'; {ACCOUNT_TOKEN} allowed)",
         )
-    config = Config(env=env, source=source, **{f: top[f] for f in known}, **sections)
+    config = Config(
+        env=env,
+        source=source,
+        **{f: top[f] for f in known},
+        **sections,
+        pipeline_modules=tuple(modules),
+        pipelines=pipelines,
+        settings=settings,
+        schedules=schedules,
+    )
     _check_values(config, fail)
     return config
+
+
+# Settings that moved when pipelines became plug-ins.
+MOVED = {"pipeline": "pipelines.<pipeline>", "schedule": "schedules.<pipeline>.expression"}
+
+
+def _pipeline_settings(raw: Any, pipelines: tuple[Pipeline, ...], fail) -> dict[str, dict]:
+    """Each pipeline's settings: its declared defaults, overridden by `pipelines.<name>`."""
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise fail("pipelines", "a mapping of pipeline name to its settings")
+    by_name = {p.name: p for p in pipelines}
+    for name in raw:
+        if name not in by_name:
+            raise fail(f"pipelines.{name}", f"a registered pipeline ({', '.join(by_name)})")
+    settings = {}
+    for pipeline in pipelines:
+        given = raw.get(pipeline.name) or {}
+        where = f"pipelines.{pipeline.name}"
+        if not isinstance(given, dict):
+            raise fail(where, "a mapping of settings")
+        merged = dict(pipeline.settings)
+        for key, value in given.items():
+            if key not in pipeline.settings:
+                known = ", ".join(pipeline.settings) or "none"
+                raise fail(f"{where}.{key}", f"one of its settings ({known})")
+            merged[key] = _typed_like(pipeline.settings[key], value, f"{where}.{key}", fail)
+        if pipeline.check_settings is not None:
+            try:
+                pipeline.check_settings(merged)
+            except ValueError as ex:
+                key, _, expected = str(ex).partition(": expected ")
+                raise fail(f"{where}.{key}", expected or str(ex)) from None
+        settings[pipeline.name] = merged
+    return settings
+
+
+def _typed_like(default: Any, value: Any, field: str, fail) -> Any:
+    kind = type(default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise fail(field, f"a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _schedules(raw: Any, pipelines: tuple[Pipeline, ...], fail) -> dict[str, Schedule]:
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise fail("schedules", "a mapping of pipeline name to {expression, data_uri}")
+    by_name = {p.name: p for p in pipelines}
+    schedules = {}
+    for name, value in raw.items():
+        where = f"schedules.{name}"
+        if name not in by_name:
+            raise fail(where, f"a registered pipeline ({', '.join(by_name)})")
+        if by_name[name].schedule is None:
+            raise ConfigError(
+                f"{where}: pipeline {name!r} declares no schedule input, so it cannot be scheduled"
+            )
+        if value is not None and not isinstance(value, dict):
+            raise fail(where, "a mapping with expression and data_uri")
+        schedule = _section(Schedule, value or {}, where, fail)
+        if schedule.expression is not None and not SCHEDULE.match(schedule.expression):
+            raise fail(f"{where}.expression", "cron(...) or rate(...), or null for no schedule")
+        if schedule.data_uri is not None and not S3_PREFIX.match(schedule.data_uri):
+            raise fail(
+                f"{where}.data_uri", "an s3://bucket/prefix/ URI, or null for <artifact bucket>/incoming/"
+            )
+        schedules[name] = schedule
+    return schedules
 
 
 def _section(cls, values: dict, name: str, fail) -> Any:
@@ -199,27 +290,16 @@ def _section(cls, values: dict, name: str, fail) -> Any:
         if default is None and value is None:
             checked[key] = value
             continue
-        kind = str if default is None else type(default)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            raise fail(f"{name}.{key}", f"a {kind.__name__}, got {value!r}")
-        checked[key] = value
+        checked[key] = _typed_like("" if default is None else default, value, f"{name}.{key}", fail)
     return cls(**checked)
 
 
 def _check_values(config: Config, fail) -> None:
-    if config.pipeline.quality_metric not in METRICS:
-        raise fail("pipeline.quality_metric", f"one of {', '.join(METRICS)}")
-    if not 0 < config.pipeline.test_size < 1:
-        raise fail("pipeline.test_size", "a number between 0 and 1")
-    if not 0 <= config.pipeline.threshold <= 1:
-        raise fail("pipeline.threshold", "a number between 0 and 1")
     if config.data.rows < 100:
         raise fail("data.rows", "at least 100")
     if not 0 < config.emulator.port < 65536:
         raise fail("emulator.port", "a port number")
-    for kind in ("processing", "training", "transform"):
+    for kind in (f.name for f in dataclasses.fields(Instances)):
         if not INSTANCE_TYPE.match(getattr(config.instances, kind)):
             raise fail(f"instances.{kind}", "an instance type such as ml.m5.large")
     aws = config.aws
@@ -229,10 +309,5 @@ def _check_values(config: Config, fail) -> None:
         raise fail("aws.sagemaker_role_arn", "an IAM role ARN, or null for a role the stack creates")
     if not REPOSITORY.match(aws.image_repository):
         raise fail("aws.image_repository", "an ECR repository name (lower-case, digits, '.', '_', '-', '/')")
-    schedule = config.schedule
-    if schedule.inference is not None and not SCHEDULE.match(schedule.inference):
-        raise fail("schedule.inference", "cron(...) or rate(...), or null for no schedule")
-    if schedule.data_uri is not None and not S3_PREFIX.match(schedule.data_uri):
-        raise fail("schedule.data_uri", "an s3://bucket/prefix/ URI, or null for <artifact bucket>/incoming/")
     if config.data.source != "generated" and not config.data.source.endswith(".csv"):
         raise fail("data.source", "'generated' or the path of a .csv file")

@@ -17,7 +17,7 @@ from pathlib import Path
 from harness.paths import records_dir as default_records_dir
 from harness.paths import write_atomically
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclasses.dataclass
@@ -42,16 +42,21 @@ class RunRecord:
     steps: list = dataclasses.field(default_factory=list)
     error: str | None = None
     cause: str | None = None
-    training_run_id: str | None = None  # inference: the training run whose artifacts it used
+    produced: dict = dataclasses.field(default_factory=dict)  # artifact kind -> record it handed on
+    consumed: dict = dataclasses.field(default_factory=dict)  # artifact kind -> run id whose it used
+    summary: list = dataclasses.field(default_factory=list)  # [label, value] lines
+    headline: str = ""  # what `status` shows for it
+    resources: dict = dataclasses.field(default_factory=dict)  # SageMaker kind -> name, shown live
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True, default=str)
 
 
-def new_run_id(pipeline: str) -> str:
-    """Unique, sortable, and short enough for SageMaker job names (63 characters)."""
-    return f"{pipeline}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+def new_run_id(prefix: str) -> str:
+    """Unique, sortable, short enough for SageMaker names (63 characters), and carrying the
+    pipeline's prefix, so every name derived from it does too."""
+    return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
 # A run id without its pipeline prefix: the name of the execution the harness started for it.
@@ -87,16 +92,40 @@ def load_all(env: str, records_dir: Path | None = None) -> list[RunRecord]:
     records = []
     for path in sorted(folder.glob("*.json")):
         try:
-            records.append(RunRecord(**json.loads(path.read_text())))
-        except (ValueError, TypeError):
+            records.append(RunRecord(**_current(json.loads(path.read_text()))))
+        except (ValueError, TypeError, KeyError, AttributeError):
             continue  # a foreign or damaged file is skipped, not fatal
     return sorted(records, key=lambda r: r.started_at)
+
+
+def _current(fields: dict) -> dict:
+    """A record in today's schema: version 1 named the model's training run and kept the
+    model's URIs among the outputs."""
+    if fields.get("schema_version", 1) >= SCHEMA_VERSION:
+        return fields
+    fields = dict(fields)
+    used = fields.pop("training_run_id", None)
+    if used:
+        fields["consumed"] = {"model": used}
+    outputs = fields.get("outputs") or {}
+    if fields.get("status") == "SUCCEEDED" and "model_artifact_uri" in outputs and not used:
+        fields["produced"] = {
+            "model": {
+                "RunId": fields["run_id"],
+                "ModelArtifactUri": outputs["model_artifact_uri"],
+                "TransformerUri": outputs.get("transformer_uri"),
+                "Metrics": fields.get("metrics") or {},
+            }
+        }
+    fields["schema_version"] = SCHEMA_VERSION
+    return fields
 
 
 def find(env: str, run_id: str, records_dir: Path | None = None) -> RunRecord | None:
     return next((r for r in load_all(env, records_dir) if r.run_id == run_id), None)
 
 
-def latest_successful(env: str, pipeline: str, records_dir: Path | None = None) -> RunRecord | None:
-    done = [r for r in load_all(env, records_dir) if r.pipeline == pipeline and r.status == "SUCCEEDED"]
+def latest_producing(env: str, kind: str, records_dir: Path | None = None) -> RunRecord | None:
+    """The latest successful run that produced an artifact of `kind`."""
+    done = [r for r in load_all(env, records_dir) if r.status == "SUCCEEDED" and kind in r.produced]
     return done[-1] if done else None

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 
-from harness import build, deploy, package, records
+import yaml
+
+from harness import build, deploy, deployed, package
 from harness.config import Config
 from harness.errors import HarnessError
-
-PIPELINES = ("training", "inference")
+from harness.template import instance_parameter, schedule_parameters, state_machine_output
+from pipelines.contract import INSTANCE_KINDS
 
 
 @dataclasses.dataclass
@@ -27,7 +28,8 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     clients = target.clients()
     s3 = clients.client("s3")
     files = build.render(config)
-    _check_definitions(clients.client("stepfunctions"), {n: files[f"{n}.asl.json"] for n in PIPELINES})
+    definitions = {p.name: files[build.definition_file(p.name)] for p in config.pipelines}
+    _check_definitions(clients.client("stepfunctions"), definitions)
     image = target.job_image()
     tls_only = (clients.endpoint_url or "https:").startswith("https:")
     kms_key_arn = (
@@ -37,21 +39,14 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         report(f"created bucket {config.artifact_bucket}")
     code = package.upload_code(s3, config.artifact_bucket, package.code_bundle())
     report(f"code bundle {code.uri}" + ("" if code.uploaded else " (unchanged)"))
+    declared = yaml.safe_load(files[build.TEMPLATE_FILE])["Parameters"]
     parameters = {
-        "ArtifactBucket": config.artifact_bucket,
-        "JobImageUri": image["reference"],
-        "ProcessingInstanceType": config.instances.processing,
-        "TrainingInstanceType": config.instances.training,
-        "TransformInstanceType": config.instances.transform,
-        "SageMakerRoleArn": config.aws.sagemaker_role_arn or "",
-        "InferenceScheduleExpression": config.schedule.inference or "",
-        "InferenceDataUri": config.schedule.data_uri_in(config.artifact_bucket),
-        "CodeUri": code.uri,
+        name: value
+        for name, value in _parameter_values(config, image["reference"], code.uri, kms_key_arn).items()
+        if name in declared
     }
-    if kms_key_arn:
-        parameters["KmsKeyArn"] = kms_key_arn
     try:
-        deployed = deploy.deploy(
+        deployed_stack = deploy.deploy(
             clients.client("cloudformation"),
             config.stack_name,
             files[build.TEMPLATE_FILE],
@@ -64,10 +59,31 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     return Release(
         image=image,
         code=code,
-        definitions={name: files[f"{name}.asl.json"] for name in PIPELINES},
-        state_machines={name: deployed.outputs[f"{name.title()}StateMachineArn"] for name in PIPELINES},
-        action=deployed.action,
+        definitions=definitions,
+        state_machines={p.name: deployed_stack.outputs[state_machine_output(p)] for p in config.pipelines},
+        action=deployed_stack.action,
     )
+
+
+def _parameter_values(config: Config, image: str, code_uri: str, kms_key_arn: str | None) -> dict[str, str]:
+    """Every value the stack may take; the template declares those its pipelines use."""
+    values = {
+        "ArtifactBucket": config.artifact_bucket,
+        "JobImageUri": image,
+        "SageMakerRoleArn": config.aws.sagemaker_role_arn or "",
+        "CodeUri": code_uri,
+    }
+    for kind, title in INSTANCE_KINDS.items():
+        values[instance_parameter(kind)] = getattr(config.instances, title.lower())
+    for pipeline in config.pipelines:
+        if pipeline.schedule is not None:
+            expression, data_uri = schedule_parameters(pipeline)
+            schedule = config.schedule(pipeline.name)
+            values[expression] = schedule.expression or ""
+            values[data_uri] = schedule.data_uri_in(config.artifact_bucket)
+    if kms_key_arn:
+        values["KmsKeyArn"] = kms_key_arn
+    return values
 
 
 def _check_definitions(sfn, definitions: dict[str, str]) -> None:
@@ -75,16 +91,8 @@ def _check_definitions(sfn, definitions: dict[str, str]) -> None:
     does not accept (ValidateStateMachineDefinition)."""
     for name, definition in definitions.items():
         answer = sfn.validate_state_machine_definition(definition=definition, type="STANDARD")
-        if answer["result"] == "OK":
-            continue
-        errors = [d for d in answer["diagnostics"] if d["severity"] == "ERROR"] or answer["diagnostics"]
-        first = errors[0]
-        where = f" at {first['location']}" if first.get("location") else ""
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise HarnessError(
-            f"the {name} state machine definition does not validate: {first['code']}{where}: "
-            f"{first['message']}{more}"
-        )
+        if answer["result"] != "OK":
+            raise HarnessError(build.invalid_definition(name, answer["diagnostics"]))
 
 
 def _kms_key_arn(kms, key_id: str) -> str:
@@ -101,7 +109,12 @@ def _kms_key_arn(kms, key_id: str) -> str:
 
 
 def destroy(config: Config, target, delete_data: bool, report: Callable[[str], None]) -> None:
+    """The endpoints the stack's pipelines created, then the stack; the bucket unless kept."""
     clients = target.clients()
+    sagemaker = clients.client("sagemaker")
+    for endpoint in list(deployed.stack_endpoints(sagemaker, config.stack_name)):
+        sagemaker.delete_endpoint(EndpointName=endpoint)
+        report(f"endpoint {endpoint} deleted")
     try:
         gone = deploy.delete_stack(clients.client("cloudformation"), config.stack_name)
     except deploy.DeployError as ex:
@@ -112,55 +125,3 @@ def destroy(config: Config, target, delete_data: bool, report: Callable[[str], N
         report(f"bucket {config.artifact_bucket} deleted ({removed} objects)")
     else:
         report(f"bucket {config.artifact_bucket} kept (--delete-data removes it)")
-
-
-def schedule_status(config: Config, target, recent: int = 10) -> list[str]:
-    """The deployed inference schedule and the executions it (or anyone but the harness) started."""
-    clients = target.clients()
-    outputs = deploy.stack_outputs(clients.client("cloudformation"), config.stack_name)
-    if outputs is None:
-        return [f"inference schedule: none deployed (no stack {config.stack_name}; `deploy` creates it)"]
-    deployed = _deployed_schedule(clients, outputs)
-    if deployed is None:
-        return ["inference schedule: none (set schedule.inference to deploy one)"]
-    rule, schedule_input = deployed
-    lines = [
-        f"inference schedule: {rule['ScheduleExpression']} {rule.get('State', '')} (rule {rule['Name']})",
-        f"  each run scores {schedule_input.get('DataUri', '?')} with the published model",
-    ]
-    if target.name == "local":
-        lines.append(
-            "  the local AWS does not fire schedules: `run --pipeline inference --as-scheduled` "
-            "starts one as the rule would"
-        )
-    executions = clients.client("stepfunctions").list_executions(
-        stateMachineArn=outputs["InferenceStateMachineArn"], maxResults=100
-    )["executions"]
-    others = [e for e in executions if not records.started_by_harness(e["name"])][:recent]
-    for execution in others:
-        started = execution["startDate"].isoformat(timespec="seconds")
-        lines.append(f"  scheduled run inference-{execution['name']}: {execution['status']} {started}")
-    return lines
-
-
-def schedule_input(config: Config, target) -> dict:
-    """The input the deployed schedule starts the inference pipeline with."""
-    clients = target.clients()
-    outputs = deploy.stack_outputs(clients.client("cloudformation"), config.stack_name) or {}
-    deployed = _deployed_schedule(clients, outputs)
-    if deployed is None:
-        raise HarnessError(
-            f"no inference schedule is deployed in stack {config.stack_name}: set schedule.inference"
-        )
-    return deployed[1]
-
-
-def _deployed_schedule(clients, outputs: dict) -> tuple[dict, dict] | None:
-    """The schedule's rule and the input its target gets, or None when none is deployed."""
-    rule_name = outputs.get("InferenceScheduleName")
-    if not rule_name:
-        return None
-    events = clients.client("events")
-    rule = events.describe_rule(Name=rule_name)
-    targets = events.list_targets_by_rule(Rule=rule_name)["Targets"]
-    return rule, json.loads(targets[0].get("Input") or "{}") if targets else {}

@@ -1,7 +1,8 @@
 """Processing job: fit the features (training) or apply them (inference).
 
 preprocess.py fit --data DIR --output DIR [--test-size 0.2] [--seed 7]
-    writes OUTPUT/train/train.csv, OUTPUT/test/test.csv, OUTPUT/transformer/transformer.joblib
+    writes OUTPUT/train/train.csv, OUTPUT/test/test.csv, OUTPUT/transformer/transformer.joblib,
+    and OUTPUT/sample/sample.csv: the first test rows' features, as a served model takes them
 preprocess.py transform --data DIR --transformer DIR --output DIR
     writes OUTPUT/features/<input name> for each input CSV
 """
@@ -16,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from preprocessing import features
+
+SAMPLE_ROWS = 5
 
 
 def read_csvs(folder: Path) -> list[tuple[str, pd.DataFrame]]:
@@ -35,6 +38,7 @@ def fit(args: argparse.Namespace) -> None:
     transformer, train, test = features.fit(frame, test_size=args.test_size, seed=args.seed)
     write_matrix(train, args.output / "train" / "train.csv")
     write_matrix(test, args.output / "test" / "test.csv")
+    write_matrix(test[:SAMPLE_ROWS, 1:], args.output / "sample" / "sample.csv")  # without the label
     (args.output / "transformer").mkdir(parents=True, exist_ok=True)
     features.save(transformer, args.output / "transformer")
     print(

@@ -1,12 +1,12 @@
 """Inference pipeline: name the run -> choose the model -> create it -> preprocess (transform)
 -> batch transform.
 
-The execution input is DataUri and CodeUri, and optionally the model to use
-(ModelArtifactUri and TransformerUri, as a training run recorded them). Without a
-model it uses the one the last training run that passed its gate published, so
-the schedule can start it with a static input. Every name the run gives (model,
-jobs, output prefixes) derives from the execution name, so runs never collide and
-all names carry the `inference-` prefix the IAM policies allow.
+The execution input is DataUri and CodeUri, and optionally the model to use (Model:
+a model record, pipelines.contract.MODEL). Without one it uses the model the last
+training run that passed its gate published, so the schedule can start it with a
+static input. Every name the run gives (model, jobs, output prefixes) derives from
+the execution name, so runs never collide and all names carry the `inference-`
+prefix its IAM statements allow.
 """
 
 from __future__ import annotations
@@ -14,20 +14,21 @@ from __future__ import annotations
 from stepfunctions import steps
 from stepfunctions.inputs import ExecutionInput
 
-from pipelines import tasks
-from pipelines.tasks import ARTIFACT_BUCKET, PUBLISHED_MODEL_KEY, state_path
+from pipelines import data, tasks
+from pipelines.contract import MODEL, BuildContext, Outputs, Pipeline, RunContext, Schedule
+from pipelines.tasks import ARTIFACT_BUCKET, CODE_URI, PUBLISHED_MODEL_KEY, SCHEDULE_DATA_URI, state_path
 
-NAME = "inference"
+PREFIX = "inference"
 PROCESSING = "/opt/ml/processing"
-# The run's id, and so every name it gives, carries the prefix the IAM policies allow,
-# however the execution was started (the harness, the schedule).
-RUN_ID = f"{NAME}-{{}}"
+# The run's id, and so every name it gives, carries the prefix, however the execution was
+# started (the harness, the schedule).
+RUN_ID = f"{PREFIX}-{{}}"
 RUN_PREFIX = f"s3://{ARTIFACT_BUCKET}/runs/{RUN_ID}"
 
-INPUT_SCHEMA = {"DataUri": str, "CodeUri": str, "ModelArtifactUri": str, "TransformerUri": str}
+INPUT_SCHEMA = {"DataUri": str, "CodeUri": str, "Model": dict}
 
 
-def definition(quality_metric: str | None = None) -> dict:
+def definition(build: BuildContext) -> dict:
     run = ExecutionInput(schema=INPUT_SCHEMA)
     failed = tasks.pipeline_failed()
 
@@ -45,7 +46,11 @@ def definition(quality_metric: str | None = None) -> dict:
     )
     given_model = steps.Pass(
         "UseGivenModel",
-        parameters={"ModelArtifactUri.$": "$.ModelArtifactUri", "TransformerUri.$": "$.TransformerUri"},
+        parameters={
+            "RunId.$": "$.Model.RunId",
+            "ModelArtifactUri.$": "$.Model.ModelArtifactUri",
+            "TransformerUri.$": "$.Model.TransformerUri",
+        },
         result_path="$.model_source",
     )
     read_published = tasks.Task(
@@ -74,7 +79,7 @@ def definition(quality_metric: str | None = None) -> dict:
         parameters={
             "ModelArtifactUri.$": "$.published.model.ModelArtifactUri",
             "TransformerUri.$": "$.published.model.TransformerUri",
-            "TrainingRunId.$": "$.published.model.RunId",
+            "RunId.$": "$.published.model.RunId",
         },
         result_path="$.model_source",
     )
@@ -86,9 +91,7 @@ def definition(quality_metric: str | None = None) -> dict:
         result_path="$.model",
     )
     choose_model = steps.Choice("ChooseModel")
-    choose_model.add_choice(
-        steps.ChoiceRule.IsPresent(variable="$.ModelArtifactUri", value=True), next_step=given_model
-    )
+    choose_model.add_choice(steps.ChoiceRule.IsPresent(variable="$.Model", value=True), next_step=given_model)
     choose_model.default_choice(read_published)
     given_model.next(create_model)
     read_published.next(published_model)
@@ -122,20 +125,41 @@ def definition(quality_metric: str | None = None) -> dict:
     return steps.Graph(steps.Chain([name_run, choose_model])).to_dict()
 
 
-def execution_input(run: dict, model: dict | None) -> dict:
-    """run: DataUri, CodeUri; model: a training run's recorded outputs, or None for the published model."""
-    given = {"DataUri": run["DataUri"], "CodeUri": run["CodeUri"]}
-    if model is not None:
-        given |= {"ModelArtifactUri": model["model_artifact_uri"], "TransformerUri": model["transformer_uri"]}
+def execution_input(run: RunContext) -> dict:
+    """The data and code, and the model record to use (the published one when none is given)."""
+    given = {"DataUri": run.data_uri, "CodeUri": run.code_uri}
+    if MODEL.kind in run.consumed:
+        given["Model"] = dict(run.consumed[MODEL.kind])
     return given
 
 
-def outputs(execution_input: dict, output: dict) -> dict:
-    found = {
-        "predictions_uri": output["run"]["PredictionsUri"],
-        "model_name": output["run"]["ModelName"],
-        "model_artifact_uri": output["model_source"]["ModelArtifactUri"],
-    }
-    if "TrainingRunId" in output["model_source"]:  # the published model says whose it is
-        found["training_run_id"] = output["model_source"]["TrainingRunId"]
-    return found
+def outputs(execution_input: dict, output: dict) -> Outputs:
+    predictions = output["run"]["PredictionsUri"]
+    return Outputs(
+        values={
+            "predictions_uri": predictions,
+            "model_name": output["run"]["ModelName"],
+            "model_artifact_uri": output["model_source"]["ModelArtifactUri"],
+        },
+        consumed={MODEL.kind: output["model_source"]["RunId"]},
+        summary=[("predictions", predictions)],
+        headline=predictions,
+    )
+
+
+PIPELINE = Pipeline(
+    name="inference",
+    prefix=PREFIX,
+    description="score data with a trained model: the same features, then batch transform",
+    definition=definition,
+    execution_input=execution_input,
+    outputs=outputs,
+    kinds=frozenset({"processing-job", "transform-job", "model"}),
+    consumes=(MODEL,),
+    takes_data=True,
+    check_data=data.check,
+    schedule=Schedule(
+        input={"DataUri": SCHEDULE_DATA_URI, "CodeUri": CODE_URI},
+        description="scores {DataUri} with the published model",
+    ),
+)

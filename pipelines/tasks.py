@@ -1,4 +1,4 @@
-"""Small builders for the SageMaker Task states both pipelines use.
+"""Small builders for the SageMaker Task states the pipelines use.
 
 Deploy-time values are ${...} placeholders (substituted by the stack's Fn::Sub);
 run-time values are Step Functions Data Science SDK placeholders on the execution
@@ -12,21 +12,21 @@ import enum
 
 from stepfunctions import steps
 
-# Deploy-time placeholders: stack parameters or resources (see pipelines/template.py).
+# Deploy-time placeholders: stack parameters or resources (see harness/template.py).
 JOB_IMAGE = "${JobImageUri}"
 SAGEMAKER_ROLE = "${SageMakerRoleArn}"
 PROCESSING_INSTANCE = "${ProcessingInstanceType}"
 TRAINING_INSTANCE = "${TrainingInstanceType}"
 TRANSFORM_INSTANCE = "${TransformInstanceType}"
+ENDPOINT_INSTANCE = "${EndpointInstanceType}"
 ARTIFACT_BUCKET = "${ArtifactBucket}"
+STACK_NAME = "${AWS::StackName}"
 KMS_KEY = "${KmsKeyArn}"  # only in definitions built for an environment with aws.kms_key_id
-DEPLOY_PARAMETERS = (
-    "ArtifactBucket",
-    "JobImageUri",
-    "ProcessingInstanceType",
-    "TrainingInstanceType",
-    "TransformInstanceType",
-)
+# In a schedule's input: the deployed code bundle, and the data that schedule scores.
+CODE_URI = "${CodeUri}"
+SCHEDULE_DATA_URI = "${ScheduleDataUri}"
+# The tag a pipeline puts on the endpoints it creates, valued with STACK_NAME: `destroy` deletes them.
+STACK_TAG = "mlharness:stack"
 # Where a training run that passes its gate publishes its model; the schedule's inference reads it.
 PUBLISHED_MODEL_KEY = "models/latest.json"
 S3_GET_OBJECT = "arn:aws:states:::aws-sdk:s3:getObject"
@@ -56,11 +56,6 @@ class Task(steps.Task):
 
     def allowed_fields(self):
         return super().allowed_fields() + [_Field.ResultSelector]
-
-
-def execution_name(run_id: str) -> str:
-    """A run's execution name: its id without the pipeline prefix, which the pipeline adds back."""
-    return run_id.split("-", 1)[1]
 
 
 def from_execution_name(pattern: str) -> str:

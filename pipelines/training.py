@@ -5,21 +5,33 @@ The gate reads the metrics JSON from S3 inside the state machine and compares th
 configured metric with the run's threshold; below it the run ends in a Fail whose
 cause names the metric and both numbers. A model that passes is published to
 models/latest.json in the artifact bucket, where scheduled inference runs find it.
-Every task catches into a Fail that keeps the error.
+Every task catches into a Fail that keeps the error. The published record is the
+model record (pipelines.contract.MODEL) that the inference and endpoint pipelines
+consume.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from stepfunctions import steps
 from stepfunctions.inputs import ExecutionInput
 
-from pipelines import tasks
+from pipelines import data, tasks
+from pipelines.contract import MODEL, BuildContext, Outputs, Pipeline, RunContext
 from pipelines.tasks import ARTIFACT_BUCKET, PUBLISHED_MODEL_KEY, state_path
 
-NAME = "training"
 PROCESSING = "/opt/ml/processing"
+SAMPLE_FILE = "sample.csv"  # a few rows of test features, for a served model's smoke test
+METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+SETTINGS = {
+    "quality_metric": "roc_auc",  # one of METRICS: the gate compares it with the threshold
+    "threshold": 0.7,
+    "test_size": 0.2,
+    "seed": 7,
+    "hyperparameters": {"C": 1.0, "max_iter": 200},
+}
 
 INPUT_SCHEMA = {
     "RunId": str,
@@ -31,6 +43,8 @@ INPUT_SCHEMA = {
     "TrainUri": str,
     "TestUri": str,
     "TransformerUri": str,
+    "SampleOutputUri": str,
+    "SampleUri": str,
     "TrainingJobName": str,
     "Hyperparameters": dict,
     "ModelOutputUri": str,
@@ -42,8 +56,9 @@ INPUT_SCHEMA = {
 }
 
 
-def definition(quality_metric: str) -> dict:
-    """The ASL of the training pipeline, gated on `quality_metric` (e.g. "roc_auc")."""
+def definition(build: BuildContext) -> dict:
+    """The ASL of the training pipeline, gated on the configured quality metric."""
+    quality_metric = build.settings["quality_metric"]
     run = ExecutionInput(schema=INPUT_SCHEMA)
     failed = tasks.pipeline_failed()
 
@@ -57,6 +72,7 @@ def definition(quality_metric: str) -> dict:
             "train": (f"{PROCESSING}/output/train", run["TrainUri"]),
             "test": (f"{PROCESSING}/output/test", run["TestUri"]),
             "transformer": (f"{PROCESSING}/output/transformer", run["TransformerUri"]),
+            "sample": (f"{PROCESSING}/output/sample", run["SampleOutputUri"]),
         },
         code_uri=run["CodeUri"],
         result_path="$.preprocess",
@@ -109,6 +125,7 @@ def definition(quality_metric: str) -> dict:
             "RunId.$": "$$.Execution.Input.RunId",
             "ModelArtifactUri.$": "$.train.ModelArtifacts.S3ModelArtifacts",
             "TransformerUri.$": "$$.Execution.Input.TransformerUri",
+            "SampleUri.$": "$$.Execution.Input.SampleUri",
             "Metrics.$": "$.evaluation.metrics",
         },
         result_path="$.published",
@@ -152,55 +169,92 @@ def definition(quality_metric: str) -> dict:
     ).to_dict()
 
 
-def execution_input(run: dict, parameters: dict) -> dict:
-    """The execution input for one run.
-
-    run: RunId, ArtifactBucket, Prefix (s3://bucket/runs/<run id>), DataUri, CodeUri.
-    parameters: test_size, seed, hyperparameters (dict), threshold.
-    """
-    prefix, run_id = run["Prefix"], run["RunId"]
-    hyperparameters = {k: str(v) for k, v in sorted(parameters["hyperparameters"].items())}
+def execution_input(run: RunContext) -> dict:
+    """The execution input of one run: its names, URIs and parameters."""
+    prefix, run_id, settings = run.prefix_uri, run.run_id, run.settings
+    hyperparameters = {k: str(v) for k, v in sorted(settings["hyperparameters"].items())}
     # The toolkit's own settings are JSON strings, as the SageMaker SDK writes them.
     hyperparameters.update(
         {
             "sagemaker_program": json.dumps("jobs/train.py"),
-            "sagemaker_submit_directory": json.dumps(run["CodeUri"]),
+            "sagemaker_submit_directory": json.dumps(run.code_uri),
         }
     )
     return {
         "RunId": run_id,
-        "ArtifactBucket": run["ArtifactBucket"],
-        "DataUri": run["DataUri"],
-        "CodeUri": run["CodeUri"],
+        "ArtifactBucket": run.artifact_bucket,
+        "DataUri": run.data_uri,
+        "CodeUri": run.code_uri,
         "PreprocessJobName": f"{run_id}-preprocess",
         "PreprocessArguments": [
             "fit",
             "--test-size",
-            str(parameters["test_size"]),
+            str(settings["test_size"]),
             "--seed",
-            str(parameters["seed"]),
+            str(settings["seed"]),
         ],
         "TrainUri": f"{prefix}/preprocess/train",
         "TestUri": f"{prefix}/preprocess/test",
         "TransformerUri": f"{prefix}/preprocess/transformer",
+        "SampleOutputUri": f"{prefix}/preprocess/sample",
+        "SampleUri": f"{prefix}/preprocess/sample/{SAMPLE_FILE}",
         "TrainingJobName": f"{run_id}-train",
         "Hyperparameters": hyperparameters,
         "ModelOutputUri": f"{prefix}/model",
         "EvaluateJobName": f"{run_id}-evaluate",
         "EvaluationUri": f"{prefix}/evaluation",
-        "MetricsKey": f"{prefix.split('/', 3)[3]}/evaluation/metrics.json",
-        "Threshold": float(parameters["threshold"]),
+        "MetricsKey": f"{run.prefix_key}/evaluation/metrics.json",
+        "Threshold": float(settings["threshold"]),
         "ModelName": f"{run_id}-model",
     }
 
 
-def outputs(execution_input: dict, output: dict) -> dict:
-    """What a finished run produced, for the run record."""
-    return {
-        "model_artifact_uri": output["train"]["ModelArtifacts"]["S3ModelArtifacts"],
-        "transformer_uri": execution_input["TransformerUri"],
-        "metrics_uri": f"{execution_input['EvaluationUri']}/metrics.json",
-        "model_name": execution_input["ModelName"],
-        "published_model_uri": f"s3://{execution_input['ArtifactBucket']}/{PUBLISHED_MODEL_KEY}",
-        "metrics": output["evaluation"]["metrics"],
-    }
+def outputs(execution_input: dict, output: dict) -> Outputs:
+    """What a finished run produced: the model record it published, its metrics."""
+    model = output["published"]
+    metrics = output["evaluation"]["metrics"]
+    shown = ", ".join(f"{k}={v}" for k, v in metrics.items() if k != "confusion_matrix")
+    return Outputs(
+        values={
+            "model_artifact_uri": model["ModelArtifactUri"],
+            "transformer_uri": model["TransformerUri"],
+            "metrics_uri": f"{execution_input['EvaluationUri']}/metrics.json",
+            "model_name": execution_input["ModelName"],
+            "published_model_uri": f"s3://{execution_input['ArtifactBucket']}/{PUBLISHED_MODEL_KEY}",
+        },
+        metrics=metrics,
+        produced={MODEL.kind: model},
+        summary=[
+            ("metrics", shown),
+            ("confusion matrix [[tn, fp], [fn, tp]]", str(metrics.get("confusion_matrix"))),
+            ("model artifact", model["ModelArtifactUri"]),
+        ],
+        headline=", ".join(f"{k}={metrics[k]}" for k in ("roc_auc", "accuracy") if k in metrics),
+    )
+
+
+def check_settings(settings: Mapping) -> None:
+    if settings["quality_metric"] not in METRICS:
+        raise ValueError(f"quality_metric: expected one of {', '.join(METRICS)}")
+    if not 0 < settings["test_size"] < 1:
+        raise ValueError("test_size: expected a number between 0 and 1")
+    if not 0 <= settings["threshold"] <= 1:
+        raise ValueError("threshold: expected a number between 0 and 1")
+
+
+PIPELINE = Pipeline(
+    name="training",
+    prefix="training",
+    description="fit the features, train, evaluate, gate on a metric, publish the model",
+    definition=definition,
+    execution_input=execution_input,
+    outputs=outputs,
+    kinds=frozenset({"processing-job", "training-job", "model"}),
+    settings=SETTINGS,
+    check_settings=check_settings,
+    produces=(MODEL,),
+    publishes={MODEL.kind: PUBLISHED_MODEL_KEY},
+    writes=(PUBLISHED_MODEL_KEY,),
+    takes_data=True,
+    check_data=data.check,
+)

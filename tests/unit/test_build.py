@@ -23,7 +23,7 @@ def test_two_builds_are_byte_identical_and_touch_no_network(tmp_path, no_network
     first = build.build(settings, tmp_path / "a")
     second = build.build(settings, tmp_path / "b")
     names = sorted(p.name for p in first.iterdir())
-    assert names == ["inference.asl.json", "template.yaml", "training.asl.json"]
+    assert names == ["endpoint.asl.json", "inference.asl.json", "template.yaml", "training.asl.json"]
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
@@ -36,13 +36,17 @@ def test_definitions_leave_deploy_and_run_time_values_open():
     assert "mlharness/job" not in training  # no image reference frozen in at build time
     template = yaml.safe_load(files["template.yaml"])
     assert set(template["Parameters"]) >= {"ArtifactBucket", "JobImageUri", "TrainingInstanceType"}
-    assert set(template["Outputs"]) >= {"TrainingStateMachineArn", "InferenceStateMachineArn"}
+    assert set(template["Outputs"]) >= {
+        "TrainingStateMachineArn",
+        "InferenceStateMachineArn",
+        "EndpointStateMachineArn",
+    }
     assert "AWS::S3::Bucket" not in {r["Type"] for r in template["Resources"].values()}
 
 
 def test_the_quality_gate_compares_the_configured_metric():
     definition = json.loads(
-        build.render(config.load("local", ["pipeline.quality_metric=f1"]))["training.asl.json"]
+        build.render(config.load("local", ["pipelines.training.quality_metric=f1"]))["training.asl.json"]
     )
     rule = definition["States"]["QualityGate"]["Choices"][0]
     assert rule["Variable"] == "$.evaluation.metrics.f1"
@@ -73,7 +77,8 @@ def test_a_kms_key_encrypts_every_job_volume_and_output_and_only_then():
             assert text.count('"KmsKeyId": "${KmsKeyArn}"') == 1, state
     template = yaml.safe_load(encrypted["template.yaml"])
     assert "KmsKeyArn" in template["Parameters"]
-    for role in ("SageMakerRole", "StepFunctionsRole"):
+    roles = ["SageMakerRole"] + [f"{p}StateMachineRole" for p in ("Training", "Inference", "Endpoint")]
+    for role in roles:
         statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         kms = [s for s in statements if any(a.startswith("kms:") for a in s["Action"])]
         assert kms and all(s["Resource"] == {"Ref": "KmsKeyArn"} for s in kms), role
@@ -85,10 +90,9 @@ def test_the_schedule_starts_inference_with_a_fixed_input_and_may_only_start_it(
     assert rule["Condition"] == "HasInferenceSchedule"
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Ref": "InferenceStateMachine"}
-    assert json.loads(target["Input"]["Fn::Sub"]) == {
-        "CodeUri": "${CodeUri}",
-        "DataUri": "${InferenceDataUri}",
-    }
+    text, variables = target["Input"]["Fn::Sub"]
+    assert json.loads(text) == {"CodeUri": "${CodeUri}", "DataUri": "${ScheduleDataUri}"}
+    assert variables == {"ScheduleDataUri": {"Ref": "InferenceScheduleDataUri"}}
     role = template["Resources"]["InferenceScheduleRole"]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "events.amazonaws.com"

@@ -13,22 +13,55 @@ BASE = "target: local\nregion: us-east-1\nstack_name: s\nartifact_bucket: my-buc
 
 def test_the_shipped_local_config_loads():
     loaded = config.load("local")
-    assert loaded.target == "local" and loaded.pipeline.quality_metric == "roc_auc"
+    assert loaded.target == "local" and loaded.settings["training"]["quality_metric"] == "roc_auc"
+    assert loaded.pipeline_names() == ["training", "inference", "endpoint"]
+    assert loaded.schedule("inference").expression == "cron(0 6 * * ? *)"
 
 
 def test_overrides_reach_nested_settings(tmp_path):
     loaded = config.load(
-        "dev", ["pipeline.threshold=0.9", "pipeline.hyperparameters.C=0.5"], write(tmp_path, BASE)
+        "dev",
+        ["pipelines.training.threshold=0.9", "pipelines.training.hyperparameters.C=0.5"],
+        write(tmp_path, BASE),
     )
-    assert loaded.pipeline.threshold == 0.9
-    assert loaded.pipeline.hyperparameters == {"C": 0.5}
+    assert loaded.settings["training"]["threshold"] == 0.9
+    assert loaded.settings["training"]["hyperparameters"] == {"C": 0.5}
+    assert loaded.settings["training"]["test_size"] == 0.2  # the pipeline's own default
+
+
+def test_pipelines_not_configured_take_their_declared_defaults(tmp_path):
+    loaded = config.load("dev", config_dir=write(tmp_path, BASE))
+    assert loaded.settings["endpoint"] == {"endpoint_name": "", "instance_count": 1, "poll_seconds": 15}
+    assert loaded.schedule("inference").expression is None
 
 
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ("pipeline:\n  threshold: 2\n", "pipeline.threshold: expected a number between 0 and 1"),
-        ("pipeline:\n  quality_metric: speed\n", "pipeline.quality_metric: expected one of"),
+        (
+            "pipelines:\n  training:\n    threshold: 2\n",
+            "pipelines.training.threshold: expected a number between 0 and 1",
+        ),
+        (
+            "pipelines:\n  training:\n    quality_metric: speed\n",
+            "pipelines.training.quality_metric: expected one of",
+        ),
+        ("pipelines:\n  training:\n    seeds: 3\n", "pipelines.training.seeds: expected one of its settings"),
+        ("pipelines:\n  scoring: {}\n", "pipelines.scoring: expected a registered pipeline"),
+        (
+            "pipelines:\n  endpoint:\n    poll_seconds: soon\n",
+            "pipelines.endpoint.poll_seconds: expected a int",
+        ),
+        (
+            "schedules:\n  endpoint:\n    expression: rate(1 day)\n",
+            "pipeline 'endpoint' declares no schedule",
+        ),
+        (
+            "schedules:\n  inference:\n    expression: daily\n",
+            "schedules.inference.expression: expected cron",
+        ),
+        ("pipeline:\n  threshold: 0.5\n", "pipeline: moved to pipelines.<pipeline>"),
+        ("pipeline_modules: [no_such_module]\n", "pipeline module 'no_such_module' cannot be imported"),
         ("data:\n  rows: many\n", "data.rows: expected a int, got 'many'"),
         ("colour: blue\n", "unknown setting(s) colour"),
         ("instances:\n  training: huge\n", "instances.training: expected an instance type"),

@@ -286,3 +286,15 @@ def test_validate_state_machine_definition_is_ours_while_upstream_lacks_it():
     assert StepFunctionResponse.validate_state_machine_definition.__module__ == (
         "harness.emulator.patches.stepfunctions"
     )
+
+
+def test_aws_sdk_services_map_to_boto_names_through_the_table_we_extend():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    assert "_SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.get(" in inspect.getsource(
+        StateTaskService._get_boto_service_name
+    )
+    patches.apply_patches()
+    assert StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["sagemakerruntime"] == "sagemaker-runtime"

@@ -36,6 +36,7 @@ def apply_patches() -> None:
     stepfunctions.read_aws_sdk_response_bodies()
     stepfunctions.poll_sync_tasks_promptly()
     stepfunctions.name_aws_sdk_errors_as_aws()
+    stepfunctions.call_aws_sdk_services_by_their_boto_names()
     stepfunctions.page_execution_histories()
     stepfunctions.name_the_field_of_undefined_jsonata_results()
     stepfunctions.add_validate_state_machine_definition()

@@ -355,7 +355,9 @@ def poll_sync_tasks_promptly() -> None:
 
 
 # AWS's names for services in aws-sdk Task errors, where moto's table lacks them.
-AWS_SDK_ERROR_SERVICE_NAMES = {"s3": "S3"}
+AWS_SDK_ERROR_SERVICE_NAMES = {"s3": "S3", "sagemaker": "SageMaker", "sagemakerruntime": "SageMakerRuntime"}
+# aws-sdk service names that are not boto3's, where moto's table lacks them.
+AWS_SDK_BOTO_SERVICE_NAMES = {"sagemakerruntime": "sagemaker-runtime"}
 
 
 def name_aws_sdk_errors_as_aws() -> None:
@@ -368,6 +370,18 @@ def name_aws_sdk_errors_as_aws() -> None:
 
     for service, name in AWS_SDK_ERROR_SERVICE_NAMES.items():
         aws_sdk._SERVICE_ERROR_NAMES.setdefault(service, name)
+
+
+def call_aws_sdk_services_by_their_boto_names() -> None:
+    """`arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint` names the service as AWS's SDK
+    integrations do; boto3 calls it sagemaker-runtime, so moto's engine asked for a client of a
+    service that does not exist."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    for service, boto_name in AWS_SDK_BOTO_SERVICE_NAMES.items():
+        StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.setdefault(service, boto_name)
 
 
 class ValidationException(AWSError):
