@@ -85,15 +85,16 @@ def resource_lines(target, run: records.RunRecord) -> list[str]:
     for kind, name in sorted(run.resources.items()):
         if kind != "endpoint":
             continue
+        shown = f"endpoint {name} (from {run.pipeline} run {run.run_id})"
         try:
             described = sagemaker.describe_endpoint(EndpointName=name)
         except sagemaker.exceptions.ClientError as ex:
-            lines.append(f"{run.pipeline} endpoint {name}: gone ({ex.response['Error'].get('Message', '')})")
+            lines.append(f"{shown}: gone ({ex.response['Error'].get('Message', '')})")
             continue
         state = f"{described['EndpointStatus']}, config {described['EndpointConfigName']}"
         if described.get("FailureReason"):
             state += f", last failure: {described['FailureReason']}"
-        lines.append(f"{run.pipeline} endpoint {name}: {state}")
+        lines.append(f"{shown}: {state}")
     return lines
 
 

@@ -66,7 +66,7 @@ def test_deploy_pushes_the_image_by_digest_and_a_second_deploy_is_a_no_op(local_
 
 def test_a_scheduled_run_before_any_model_is_published_fails_saying_so(local_aws, aws_env):
     env, stack = aws_env
-    schedule = ("--set", "schedule.inference=rate(1 day)")
+    schedule = ("--set", "schedules.inference.expression=rate(1 day)")
     deployed = harness(env, "deploy", "--target", "aws", "dev", *schedule)
     assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-2000:]
     assert f"stack {stack}: Add InferenceSchedule (AWS::Events::Rule)" in deployed.stdout
@@ -100,7 +100,9 @@ def test_inference_on_a_machine_with_no_records_uses_the_published_model(local_a
         env, "run", "--target", "aws", "dev", "--pipeline", "inference", "--set", "data.rows=1500"
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert re.search(r"inference uses the model of training run training-\S+\n", result.stdout)
+    assert re.search(
+        r"inference uses the model of run training-\S+ \(published at s3://\S+\)\n", result.stdout
+    )
     assert re.search(r"predictions: s3://\S+/runs/inference-\S+/predictions", result.stdout)
 
 

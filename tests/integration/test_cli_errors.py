@@ -30,10 +30,18 @@ def harness(*args: str, **env: str) -> subprocess.CompletedProcess:
         (["run", "--target", "mars"], "error: unknown target 'mars': use --target local or --target aws ENV"),
         (["run", "--target", "aws"], "error: --target aws needs an environment name: --target aws dev"),
         (["run", "--target", "aws", "nowhere"], "error: no configuration for environment 'nowhere'"),
-        (["run", "--set", "pipeline.threshold=7"], "pipeline.threshold: expected a number between 0 and 1"),
         (
-            ["run", "--as-scheduled"],
-            "error: --as-scheduled starts the inference pipeline: add --pipeline inference",
+            ["run", "--set", "pipelines.training.threshold=7"],
+            "pipelines.training.threshold: expected a number between 0 and 1",
+        ),
+        (["run", "--as-scheduled"], "error: --as-scheduled starts one pipeline: add --pipeline NAME"),
+        (
+            ["run", "--as-scheduled", "--pipeline", "endpoint"],
+            "error: --as-scheduled: pipeline endpoint declares no schedule",
+        ),
+        (
+            ["run", "--pipeline", "endpoint", "--from-run", "training-20000101-000000-aaaaaa"],
+            "error: no run training-20000101-000000-aaaaaa recorded for environment local",
         ),
         (
             ["run", "--set", "data.source=/no/such/file.csv"],
@@ -48,10 +56,12 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(args, message, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
 
 
-def test_an_unknown_pipeline_is_refused_by_the_parser():
+def test_an_unknown_pipeline_is_refused_naming_the_registered_ones():
     result = harness("run", "--pipeline", "everything")
     assert result.returncode == 2
-    assert "invalid choice: 'everything'" in result.stderr
+    assert result.stderr.strip() == (
+        "error: unknown pipeline 'everything': choose from training, inference, endpoint, all"
+    )
 
 
 def test_a_data_file_without_the_columns_is_refused(tmp_path):
@@ -73,8 +83,8 @@ def test_inference_with_no_training_run_and_no_published_model_says_what_to_do(l
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: no successful training run recorded for environment local and no model published at "
-        f"s3://{fresh}/models/latest.json: run --pipeline training first"
+        f"error: no successful run that produced a model is recorded for environment local and none is "
+        f"published at s3://{fresh}/models/latest.json: run --pipeline training first"
     ]
     cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
     assert fresh not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]  # nothing deployed

@@ -82,7 +82,8 @@ def test_training_then_inference_prints_metrics_and_predictions(harness):
     training = next(r for r in records if r["pipeline"] == "training")
     inference = next(r for r in records if r["pipeline"] == "inference")
     assert training["status"] == inference["status"] == "SUCCEEDED"
-    assert inference["training_run_id"] == training["run_id"]
+    assert inference["consumed"] == {"model": training["run_id"]}
+    assert training["produced"]["model"]["SampleUri"].endswith("/preprocess/sample/sample.csv")
     assert training["data"]["sha256"] and training["code"]["sha256"] and training["image"]["id"]
     assert [s["name"] for s in training["steps"]][:3] == ["Preprocess", "Train", "Evaluate"]
     assert training["metrics"]["roc_auc"] > 0.7
@@ -99,7 +100,7 @@ def test_training_then_inference_prints_metrics_and_predictions(harness):
 def test_inference_alone_uses_the_latest_successful_training_run_and_status_lists_runs(harness):
     result = harness("run", "--target", "local", "--pipeline", "inference")
     assert result.returncode == 0, result.stdout[-3000:]
-    trained = re.search(r"inference uses the model of training run (\S+)", result.stdout).group(1)
+    trained = re.search(r"inference uses the model of run (\S+) \(recorded\)", result.stdout).group(1)
     assert trained.startswith("training-")
 
     status = harness("status", "--target", "local")
@@ -142,12 +143,13 @@ def test_run_as_scheduled_starts_inference_with_the_rules_input_and_records_whos
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert (
-        f"inference as scheduled: s3://{harness.bucket}/incoming/ with the published model" in result.stdout
+        f"inference as scheduled: scores s3://{harness.bucket}/incoming/ with the published model"
+        in result.stdout
     )
     assert "-> ReadPublishedModel" in result.stdout and "-> UsePublishedModel" in result.stdout
     run_id = re.search(r"inference run (inference-\S+) SUCCEEDED", result.stdout).group(1)
     record = json.loads((harness.home / "runs" / "local" / f"{run_id}.json").read_text())
-    assert record["training_run_id"] == published["RunId"]
+    assert record["consumed"] == {"model": published["RunId"]}
     assert record["data"]["uri"] == f"s3://{harness.bucket}/incoming/"
     assert record["outputs"]["model_artifact_uri"] == published["ModelArtifactUri"]
 
@@ -160,17 +162,23 @@ def test_run_as_scheduled_without_a_schedule_is_one_line(harness):
         "--pipeline",
         "inference",
         "--as-scheduled",
-        extra=("schedule.inference=null",),
+        extra=("schedules.inference.expression=null",),
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: --as-scheduled needs a schedule: environment local has none (set schedule.inference)"
+        "error: --as-scheduled needs a schedule: environment local has none for inference "
+        "(set schedules.inference.expression)"
     ]
 
 
 def test_a_training_script_that_raises_fails_the_run_with_its_error(harness, docker_client):
     result = harness(
-        "run", "--target", "local", "--pipeline", "training", extra=("pipeline.hyperparameters.C=-1",)
+        "run",
+        "--target",
+        "local",
+        "--pipeline",
+        "training",
+        extra=("pipelines.training.hyperparameters.C=-1",),
     )
 
     assert result.returncode == 1
@@ -182,7 +190,9 @@ def test_a_training_script_that_raises_fails_the_run_with_its_error(harness, doc
 
 
 def test_the_quality_gate_fails_a_run_below_the_threshold(harness):
-    result = harness("run", "--target", "local", "--pipeline", "training", extra=("pipeline.threshold=0.99",))
+    result = harness(
+        "run", "--target", "local", "--pipeline", "training", extra=("pipelines.training.threshold=0.99",)
+    )
 
     assert result.returncode == 1
     assert re.search(r"FAILED: QualityGateFailed: roc_auc 0\.\d+ is below the threshold 0\.99", result.stdout)
