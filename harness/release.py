@@ -37,7 +37,11 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     )
     if deploy.ensure_bucket(s3, config.artifact_bucket, config.region, kms_key_arn, tls_only):
         report(f"created bucket {config.artifact_bucket}")
-    code = package.upload_code(s3, config.artifact_bucket, package.code_bundle())
+    try:
+        bundle = package.code_bundle(importable=[name for p in config.pipelines for name in p.code])
+    except package.BundleError as ex:
+        raise HarnessError(str(ex)) from None
+    code = package.upload_code(s3, config.artifact_bucket, bundle)
     report(f"code bundle {code.uri}" + ("" if code.uploaded else " (unchanged)"))
     declared = yaml.safe_load(files[build.TEMPLATE_FILE])["Parameters"]
     parameters = {

@@ -128,6 +128,9 @@ class Pipeline:
     produces: tuple[Artifact, ...] = ()
     publishes: Mapping[str, str] = dataclasses.field(default_factory=dict)  # kind -> key in the bucket
     writes: tuple[str, ...] = ()  # keys (IAM patterns) its state machine itself may write
+    code: tuple[
+        str, ...
+    ] = ()  # packages or modules (import names) its jobs run, beside jobs/ and preprocessing/
     takes_data: bool = False  # runs on the invocation's data (DataUri): the data is checked first
     check_data: Callable[[Any], None] | None = None  # raises ValueError on an unusable data file
     schedule: Schedule | None = None

@@ -173,3 +173,21 @@ def test_no_credentials_is_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: no usable AWS credentials for environment dev: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_endpoint_pipeline_runs_on_the_aws_target_and_destroy_removes_it(local_aws, aws_env):
+    env, stack = aws_env
+    polling = ("--set", "pipelines.endpoint.poll_seconds=1")
+
+    result = harness(env, "run", "--target", "aws", "dev", "--pipeline", "endpoint", *polling)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "smoke test: 5 answer(s) for 5 sample row(s)" in result.stdout
+    status = harness(env, "status", "--target", "aws", "dev", "--pipeline", "endpoint")
+    assert re.search(rf"endpoint endpoint-{stack} \(from endpoint run \S+\): InService", status.stdout)
+
+    destroyed = harness(env, "destroy", "--target", "aws", "dev")
+    assert destroyed.returncode == 0, destroyed.stderr
+    assert f"endpoint endpoint-{stack} deleted" in destroyed.stdout
+    sagemaker = boto3.client("sagemaker", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    assert f"endpoint-{stack}" not in [e["EndpointName"] for e in sagemaker.list_endpoints()["Endpoints"]]

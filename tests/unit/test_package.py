@@ -31,3 +31,32 @@ def test_uploads_are_content_addressed_and_skipped_when_present(tmp_path):
         data.write_text("a\n1\n")
         uploaded = package.upload_data(s3, "bundles", data)
         assert uploaded.uri == f"s3://bundles/data/{uploaded.sha256}/"
+
+
+def test_a_pipelines_own_code_package_ships_in_the_bundle_as_it_imports(tmp_path, monkeypatch):
+    (tmp_path / "team" / "jobs").mkdir(parents=True)
+    (tmp_path / "team" / "__init__.py").write_text("")
+    (tmp_path / "team" / "jobs" / "__init__.py").write_text("")
+    (tmp_path / "team" / "jobs" / "profile.py").write_text("print('profile')\n")
+    (tmp_path / "team_step.py").write_text("print('step')\n")
+    (tmp_path / "loose").mkdir()  # a namespace package: no __init__.py
+    (tmp_path / "loose" / "job.py").write_text("print('job')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    bundle = package.code_bundle(importable=["team.jobs", "team_step", "loose"])
+
+    with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
+        names = tar.getnames()
+    assert {"team/jobs/__init__.py", "team/jobs/profile.py", "team_step.py", "loose/job.py"} <= set(names)
+    assert "jobs/train.py" in names
+    assert names == sorted(names)
+    assert bundle == package.code_bundle(
+        importable=["loose", "team_step", "team.jobs"]
+    )  # order does not matter
+
+
+def test_a_code_package_that_cannot_be_found_is_one_line():
+    import pytest
+
+    with pytest.raises(package.BundleError, match="code package 'no_such_team' cannot be found"):
+        package.code_bundle(importable=["no_such_team"])

@@ -1,0 +1,149 @@
+"""A user's pipeline, as the README's "Add a pipeline" shows it: its files copied from the
+README into a folder outside the repository, registered by configuration alone, then
+run, shown, logged and deployed on both targets with no harness change."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import boto3
+import pytest
+
+from harness.paths import ROOT
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+MODULES = "pipeline_modules=[team_profile.pipeline]"
+
+
+def readme_files(prefix: str) -> dict[str, str]:
+    """The README's fenced code blocks whose first line is `# <path>` under `prefix`."""
+    blocks = re.findall(r"```(?:python|sh)\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    return {
+        block.split("\n", 1)[0].removeprefix("# "): block.split("\n", 1)[1]
+        for block in blocks
+        if block.startswith(f"# {prefix}")
+    }
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("team")
+    files = readme_files("team_profile/")
+    assert set(files) == {"team_profile/pipeline.py", "team_profile/profile_job.py"}
+    for path, text in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(text)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def harness(local_aws, job_image, team, tmp_path_factory):
+    home = tmp_path_factory.mktemp("team-home")
+    suffix = uuid.uuid4().hex[:6]
+    port = local_aws.endpoint_url.rsplit(":", 1)[1]
+    settings = [
+        f"emulator.port={port}",
+        f"stack_name=team-{suffix}",
+        f"artifact_bucket=team-{suffix}",
+        MODULES,
+    ]
+
+    def run(*args: str, env: dict | None = None, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        overrides = [item for setting in (*settings, *extra) for item in ("--set", setting)]
+        return subprocess.run(
+            [sys.executable, "-m", "harness", *args, *overrides],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "MLHARNESS_HOME": str(home), "PYTHONPATH": str(team), **(env or {})},
+        )  # fmt: skip
+
+    run.stack, run.bucket = f"team-{suffix}", f"team-{suffix}"
+    return run
+
+
+def client(local_aws, service: str):
+    return boto3.client(service, endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+
+
+def test_the_users_pipeline_is_listed_runs_and_writes_its_output(harness, local_aws):
+    listed = harness("pipelines")
+    assert listed.returncode == 0, listed.stderr
+    assert "profile: column statistics of the input data" in listed.stdout
+    assert "pipelines.profile.min_rows: 100" in listed.stdout
+
+    result = harness("run", "--target", "local", "--pipeline", "profile", extra=("data.rows=1200",))
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "| profile: 1200 rows, 9 columns" in result.stdout  # the job's own log line
+    uri = re.search(r"  profile: (s3://\S+/profile\.json)", result.stdout.split("== summary", 1)[1]).group(1)
+    bucket, key = uri.removeprefix("s3://").split("/", 1)
+    profile = json.loads(client(local_aws, "s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert profile["rows"] == 1200 and profile["columns"]["age"] == "int64"
+    assert key.startswith("runs/profile-")
+
+
+def test_status_and_logs_show_the_users_run(harness):
+    status = harness("status", "--target", "local", "--pipeline", "profile")
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"profile-\S+\s+SUCCEEDED\s+\S+\s+s3://\S+/profile\.json", status.stdout)
+    logs = harness("logs", "--target", "local")
+    assert logs.returncode == 0, logs.stderr
+    assert "== /aws/sagemaker/ProcessingJobs/profile-" in logs.stdout
+    assert "profile: 1200 rows, 9 columns" in logs.stdout
+
+
+def test_its_iam_allows_its_own_prefix_and_nothing_more(harness, local_aws):
+    cfn = client(local_aws, "cloudformation")
+    body = cfn.get_template(StackName=harness.stack)["TemplateBody"]
+    import yaml
+
+    template = body if isinstance(body, dict) else yaml.safe_load(body)
+    statements = template["Resources"]["ProfileStateMachineRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    sagemaker = [s for s in statements if any(a.startswith("sagemaker:") for a in s["Action"])]
+    assert [s["Resource"]["Fn::Sub"].rsplit(":", 1)[1] for s in sagemaker] == ["processing-job/profile-*"]
+    assert sorted(sagemaker[0]["Action"]) == [
+        "sagemaker:AddTags",
+        "sagemaker:CreateProcessingJob",
+        "sagemaker:DescribeProcessingJob",
+        "sagemaker:StopProcessingJob",
+    ]
+    assert not any(s["Action"] == "s3:PutObject" for s in statements)
+
+
+def test_a_name_without_the_prefix_is_refused_at_build_in_one_line(harness, team, tmp_path):
+    pipeline = (team / "team_profile" / "pipeline.py").read_text()
+    renamed = tmp_path / "team_profile"
+    renamed.mkdir()
+    (renamed / "pipeline.py").write_text(pipeline.replace('f"{run.run_id}-profile"', '"nightly-profile"'))
+    (renamed / "profile_job.py").write_text((team / "team_profile" / "profile_job.py").read_text())
+
+    result = harness("build", env={"PYTHONPATH": str(tmp_path)})
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: pipeline 'profile': state 'Profile': ProcessingJobName 'nightly-profile' does not start with "
+        "'profile-', which its IAM statements allow"
+    ]
+
+
+def test_the_aws_target_deploys_it_too(harness, local_aws):
+    env = {
+        "MLHARNESS_AWS_ENDPOINT_URL": local_aws.endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "MLHARNESS_STACK_NAME": f"{harness.stack}-aws",
+        "MLHARNESS_ARTIFACT_BUCKET": f"{harness.bucket}-aws-{{account_id}}",
+    }
+    result = harness("deploy", "--target", "aws", "dev", env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert (
+        f"stack {harness.stack}-aws: Add ProfileStateMachine (AWS::StepFunctions::StateMachine)"
+        in result.stdout
+    )
+    assert re.search(r"profile: arn:aws:states:\S+:stateMachine:\S+-aws-profile", result.stdout)
