@@ -269,7 +269,14 @@ def _bind_check(host: str, port: int) -> int:
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="python -m harness emulator")
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=["env"],
+        help="env: print the export lines that point stock tools at the local AWS running on --port",
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
+    parser.add_argument("--region", default="us-east-1", help="env: the region to export (default us-east-1)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     parser.add_argument(
         "--state-dir", type=Path, default=None, help=f"where state lives (default {default_state_dir()})"
@@ -281,11 +288,25 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
+def print_env(port: int, region: str) -> int:
+    from harness.emulator import user_env
+
+    try:
+        variables = user_env.prepare(f"http://127.0.0.1:{port}", region, user_env.default_config_file(port))
+    except user_env.EnvError as ex:
+        print(f"error: {ex}", file=sys.stderr)
+        return 1
+    print("\n".join(user_env.shell_lines(variables)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     return run(build_parser().parse_args(argv))
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "env":
+        return print_env(args.port, args.region)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     serve(
         port=args.port,
