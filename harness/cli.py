@@ -252,6 +252,8 @@ def _deployed(settings, selected, shown) -> list[str]:
 
 
 def _pipelines(args: argparse.Namespace) -> int:
+    import json
+
     from harness import config
 
     settings = config.load(args.env, args.overrides)
@@ -266,7 +268,7 @@ def _pipelines(args: argparse.Namespace) -> int:
         runs = "in a plain `run`" if pipeline.runs_by_default else "when named (--pipeline)"
         print(f"  runs {runs}" + (f"; scheduled {schedule}" if schedule else ""))
         for key, value in settings.settings[pipeline.name].items():
-            print(f"  pipelines.{pipeline.name}.{key}: {value}")
+            print(f"  pipelines.{pipeline.name}.{key}: {json.dumps(value)}")
     return 0
 
 

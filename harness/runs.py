@@ -62,7 +62,7 @@ def run(
         raise HarnessError("--detach starts one pipeline: add --pipeline NAME")
     if as_scheduled:
         _check_schedulable(config, pipelines)
-    data_path = _checked_data_file(config, pipelines)  # bad input fails before anything starts
+    data_path = checked_data_file(config, pipelines)  # bad input fails before anything starts
     handover = None if as_scheduled else Handover(config, pipelines, from_run)
     with target:
         config = target.resolve(config)
@@ -133,9 +133,20 @@ def run_pipeline(
 ) -> records.RunRecord:
     """One execution of `pipeline`, with what it consumes; watched (unless detached) and recorded."""
     config = deployment.config
-    run_id = records.new_run_id(pipeline.prefix)
     for kind, source in consumed.items():
         report(f"{pipeline.name} uses the {kind} of run {source.run_id} ({source.how})")
+    run_id, execution_input = new_execution_input(deployment, pipeline, consumed)
+    record = _new_record(deployment, pipeline, run_id, dict(config.settings[pipeline.name]))
+    record.consumed = {kind: source.run_id for kind, source in consumed.items()}
+    return _run(deployment, pipeline, record, execution_input, report)
+
+
+def new_execution_input(
+    deployment: Deployment, pipeline: Pipeline, consumed: dict[str, Source]
+) -> tuple[str, dict]:
+    """A new run id, and the execution input the pipeline builds for it."""
+    config = deployment.config
+    run_id = records.new_run_id(pipeline.prefix)
     context = RunContext(
         run_id=run_id,
         execution_name=pipeline.execution_name(run_id),
@@ -148,12 +159,9 @@ def run_pipeline(
         consumed={kind: source.record for kind, source in consumed.items()},
     )
     try:
-        execution_input = pipeline.execution_input(context)
+        return run_id, pipeline.execution_input(context)
     except (KeyError, ValueError) as ex:
         raise HarnessError(f"pipeline {pipeline.name}: cannot build its execution input: {ex}") from None
-    record = _new_record(deployment, pipeline, run_id, dict(config.settings[pipeline.name]))
-    record.consumed = {kind: source.run_id for kind, source in consumed.items()}
-    return _run(deployment, pipeline, record, execution_input, report)
 
 
 def run_as_scheduled(
@@ -282,7 +290,7 @@ def _prefix(config: Config, run_id: str) -> str:
     return f"s3://{config.artifact_bucket}/runs/{run_id}"
 
 
-def _checked_data_file(config: Config, pipelines: list[Pipeline]) -> Path | None:
+def checked_data_file(config: Config, pipelines: list[Pipeline]) -> Path | None:
     """The configured CSV, checked by every selected pipeline that takes it; or a generated
     sample (cached). None when no selected pipeline takes data."""
     from pipelines import data as pipeline_data

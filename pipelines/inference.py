@@ -118,6 +118,8 @@ def definition(build: BuildContext) -> dict:
         output_uri=state_path("$.run.PredictionsUri"),
         result_path="$.transform",
     )
+    for task in (create_model, preprocess, transform):
+        tasks.retry_transient(task)
     for task in (read_published, create_model, preprocess, transform):
         tasks.catch_all(task, failed)
     create_model.next(preprocess)

@@ -216,6 +216,24 @@ def with_kms_key(definition: dict) -> dict:
     return encrypted
 
 
+# SageMaker's answers that a retry may get past: throttling and capacity (ThrottlingException and
+# other unmodelled errors arrive as AmazonSageMakerException, as Step Functions names them).
+TRANSIENT_SAGEMAKER_ERRORS = [
+    "SageMaker.AmazonSageMakerException",
+    "SageMaker.ResourceLimitExceededException",
+]
+
+
+def retry_transient(task: steps.Task) -> steps.Task:
+    """Retry a SageMaker call twice (after 2 s, then 4 s) when SageMaker refused it for now."""
+    task.add_retry(
+        steps.Retry(
+            error_equals=TRANSIENT_SAGEMAKER_ERRORS, interval_seconds=2, max_attempts=2, backoff_rate=2
+        )
+    )
+    return task
+
+
 def catch_all(task: steps.Task, handler: steps.State) -> steps.Task:
     """Send any error of `task` to `handler`, keeping it under $.error."""
     task.add_catch(steps.Catch(error_equals=["States.ALL"], next_step=handler, result_path="$.error"))

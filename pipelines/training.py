@@ -162,6 +162,8 @@ def definition(build: BuildContext) -> dict:
     )
     gate.default_choice(below)
 
+    for task in (preprocess, train, evaluate, create_model):
+        tasks.retry_transient(task)
     for task in (preprocess, train, evaluate, read_metrics, create_model, publish_model):
         tasks.catch_all(task, failed)
     return steps.Graph(

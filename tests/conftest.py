@@ -11,6 +11,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TINY_CONTEXT = ROOT / "tests" / "images" / "tiny"
 REGION = "us-east-1"
+# The mock configuration shipped for the project's pipelines (`<arn>#<test case>` runs).
+PROJECT_MOCKS = ROOT / "config" / "sfn-mocks.json"
+pytest_plugins = ["pytester"]  # the README's test file runs from a temporary project
 
 # Tests must never reach real AWS, whatever the environment holds.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
@@ -62,7 +65,7 @@ def job_image(docker_client) -> str:
 def local_aws(tmp_path_factory, docker_client):
     from harness.emulator import LocalAWS
 
-    aws = LocalAWS(state_dir=tmp_path_factory.mktemp("local-aws")).start()
+    aws = LocalAWS(state_dir=tmp_path_factory.mktemp("local-aws"), mock_config=PROJECT_MOCKS).start()
     yield aws
     pushed = _pushed_tags(aws, docker_client)
     aws.stop()

@@ -53,13 +53,16 @@ class LocalAWS:
         docker_gateway: bool = True,
         keep_containers: bool = False,
         log_file: str | os.PathLike | None = None,
+        mock_config: str | os.PathLike | None = None,
     ):
+        """mock_config: a Step Functions Local mock configuration for `<arn>#<test case>` runs."""
         self.port = port
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.host = host
         self.docker_gateway = docker_gateway
         self.keep_containers = keep_containers
         self.log_file = Path(log_file) if log_file else self.state_dir / "emulator.log"
+        self.mock_config = Path(mock_config) if mock_config else None
         self.process: subprocess.Popen | None = None
         self.info: dict = {}
 
@@ -79,6 +82,8 @@ class LocalAWS:
             args.append("--no-docker-gateway")
         if self.keep_containers:
             args.append("--keep-containers")
+        if self.mock_config:
+            args += ["--mock-config", str(self.mock_config)]
         with open(self.log_file, "ab") as log_out:
             self.process = subprocess.Popen(
                 args, stdout=log_out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -143,9 +148,16 @@ def serve(
     docker_gateway: bool = True,
     keep_containers: bool = False,
     ready_file: Path | None = None,
+    mock_config: Path | None = None,
 ) -> None:
     from werkzeug.serving import make_server
 
+    from harness.emulator import sfn_mocking
+
+    try:  # a broken mock configuration stops the start, in one line
+        sfn_mocking.configure(mock_config or os.environ.get("SFN_MOCK_CONFIG") or None)
+    except sfn_mocking.MockConfigError as ex:
+        raise SystemExit(f"error: {ex}") from None
     state_dir = Path(state_dir or default_state_dir())
     state_dir.mkdir(parents=True, exist_ok=True)
     primary = _bind_check(host, port)
@@ -210,6 +222,7 @@ def serve(
         "state_dir": str(state_dir),
         "pid": os.getpid(),
         "registry": registry.address if registry else None,
+        "mock_config": str(sfn_mocking.configured.path) if sfn_mocking.configured else None,
     }
     if ready_file:
         tmp = Path(str(ready_file) + ".tmp")
@@ -284,6 +297,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--no-docker-gateway", dest="docker_gateway", action="store_false",
                         help="do not also listen on the job network's gateway")  # fmt: skip
     parser.add_argument("--keep-containers", action="store_true", help="keep job containers (debugging)")
+    parser.add_argument(
+        "--mock-config",
+        type=Path,
+        default=None,
+        help="a Step Functions Local mock configuration: StartExecution on ARN#TESTCASE runs that test case "
+        "(default: $SFN_MOCK_CONFIG)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
     return parser
 
@@ -315,5 +335,6 @@ def run(args: argparse.Namespace) -> int:
         docker_gateway=args.docker_gateway,
         keep_containers=args.keep_containers,
         ready_file=args.ready_file,
+        mock_config=args.mock_config,
     )
     return 0

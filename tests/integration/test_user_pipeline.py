@@ -74,6 +74,7 @@ def test_the_users_pipeline_is_listed_runs_and_writes_its_output(harness, local_
     assert listed.returncode == 0, listed.stderr
     assert "profile: column statistics of the input data" in listed.stdout
     assert "pipelines.profile.min_rows: 100" in listed.stdout
+    assert "  names profile-*; creates processing-job" in listed.stdout
 
     result = harness("run", "--target", "local", "--pipeline", "profile", extra=("data.rows=1200",))
 

@@ -298,3 +298,35 @@ def test_aws_sdk_services_map_to_boto_names_through_the_table_we_extend():
     )
     patches.apply_patches()
     assert StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["sagemakerruntime"] == "sagemaker-runtime"
+
+
+def test_mocked_test_cases_reach_the_worker_through_the_hooks_we_use():
+    from moto.stepfunctions.parser.backend import execution_worker
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.mocking import mock_config
+
+    worker_source = inspect.getsource(execution_worker.ExecutionWorker)
+    assert "self._mock_test_case = mock_test_case" in worker_source
+    assert "mock_test_case=self._mock_test_case" in worker_source
+    assert Execution._get_start_execution_worker.__module__ == "harness.emulator.patches.stepfunctions"
+    # Upstream's loader is a stub; when it reads a file, compare it with harness.emulator.sfn_mocking.
+    assert "raw_mock_config = None" in inspect.getsource(mock_config.load_mock_test_case_for)
+
+
+def test_mocked_throws_name_their_error_where_we_allow_states_errors():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+
+    assert "CustomErrorName(" in inspect.getsource(mock_eval_utils._eval_mocked_response_throw)
+    assert mock_eval_utils.CustomErrorName.__module__ == "harness.emulator.patches.stepfunctions"
+
+
+def test_test_state_is_ours_while_upstream_lacks_it_and_runs_the_engines_program():
+    import moto.stepfunctions.responses as upstream_responses
+    from moto.stepfunctions.parser.asl.parse.test_state.preprocessor import TestStatePreprocessor
+    from moto.stepfunctions.parser.backend.test_state.execution import TestStateExecution
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    assert "def test_state" not in inspect.getsource(upstream_responses)
+    assert StepFunctionResponse.test_state.__module__ == "harness.emulator.patches.stepfunctions"
+    assert TestStatePreprocessor.STATE_NAME == "TestState"  # the name our TestState mocks answer for
+    assert hasattr(TestStateExecution, "TestCaseExecutionWorkerCommunication")

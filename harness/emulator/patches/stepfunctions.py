@@ -16,6 +16,8 @@ from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
 STOP_EXECUTION_WAIT_S = 10
+# The test case an execution being started runs (set around StartExecution, read as its worker is made).
+_MOCK_TEST_CASE: contextvars.ContextVar = contextvars.ContextVar("mock_test_case", default=None)
 
 
 def enable_state_machine_execution() -> None:
@@ -50,17 +52,31 @@ def evaluate_jsonata_in_python() -> None:
     asl_jsonata._eval_jsonata = _eval
 
 
-def allow_states_errors_in_fail_states() -> None:
-    """A Fail state may re-raise a caught `States.*` error (ErrorPath: $.error.Error);
-    moto's engine wraps the name in CustomErrorName, which refuses that prefix."""
+def _any_error_name(custom_error_name: type) -> type:
+    """CustomErrorName without its refusal of the `States.` prefix."""
     from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
-    from moto.stepfunctions.parser.asl.component.state.fail import state_fail
 
-    class FailStateErrorName(state_fail.CustomErrorName):
+    class AnyErrorName(custom_error_name):
         def __init__(self, error_name: str | None):
             ErrorName.__init__(self, error_name=error_name)
 
-    state_fail.CustomErrorName = FailStateErrorName
+    return AnyErrorName
+
+
+def allow_states_errors_in_fail_states() -> None:
+    """A Fail state may re-raise a caught `States.*` error (ErrorPath: $.error.Error);
+    moto's engine wraps the name in CustomErrorName, which refuses that prefix."""
+    from moto.stepfunctions.parser.asl.component.state.fail import state_fail
+
+    state_fail.CustomErrorName = _any_error_name(state_fail.CustomErrorName)
+
+
+def allow_states_errors_in_mocked_throws() -> None:
+    """A mocked response may throw `States.TaskFailed` (what a failed .sync job raises), as
+    Step Functions Local allows; the engine wrapped it in CustomErrorName, which refused it."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
+
+    mock_eval_utils.CustomErrorName = _any_error_name(mock_eval_utils.CustomErrorName)
 
 
 def make_stop_execution_synchronous() -> None:
@@ -497,3 +513,87 @@ def add_validate_state_machine_definition() -> None:
         )
 
     StepFunctionResponse.validate_state_machine_definition = validate_state_machine_definition
+
+
+def run_mocked_test_cases() -> None:
+    """StartExecution (and StartSyncExecution) on `<state machine ARN>#<test case>` runs a test
+    case of the mock configuration, as Step Functions Local does. moto's engine evaluates test
+    cases, but its backend neither reads the ARN's test case nor hands one to the worker, and
+    its loader is a stub (harness.emulator.sfn_mocking is ours)."""
+    from moto.stepfunctions.exceptions import InvalidName
+    from moto.stepfunctions.parser.backend.execution import Execution, SyncExecution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    from harness.emulator import sfn_mocking
+
+    def with_test_case(original):
+        def start(backend, state_machine_arn, name=None, execution_input=None, trace_header=None):
+            arn, marked, test_case = (state_machine_arn or "").partition("#")
+            if not marked:
+                return original(backend, state_machine_arn, name, execution_input, trace_header)
+            machine = backend.describe_state_machine(arn)
+            config = sfn_mocking.configured
+            if config is None:
+                raise InvalidName(
+                    f"Invalid mock test case name '{test_case}' for state machine '{machine.name}': "
+                    "the local AWS has no mock configuration (start it with --mock-config FILE "
+                    "or SFN_MOCK_CONFIG)"
+                )
+            try:
+                case = config.test_case(
+                    machine.name, test_case, sfn_mocking.state_names(json.loads(machine.definition))
+                )
+            except sfn_mocking.MockConfigError as ex:
+                raise InvalidName(f"Invalid mock test case name '{test_case}': {ex}") from None
+            token = _MOCK_TEST_CASE.set(case)
+            try:
+                return original(backend, arn, name, execution_input, trace_header)
+            finally:
+                _MOCK_TEST_CASE.reset(token)
+
+        start.__wrapped__ = original
+        return start
+
+    def with_worker_test_case(original):
+        def _get_start_execution_worker(execution):
+            worker = original(execution)
+            case = _MOCK_TEST_CASE.get()
+            if case is not None:
+                worker._mock_test_case = case
+            return worker
+
+        _get_start_execution_worker.__wrapped__ = original
+        return _get_start_execution_worker
+
+    StepFunctionsParserBackend.start_execution = with_test_case(StepFunctionsParserBackend.start_execution)
+    StepFunctionsParserBackend.start_sync_execution = with_test_case(
+        StepFunctionsParserBackend.start_sync_execution
+    )
+    for cls in (Execution, SyncExecution):
+        cls._get_start_execution_worker = with_worker_test_case(cls.__dict__["_get_start_execution_worker"])
+
+
+def add_test_state() -> None:
+    """moto lacks TestState (one state, one input, inspection data); answer it from
+    harness.emulator.test_state, which runs the engine's own TestState program."""
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    from harness.emulator import test_state
+
+    def test_state_response(response) -> ActionResult:
+        return ActionResult(
+            test_state.test_state(
+                definition=response._get_param("definition"),
+                account_id=response.current_account,
+                region=response.region,
+                role_arn=response._get_param("roleArn"),
+                state_input=response._get_param("input"),
+                inspection_level=response._get_param("inspectionLevel"),
+                variables=response._get_param("variables"),
+                state_name=response._get_param("stateName"),
+                mock=response._get_param("mock"),
+                state_configuration=response._get_param("stateConfiguration"),
+            )
+        )
+
+    StepFunctionResponse.test_state = test_state_response

@@ -1,0 +1,285 @@
+"""The test kit: pytest fixtures for testing pipelines against the local AWS in users' own CI.
+
+Installed with the package (entry point `pytest11`), so `pip install` is enough:
+
+    def test_the_gate_fails_below_its_threshold(pipelines):
+        result = pipelines.run("training", test_case="GateFails")
+        assert result.status == "FAILED" and result.error == "QualityGateFailed"
+
+Fixtures (session-scoped):
+- `local_aws`: the local AWS on a free port with a temporary state dir, stopped at the end
+  (its jobs' and endpoints' containers go with it);
+- `aws_client`: `aws_client("s3")` is a boto3 client bound to it;
+- `mlharness_mock_config`: the Step Functions Local mock configuration the local AWS reads
+  (`--mlharness-mock-config`, the ini option `mlharness_mock_config`, or `SFN_MOCK_CONFIG`;
+  override the fixture to write one);
+- `mlharness_overrides`: KEY=VALUE overrides of the configuration deployed (the ini option
+  `mlharness_set`; override the fixture to give them in a test file);
+- `pipelines`: the registered pipelines deployed once; `pipelines.run(name, input=None,
+  test_case=None)` runs one and returns a `RunResult` (status, output, error, cause, history,
+  and the Describe answers of its jobs).
+
+ini options: `mlharness_env` (the configuration deployed; default local) and `mlharness_set`
+(KEY=VALUE overrides, one per line, as `--set` takes them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REGION = "us-east-1"
+POLL_S = 0.1
+# The SageMaker job each `.sync` task runs: resource action -> (Describe call, name field).
+_JOB_DESCRIBES = {
+    "createProcessingJob": ("describe_processing_job", "ProcessingJobName"),
+    "createTrainingJob": ("describe_training_job", "TrainingJobName"),
+    "createTransformJob": ("describe_transform_job", "TransformJobName"),
+}
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("mlharness", "testing pipelines against the local AWS")
+    group.addoption(
+        "--mlharness-mock-config",
+        default=None,
+        help="a Step Functions Local mock configuration for `pipelines.run(..., test_case=...)`",
+    )
+    parser.addini("mlharness_mock_config", "a Step Functions Local mock configuration (a path)", default="")
+    parser.addini("mlharness_env", "the configuration the `pipelines` fixture deploys", default="local")
+    parser.addini("mlharness_set", "KEY=VALUE overrides of that configuration, one per line", type="linelist")
+
+
+@dataclasses.dataclass
+class RunResult:
+    """How one execution ended, as the Step Functions and SageMaker APIs tell it."""
+
+    pipeline: str
+    execution_arn: str
+    status: str  # SUCCEEDED | FAILED | TIMED_OUT | ABORTED
+    input: dict
+    output: dict | None
+    error: str | None
+    cause: str | None
+    history: list[dict]
+    jobs: dict[str, dict]  # Task state name -> DescribeXJob of the job it ran (real jobs only)
+
+    def states_entered(self) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"] for e in self.history if e["type"].endswith("StateEntered")
+        ]
+
+    def events(self, kind: str, state: str | None = None) -> list[dict]:
+        """The history's events of `kind` (e.g. "TaskFailed"), optionally within the state named."""
+        found, current = [], None
+        for event in self.history:
+            if event["type"].endswith("StateEntered"):
+                current = event["stateEnteredEventDetails"]["name"]
+            if event["type"] == kind and (state is None or state == current):
+                found.append(event)
+        return found
+
+
+class Pipelines:
+    """The registered pipelines, deployed on the local AWS; runs them by name."""
+
+    def __init__(self, deployment, log: list[str]):
+        self.deployment = deployment
+        self.config = deployment.config
+        self.log = log
+        self._produced: dict = {}  # artifact kind -> Source, from runs of this session
+
+    @property
+    def names(self) -> list[str]:
+        return self.config.pipeline_names()
+
+    def state_machine_arn(self, name: str) -> str:
+        return self.deployment.state_machines[self.config.pipeline(name).name]
+
+    def client(self, service: str):
+        return self.deployment.target.clients().client(service)
+
+    def input_for(self, name: str) -> dict:
+        """The execution input `python -m harness run` would start the pipeline with: what it
+        consumes from this session's runs, else the published artifact."""
+        return self._new_input(self.config.pipeline(name))[1]
+
+    def run(
+        self, name: str, input: dict | None = None, test_case: str | None = None, timeout: float = 600
+    ) -> RunResult:
+        """Start the pipeline with `input` (default: input_for(name)), or one of the mock
+        configuration's test cases of it, and wait until it ends."""
+        from harness import records
+
+        pipeline = self.config.pipeline(name)
+        if input is None:
+            run_id, input = self._new_input(pipeline)
+        else:
+            run_id = records.new_run_id(pipeline.prefix)
+        sfn = self.client("stepfunctions")
+        arn = self.state_machine_arn(name) + (f"#{test_case}" if test_case else "")
+        execution = sfn.start_execution(
+            stateMachineArn=arn, name=pipeline.execution_name(run_id), input=json.dumps(input)
+        )["executionArn"]
+        described = _wait(sfn, execution, timeout)
+        history = _history(sfn, execution)
+        output = json.loads(described["output"]) if described.get("output") else None
+        result = RunResult(
+            pipeline=name,
+            execution_arn=execution,
+            status=described["status"],
+            input=input,
+            output=output,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            history=history,
+            jobs=self._jobs_of(history),
+        )
+        if result.status == "SUCCEEDED" and test_case is None:
+            self._keep_produced(pipeline, run_id, input, output)
+        return result
+
+    def _new_input(self, pipeline) -> tuple[str, dict]:
+        from harness import runs
+        from harness.handover import Handover
+
+        consumed = {}
+        for artifact in pipeline.consumes:
+            source = self._produced.get(artifact.kind)
+            if source is None:
+                handover = Handover(self.config, [pipeline])
+                handover.resolve_published(self.client("s3"), self.config.artifact_bucket)
+                source = handover.consumed_by(pipeline)[artifact.kind]
+            consumed[artifact.kind] = source
+        return runs.new_execution_input(self.deployment, pipeline, consumed)
+
+    def _keep_produced(self, pipeline, run_id: str, execution_input: dict, output: dict) -> None:
+        from harness.handover import Source
+
+        produced = pipeline.outputs(execution_input, output).produced
+        for kind, record in produced.items():
+            self._produced[kind] = Source(dict(record), run_id, "this test session")
+
+    def _jobs_of(self, history: list[dict]) -> dict[str, dict]:
+        sagemaker = self.client("sagemaker")
+        jobs, state = {}, None
+        for event in history:
+            if event["type"].endswith("StateEntered"):
+                state = event["stateEnteredEventDetails"]["name"]
+            if event["type"] != "TaskSubmitted":
+                continue
+            details = event["taskSubmittedEventDetails"]
+            action = details.get("resource", "").removesuffix(".sync")
+            if details.get("resourceType") != "sagemaker" or action not in _JOB_DESCRIBES:
+                continue
+            describe, name_field = _JOB_DESCRIBES[action]
+            submitted = json.loads(details.get("output") or "{}")
+            arn = next((v for k, v in submitted.items() if k.endswith("Arn")), "")
+            if not arn:
+                continue  # a mocked state: no job was created
+            try:
+                answer = getattr(sagemaker, describe)(**{name_field: arn.rsplit("/", 1)[-1]})
+            except sagemaker.exceptions.ClientError:
+                continue  # a mocked state's job never existed
+            answer.pop("ResponseMetadata", None)
+            jobs[state] = answer
+        return jobs
+
+
+def _wait(sfn, execution_arn: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            sfn.stop_execution(
+                executionArn=execution_arn, error="TimedOut", cause=f"not done after {timeout} s"
+            )
+            raise TimeoutError(f"execution {execution_arn} still running after {timeout} s (stopped)")
+        time.sleep(POLL_S)
+
+
+def _history(sfn, execution_arn: str) -> list[dict]:
+    events = []
+    for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+        events.extend(page["events"])
+    return events
+
+
+# -- fixtures ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def mlharness_mock_config(request) -> Path | None:
+    configured = (
+        request.config.getoption("--mlharness-mock-config")
+        or request.config.getini("mlharness_mock_config")
+        or os.environ.get("SFN_MOCK_CONFIG")
+    )
+    return Path(configured) if configured else None
+
+
+@pytest.fixture(scope="session")
+def local_aws(tmp_path_factory, mlharness_mock_config):
+    from harness.emulator import EmulatorError, LocalAWS
+
+    aws = LocalAWS(state_dir=tmp_path_factory.mktemp("local-aws"), mock_config=mlharness_mock_config)
+    try:
+        aws.start()
+    except EmulatorError as ex:
+        pytest.fail(f"the local AWS did not start: {ex}", pytrace=False)
+    yield aws
+    aws.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_client(local_aws) -> Callable:
+    import boto3
+
+    def make(service: str):
+        return boto3.client(
+            service,
+            endpoint_url=local_aws.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def mlharness_overrides(request) -> list[str]:
+    return list(request.config.getini("mlharness_set"))
+
+
+@pytest.fixture(scope="session")
+def pipelines(request, local_aws, mlharness_overrides, tmp_path_factory):
+    from harness import config as harness_config
+    from harness import runs, targets
+
+    port = local_aws.endpoint_url.rsplit(":", 1)[1]
+    overrides = [*mlharness_overrides, f"emulator.port={port}"]
+    settings = harness_config.load(request.config.getini("mlharness_env"), overrides)
+    if settings.target != "local":
+        pytest.fail(f"mlharness_env {settings.env!r} is not a local configuration", pytrace=False)
+    # Runs recorded on this machine must not feed the tests: records go to a scratch home.
+    previous_home = os.environ.get("MLHARNESS_HOME")
+    os.environ["MLHARNESS_HOME"] = str(tmp_path_factory.mktemp("mlharness-home"))
+    log: list[str] = []
+    try:
+        target = targets.LocalTarget(settings, log=log.append)
+        target.prepare()
+        data = runs.checked_data_file(settings, list(settings.pipelines))
+        deployment = runs.prepare(target.resolve(settings), target, data, log.append)
+        yield Pipelines(deployment, log)
+    finally:
+        if previous_home is None:
+            os.environ.pop("MLHARNESS_HOME", None)
+        else:
+            os.environ["MLHARNESS_HOME"] = previous_home
