@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import warnings
 
@@ -141,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = config.load(_environment(args), args.overrides)
     pipelines = _pipelines_named(settings, args.pipeline)
-    target = targets.make_target(settings, _report, assume_yes=args.yes)
+    target = targets.make_target(settings, _report, assume_yes=args.yes, ask=_ask)
     return runs.run(
         settings,
         target,
@@ -150,6 +151,8 @@ def _run(args: argparse.Namespace) -> int:
         _report,
         detach=args.detach,
         as_scheduled=args.as_scheduled,
+        ask=_ask,
+        fail=lambda line: print(f"error: {line}", file=sys.stderr, flush=True),
     )
 
 
@@ -166,7 +169,7 @@ def _deploy(args: argparse.Namespace) -> int:
     from harness import config, release, targets
 
     settings = config.load(_environment(args), args.overrides)
-    with targets.make_target(settings, _report, assume_yes=args.yes) as target:
+    with targets.make_target(settings, _report, assume_yes=args.yes, ask=_ask) as target:
         released = release.release(target.resolve(settings), target, _report)
     for name, arn in released.state_machines.items():
         print(f"{name}: {arn}")
@@ -177,7 +180,7 @@ def _destroy(args: argparse.Namespace) -> int:
     from harness import config, release, targets
 
     settings = config.load(_environment(args), args.overrides)
-    with targets.make_target(settings, _report, assume_yes=args.yes) as target:
+    with targets.make_target(settings, _report, assume_yes=args.yes, ask=_ask) as target:
         release.destroy(target.resolve(settings), target, args.delete_data, _report)
     return 0
 
@@ -207,48 +210,62 @@ def _status(args: argparse.Namespace) -> int:
 
     settings = config.load(_environment(args), args.overrides)
     selected = runs.select(settings, _pipelines_named(settings, args.pipeline) or ["all"])
+    live = _reconciled_and_deployed(settings, selected)  # first: records are brought up to date
     names = {p.name for p in selected}
     shown = [r for r in records.load_all(settings.env) if r.pipeline in names]
     if not shown:
         print(f"no runs recorded for environment {settings.env}")
     else:
-        print(f"{'run':34} {'status':10} {'started':26} headline")
+        print(f"{'run':34} {'status':11} {'started':26} headline")
     for record in shown:
         key = record.headline if record.status == "SUCCEEDED" else (record.error or "")
-        print(f"{record.run_id:34} {record.status:10} {record.started_at:26} {key}")
-    for line in _deployed(settings, selected, shown):
+        print(f"{record.run_id:34} {record.status:11} {record.started_at:26} {key}")
+    for line in live(shown):
         print(line)
     return 0
 
 
-def _deployed(settings, selected, shown) -> list[str]:
-    """Schedules, and what the latest runs left in service; a local AWS that is not running is
-    not started for this."""
-    from harness import deployed, targets
+def _reconciled_and_deployed(settings, selected):
+    """Reconcile unfinished records with the target now; return what then lists the deployed
+    schedules and what the latest runs left in service. A local AWS that is not running is not
+    started for this: its executions are gone with it."""
+    from harness import deployed, reconcile, records, runs, targets
     from harness.errors import HarnessError
 
     scheduled = [p for p in selected if p.schedule is not None]
-    latest = {r.pipeline: r for r in shown if r.status == "SUCCEEDED" and r.resources}
-    if not scheduled and not latest:
-        return []
+    unfinished = [r for r in records.load_all(settings.env) if r.status in reconcile.UNFINISHED]
     target = targets.make_target(settings, log=lambda line: None)
     if isinstance(target, targets.LocalTarget) and not target.running():
-        return [
-            f"{p.name} schedule: {settings.schedule(p.name).expression or 'none'} "
-            "(configured; the local AWS is not running to show it)"
-            for p in scheduled
-        ] + [f"{name}: the local AWS is not running to show what it left in service" for name in latest]
-    lines = []
+        why = "the local AWS is not running, and executions do not outlive it"
+        reconcile.lose_all(settings, unfinished, why, save=lambda record: records.save(record))
+
+        def not_running(shown) -> list[str]:
+            latest = {r.pipeline for r in shown if r.status == "SUCCEEDED" and r.resources}
+            return [
+                f"{p.name} schedule: {settings.schedule(p.name).expression or 'none'} "
+                "(configured; the local AWS is not running to show it)"
+                for p in scheduled
+            ] + [
+                f"{name}: the local AWS is not running to show what it left in service"
+                for name in sorted(latest)
+            ]
+
+        return not_running
+    lines: list[str] = []
     try:
         with target:
             resolved = target.resolve(settings)
+            runs.reconcile_records(resolved, target, lines.append)
             for pipeline in scheduled:
                 lines += deployed.schedule_lines(resolved, target, pipeline)
+            fresh = records.load_all(settings.env)
+            latest = {r.pipeline: r for r in fresh if r.status == "SUCCEEDED" and r.resources}
             for record in latest.values():
-                lines += deployed.resource_lines(target, record)
+                if record.pipeline in {p.name for p in selected}:
+                    lines += deployed.resource_lines(target, record)
     except HarnessError as ex:
         lines.append(f"deployed state: unknown ({ex})")
-    return lines
+    return lambda shown: lines
 
 
 def _pipelines(args: argparse.Namespace) -> int:
@@ -276,6 +293,16 @@ def _report(line: str) -> None:
     print(line, flush=True)
 
 
+def _ask(question: str) -> bool | None:
+    """A yes/no question on the terminal; None when there is no terminal to ask on."""
+    if not sys.stdin.isatty():
+        return None
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except (EOFError, KeyboardInterrupt):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     # The Step Functions SDK imports pkg_resources, which warns on every import.
@@ -286,12 +313,20 @@ def main(argv: list[str] | None = None) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from harness.errors import HarnessError
+    from harness.reconcile import Terminated
 
+    def on_sigterm(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, on_sigterm)  # unwinds, so records say what is known
     try:
         return args.handler(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except (HarnessError, ClientError, BotoCoreError) as ex:
         print(f"error: {' '.join(str(ex).split())}", file=sys.stderr)
         return 1

@@ -80,11 +80,28 @@ class ClientFactory:
 
     def client(self, service: str) -> BaseClient:
         if service not in self._clients:
-            # inject_host_prefix: StartSyncExecution's "sync-" prefix cannot resolve on an IP endpoint.
-            config = Config(
-                retries={"max_attempts": 3, "mode": "standard"}, inject_host_prefix=self.endpoint_url is None
-            )
-            self._clients[service] = self._session.client(
-                service, endpoint_url=self.endpoint_url, config=config, region_name=self.region
-            )
+            made = self._make(service, inject_host_prefix=True)
+            # StartSyncExecution's and TestState's "sync-" host prefix resolves only on AWS's names;
+            # the endpoint may come from AWS_ENDPOINT_URL(_<SERVICE>), which boto3 honours itself.
+            if not is_aws_endpoint(made.meta.endpoint_url):
+                made = self._make(service, inject_host_prefix=False)
+            self._clients[service] = made
         return self._clients[service]
+
+    def endpoint_of(self, service: str) -> str:
+        """The endpoint a service's client really talks to (the environment's variables included)."""
+        return self.client(service).meta.endpoint_url
+
+    def _make(self, service: str, inject_host_prefix: bool) -> BaseClient:
+        config = Config(
+            retries={"max_attempts": 3, "mode": "standard"}, inject_host_prefix=inject_host_prefix
+        )
+        return self._session.client(
+            service, endpoint_url=self.endpoint_url, config=config, region_name=self.region
+        )
+
+
+def is_aws_endpoint(url: str) -> bool:
+    """Whether a URL is one of AWS's own endpoints (not a stand-in such as the local AWS)."""
+    host = urlparse(url).hostname or ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn", ".api.aws"))

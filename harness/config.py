@@ -10,6 +10,7 @@ field and what is expected.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -18,22 +19,19 @@ from typing import Any
 
 import yaml
 
+from harness import aws_names
 from pipelines import registry
 from pipelines.contract import ContractError, Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "config"
 ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
-BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-INSTANCE_TYPE = re.compile(r"^(ml\.[a-z0-9-]+\.[a-z0-9]+|local)$")
 ACCOUNT_TOKEN = "{account_id}"  # in artifact_bucket: replaced by the target's account
 KMS_KEY = re.compile(
     r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+|alias/[\w/-]+|[0-9a-f-]{36})$"
 )
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-SCHEDULE = re.compile(r"^(cron|rate)\(.+\)$")
 S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$")
-REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
 
 
 class ConfigError(ValueError):
@@ -119,8 +117,16 @@ def load(env: str, overrides: list[str] | None = None, config_dir: Path = CONFIG
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in Path(config_dir).glob("*.yaml"))) or "none"
         raise ConfigError(f"no configuration for environment {env!r}: {path} does not exist (known: {known})")
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file: the configuration of environment {env!r} must be one")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as ex:
+        raise ConfigError(f"{path}: cannot be read: {ex.strerror}") from None
+    except UnicodeDecodeError as ex:
+        raise ConfigError(
+            f"{path}: not UTF-8 (byte 0x{ex.object[ex.start]:02x} at offset {ex.start})"
+        ) from None
     except yaml.YAMLError as ex:
         mark = getattr(ex, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -187,11 +193,17 @@ def _validate(raw: dict, env: str, source: str) -> Config:
             raise fail(field, "a non-empty string")
     if top["target"] not in ("local", "aws"):
         raise fail("target", "'local' or 'aws'")
-    if not BUCKET_NAME.match(top["artifact_bucket"].replace(ACCOUNT_TOKEN, "123456789012")):
-        raise fail(
-            "artifact_bucket",
-            f"an S3 bucket name (3-63 lower-case letters, digits, '.', '-'; {ACCOUNT_TOKEN} allowed)",
-        )
+    bucket_problem = aws_names.bucket_problem(top["artifact_bucket"].replace(ACCOUNT_TOKEN, "123456789012"))
+    if bucket_problem:
+        raise fail("artifact_bucket", f"an S3 bucket name: {bucket_problem} ({ACCOUNT_TOKEN} allowed)")
+    stack_problem = aws_names.stack_problem(top["stack_name"])
+    if stack_problem:
+        raise fail("stack_name", f"a CloudFormation stack name: {stack_problem}")
+    for pipeline in pipelines:
+        machine = f"{top['stack_name']}-{pipeline.name}"
+        problem = aws_names.state_machine_problem(machine)
+        if problem:
+            raise fail("stack_name", f"a shorter name: state machine {machine!r} must have {problem}")
     config = Config(
         env=env,
         source=source,
@@ -267,8 +279,11 @@ def _schedules(raw: Any, pipelines: tuple[Pipeline, ...], fail) -> dict[str, Sch
         if value is not None and not isinstance(value, dict):
             raise fail(where, "a mapping with expression and data_uri")
         schedule = _section(Schedule, value or {}, where, fail)
-        if schedule.expression is not None and not SCHEDULE.match(schedule.expression):
-            raise fail(f"{where}.expression", "cron(...) or rate(...), or null for no schedule")
+        problem = aws_names.schedule_problem(schedule.expression) if schedule.expression is not None else None
+        if problem:
+            raise fail(
+                f"{where}.expression", f"an EventBridge schedule expression: {problem} (or null for none)"
+            )
         if schedule.data_uri is not None and not S3_PREFIX.match(schedule.data_uri):
             raise fail(
                 f"{where}.data_uri", "an s3://bucket/prefix/ URI, or null for <artifact bucket>/incoming/"
@@ -294,20 +309,42 @@ def _section(cls, values: dict, name: str, fail) -> Any:
     return cls(**checked)
 
 
+# Instances section field -> the SageMaker API's enum of the instance types that kind takes.
+_INSTANCE_ENUMS = {
+    "processing": "ProcessingInstanceType",
+    "training": "TrainingInstanceType",
+    "transform": "TransformInstanceType",
+    "endpoint": "ProductionVariantInstanceType",
+}
+
+
+@functools.cache
+def _instance_types(kind: str) -> frozenset[str]:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return frozenset(model.shape_for(_INSTANCE_ENUMS[kind]).enum)
+
+
 def _check_values(config: Config, fail) -> None:
     if config.data.rows < 100:
         raise fail("data.rows", "at least 100")
     if not 0 < config.emulator.port < 65536:
         raise fail("emulator.port", "a port number")
     for kind in (f.name for f in dataclasses.fields(Instances)):
-        if not INSTANCE_TYPE.match(getattr(config.instances, kind)):
-            raise fail(f"instances.{kind}", "an instance type such as ml.m5.large")
+        value = getattr(config.instances, kind)
+        known = _instance_types(kind)
+        if value != "local" and value not in known:
+            near = ", ".join(sorted(t for t in known if t.split(".")[1:2] == value.split(".")[1:2])[:6])
+            hint = f" (for example {near})" if near else " such as ml.m5.large"
+            raise fail(f"instances.{kind}", f"a SageMaker {kind} instance type{hint}, got {value!r}")
     aws = config.aws
     if aws.kms_key_id is not None and not KMS_KEY.match(aws.kms_key_id):
         raise fail("aws.kms_key_id", "a KMS key id, key ARN or alias")
     if aws.sagemaker_role_arn is not None and not ROLE_ARN.match(aws.sagemaker_role_arn):
         raise fail("aws.sagemaker_role_arn", "an IAM role ARN, or null for a role the stack creates")
-    if not REPOSITORY.match(aws.image_repository):
-        raise fail("aws.image_repository", "an ECR repository name (lower-case, digits, '.', '_', '-', '/')")
+    repository_problem = aws_names.repository_problem(aws.image_repository)
+    if repository_problem:
+        raise fail("aws.image_repository", f"an ECR repository name: {repository_problem}")
     if config.data.source != "generated" and not config.data.source.endswith(".csv"):
         raise fail("data.source", "'generated' or the path of a .csv file")

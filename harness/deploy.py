@@ -19,8 +19,10 @@ from botocore.exceptions import ClientError
 POLL_S = 0.5
 TIMEOUT_S = 1800
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
-# A stack in one of these states cannot be updated; it is replaced (it holds nothing).
-REPLACEABLE = {"ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"}
+# A stack in this state cannot be updated; it is replaced (it holds nothing).
+REPLACEABLE = {"ROLLBACK_COMPLETE"}
+# A stack whose first change set was never executed: a CREATE change set joins it.
+IN_REVIEW = "REVIEW_IN_PROGRESS"
 
 
 class DeployError(RuntimeError):
@@ -47,7 +49,15 @@ def ensure_bucket(s3, bucket: str, region: str, kms_key_id: str | None = None, t
         _keep_encryption(s3, bucket, kms_key_id)
         return False
     except ClientError as ex:
-        if ex.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+        code = ex.response["Error"]["Code"]
+        if code not in ("404", "NoSuchBucket", "NotFound"):
+            endpoint = s3.meta.endpoint_url
+            if code in ("403", "AccessDenied") and endpoint.startswith("http:"):
+                raise DeployError(
+                    f"bucket {bucket} refuses requests over plain HTTP (a TLS-only bucket policy, set when "
+                    f"{endpoint} was taken for AWS): remove it with `aws s3api delete-bucket-policy --bucket "
+                    f"{bucket} --endpoint-url {endpoint}`"
+                ) from None
             message = ex.response["Error"].get("Message", ex)
             raise DeployError(f"cannot use bucket {bucket}: {message}") from None
     arguments = {"Bucket": bucket}
@@ -119,8 +129,10 @@ def deploy(
     parameters: dict[str, str],
     log: Callable[[str], None] = print,
     confirm: Callable[[list[str]], bool] | None = None,
+    _retried: bool = False,
 ) -> Deployed:
-    """Create or update the stack through a change set; `confirm` sees the changes first."""
+    """Create or update the stack through a change set; `confirm` sees the changes first. A stack
+    another deployer creates meanwhile is waited for, then updated."""
     try:
         cfn.validate_template(TemplateBody=template_body)
     except ClientError as ex:
@@ -133,7 +145,7 @@ def deploy(
         cfn.delete_stack(StackName=stack_name)
         _wait_stack(cfn, stack["StackId"])
         stack = None
-    change_set_type = "UPDATE" if stack is not None else "CREATE"
+    change_set_type = "CREATE" if stack is None or stack["StackStatus"] == IN_REVIEW else "UPDATE"
     digest = hashlib.sha256((template_body + repr(sorted(parameters.items()))).encode()).hexdigest()[:10]
     change_set = f"mlharness-{digest}-{int(time.time())}"
     try:
@@ -146,8 +158,13 @@ def deploy(
             Capabilities=["CAPABILITY_IAM"],
         )
     except ClientError as ex:
+        message = ex.response["Error"].get("Message", "")
+        if change_set_type == "CREATE" and "already exists" in message and not _retried:
+            log(f"stack {stack_name} was created meanwhile by another deploy: waiting for it, then updating")
+            _wait_stack(cfn, stack_name)
+            return deploy(cfn, stack_name, template_body, parameters, log, confirm, _retried=True)
         # AWS reports "no changes" as a FAILED change set; some endpoints refuse the call instead.
-        if not any(marker in ex.response["Error"].get("Message", "") for marker in NO_CHANGES):
+        if not any(marker in message for marker in NO_CHANGES):
             raise DeployError(f"cannot create a change set for {stack_name}: {ex}") from None
         log(f"stack {stack_name}: no changes")
         return Deployed(stack_name, "unchanged", _outputs(_stack(cfn, stack_name)), [])
@@ -170,7 +187,14 @@ def deploy(
         cfn.delete_change_set(StackName=stack_name, ChangeSetName=change_set)
         raise DeployError(f"deploy of {stack_name} cancelled; nothing was changed")
     started = time.time()
-    cfn.execute_change_set(StackName=stack_name, ChangeSetName=change_set)
+    try:
+        cfn.execute_change_set(StackName=stack_name, ChangeSetName=change_set)
+    except ClientError as ex:
+        if ex.response["Error"]["Code"] != "InvalidChangeSetStatus" or _retried:
+            raise
+        log(f"stack {stack_name} was created meanwhile by another deploy: waiting for it, then updating")
+        _wait_stack(cfn, stack_name)
+        return deploy(cfn, stack_name, template_body, parameters, log, confirm, _retried=True)
     final = _wait_stack(cfn, stack_name)
     if final["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         raise DeployError(
@@ -207,7 +231,9 @@ def _wait_stack(cfn, stack: str) -> dict:
             described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
         except ClientError:
             return {"StackStatus": "DELETE_COMPLETE"}
-        if not described["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+        status = described["StackStatus"]
+        settled = not status.endswith("_IN_PROGRESS") or status == IN_REVIEW  # review waits on a person
+        if settled or time.monotonic() > deadline:
             return described
         time.sleep(POLL_S)
 

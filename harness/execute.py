@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -125,14 +126,14 @@ class Watcher:
         if details.get("resourceType") != "sagemaker" or action not in JOB_LOG_GROUPS:
             return
         group, arn_key = JOB_LOG_GROUPS[action]
-        arn = json.loads(details.get("output") or "{}").get(arn_key, "")
+        arn = str(_json_object(details.get("output")).get(arn_key, ""))
         job = arn.rsplit("/", 1)[-1]
         if job:
             self.report(f"   job {job}: InProgress")
             self._tails[job] = _LogTail(group, job)
 
     def _on_job_ended(self, output: str | None) -> None:
-        description = json.loads(output or "{}") if output else {}
+        description = _json_object(output)
         for kind in ("ProcessingJob", "TrainingJob", "TransformJob"):
             name = description.get(f"{kind}Name")
             if name:
@@ -204,6 +205,43 @@ def _events_after(sfn, execution_arn: str, last_id: int) -> list[dict]:
         token = answer.get("nextToken")
         if not token or len(fresh) < len(answer["events"]):
             return events[::-1]
+
+
+_ROOT_ERROR = re.compile(r"^(?:[\w.]+(?:Error|Exception|Exit|Interrupt)|[a-z_]+: )\S*.*$")
+
+
+def root_error(cause: str | None) -> tuple[str | None, str]:
+    """(the failed job's name, its own root error) from a failed task's cause: the exception
+    line of its log, `exit code N`, or `killed: out of memory`; for other causes, their text."""
+    described = _json_object(cause)
+    job = next(
+        (
+            described[k]
+            for k in ("TrainingJobName", "ProcessingJobName", "TransformJobName")
+            if k in described
+        ),
+        None,
+    )
+    reason = described.get("FailureReason") if described else None
+    if not reason:
+        return job, _short(cause or "", 300)
+    body, _, code = reason.rpartition(", exit code: ")
+    body = body.removeprefix("AlgorithmError: ") if code.strip().isdigit() else reason
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    exception = next((line for line in reversed(lines) if _ROOT_ERROR.match(line)), None)
+    if code.strip() == "137" and not exception:
+        return job, "killed: out of memory or by a signal (exit code 137)"
+    found = exception or (lines[-1] if lines else reason)
+    return job, _short(found + (f" (exit code {code.strip()})" if code.strip().isdigit() else ""), 300)
+
+
+def _json_object(text: str | None) -> dict:
+    """A task's output as an object ({} for none, or for output that is not an object)."""
+    try:
+        found = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def failure_text(cause: str | None) -> str:

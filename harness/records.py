@@ -14,6 +14,8 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from harness.paths import records_dir as default_records_dir
 from harness.paths import write_atomically
 
@@ -26,7 +28,9 @@ class RunRecord:
     pipeline: str
     env: str
     target: str
-    status: str  # RUNNING | SUCCEEDED | FAILED | ABORTED | TIMED_OUT
+    # RUNNING | SUCCEEDED | FAILED | ABORTED | TIMED_OUT, as the execution says; INTERRUPTED: the
+    # harness stopped watching (the execution may go on); LOST: the target no longer knows it.
+    status: str
     started_at: str
     prefix: str  # s3://bucket/runs/<run id>: every artifact of the run lives under it
     data: dict  # uri, sha256
@@ -47,6 +51,7 @@ class RunRecord:
     summary: list = dataclasses.field(default_factory=list)  # [label, value] lines
     headline: str = ""  # what `status` shows for it
     resources: dict = dataclasses.field(default_factory=dict)  # SageMaker kind -> name, shown live
+    execution_input: dict = dataclasses.field(default_factory=dict)  # as started
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:
@@ -72,18 +77,25 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def save(record: RunRecord, s3=None, bucket: str | None = None, records_dir: Path | None = None) -> Path:
-    """Write the record locally (atomically) and, when given a client, to S3."""
+def save(
+    record: RunRecord, s3=None, bucket: str | None = None, records_dir: Path | None = None, best_effort=False
+) -> Path:
+    """Write the record locally (atomically) and, when given a client, to S3. best_effort: a
+    target that cannot take it (stopped, full) leaves the local copy; reconciling writes it again."""
     text = record.to_json()
     folder = Path(records_dir or default_records_dir()) / record.env
     path = write_atomically(folder / f"{record.run_id}.json", text)
     if s3 is not None and bucket:
-        s3.put_object(
-            Bucket=bucket,
-            Key=f"runs/{record.run_id}/record.json",
-            Body=text.encode(),
-            ContentType="application/json",
-        )
+        try:
+            s3.put_object(
+                Bucket=bucket,
+                Key=f"runs/{record.run_id}/record.json",
+                Body=text.encode(),
+                ContentType="application/json",
+            )
+        except (BotoCoreError, ClientError):
+            if not best_effort:
+                raise
     return path
 
 

@@ -31,7 +31,9 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     definitions = {p.name: files[build.definition_file(p.name)] for p in config.pipelines}
     _check_definitions(clients.client("stepfunctions"), definitions)
     image = target.job_image()
-    tls_only = (clients.endpoint_url or "https:").startswith("https:")
+    # from the endpoint S3 really is (AWS_ENDPOINT_URL included): a TLS-only policy over plain HTTP
+    # would lock the harness out of its own bucket
+    tls_only = clients.endpoint_of("s3").startswith("https:")
     kms_key_arn = (
         _kms_key_arn(clients.client("kms"), config.aws.kms_key_id) if config.aws.kms_key_id else None
     )
@@ -50,14 +52,15 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         if name in declared
     }
     try:
-        deployed_stack = deploy.deploy(
-            clients.client("cloudformation"),
-            config.stack_name,
-            files[build.TEMPLATE_FILE],
-            parameters,
-            report,
-            confirm=target.confirm,
-        )
+        with target.deploy_lock(config.stack_name):
+            deployed_stack = deploy.deploy(
+                clients.client("cloudformation"),
+                config.stack_name,
+                files[build.TEMPLATE_FILE],
+                parameters,
+                report,
+                confirm=target.confirm,
+            )
     except deploy.DeployError as ex:
         raise HarnessError(str(ex)) from None
     return Release(

@@ -10,11 +10,10 @@ watch, record; hand what it produced to the pipelines after it.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness import build, deployed, execute, package, paths, records, release
+from harness import build, deployed, execute, package, paths, reconcile, records, release
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.handover import Handover, Source
@@ -34,6 +33,7 @@ class Deployment:
     definitions: dict[str, str]
     state_machines: dict[str, str]
     detach: bool = False  # start the execution and return, without watching it
+    ask: Callable[[str], bool | None] | None = None  # a yes/no question to the user; None: nobody to ask
 
 
 def select(config: Config, names: Sequence[str] | None) -> list[Pipeline]:
@@ -54,9 +54,13 @@ def run(
     report: Callable[[str], None] = print,
     detach: bool = False,
     as_scheduled: bool = False,
+    ask: Callable[[str], bool | None] | None = None,
+    fail: Callable[[str], None] | None = None,
 ) -> int:
     """Run the pipelines in order; return 0 only if every execution succeeded (or, detached, started).
-    as_scheduled: start the one pipeline with its deployed schedule's input."""
+    as_scheduled: start the one pipeline with its deployed schedule's input.
+    ask: puts a yes/no question to the user (Ctrl-C while watching); None when nobody can answer.
+    fail: takes one line for each run that did not succeed (its job's root error, where its log is)."""
     pipelines = select(config, names)
     if detach and len(pipelines) != 1:
         raise HarnessError("--detach starts one pipeline: add --pipeline NAME")
@@ -66,10 +70,11 @@ def run(
     handover = None if as_scheduled else Handover(config, pipelines, from_run)
     with target:
         config = target.resolve(config)
+        reconcile_records(config, target, report)
         if handover is not None:  # nothing to consume: fail before deploying anything
             handover.resolve_published(target.clients().client("s3"), config.artifact_bucket)
         deployment = prepare(config, target, data_path, report)
-        deployment.detach = detach
+        deployment.detach, deployment.ask = detach, ask
         finished = []
         for pipeline in pipelines:
             if as_scheduled:
@@ -81,6 +86,9 @@ def run(
             if record.status not in ("SUCCEEDED", "RUNNING"):
                 break
         _summary(finished, report)
+    for record in finished:
+        if fail is not None and record.status not in ("SUCCEEDED", "RUNNING"):
+            fail(failure_line(record))
     expected = "RUNNING" if detach else "SUCCEEDED"
     return 0 if all(r.status == expected for r in finished) else 1
 
@@ -108,6 +116,16 @@ def _summary(finished: list[records.RunRecord], report: Callable[[str], None]) -
         if record.error:
             report(f"  error: {record.error}: {execute.failure_text(record.cause)}")
         report(f"  execution: {record.execution_arn}")
+
+
+def failure_line(record: records.RunRecord) -> str:
+    """One line for a run that did not succeed: its error, the failed job's own root error and
+    name, and where the job's whole log is."""
+    job, root = execute.root_error(record.cause)
+    line = f"{record.pipeline} run {record.run_id} {record.status}: {record.error}: {root}"
+    if job:
+        line += f" (job {job}; its log: python -m harness logs --run {record.run_id})"
+    return line
 
 
 def prepare(config: Config, target, data_path: Path | None, report: Callable[[str], None]) -> Deployment:
@@ -184,18 +202,20 @@ def _run(
     execution_input: dict,
     report: Callable[[str], None],
 ) -> records.RunRecord:
-    finished = _execute(deployment, pipeline, record, execution_input, report)
+    record.execution_input = execution_input
+    try:
+        finished = _execute(deployment, pipeline, record, execution_input, report)
+    except BaseException as ex:  # every way out says what is known (Ctrl-C, SIGTERM, a dead target)
+        if record.status == "RUNNING" and record.execution_arn:
+            if isinstance(ex, reconcile.Terminated) and deployment.target.name == "local":
+                _stop_for_sigterm(deployment, record)
+            else:
+                reconcile.mark_unfinished(record, ex)
+            _save(deployment, record, best_effort=True)
+        raise
     if finished is None:  # detached
         return record
-    if finished.status == "SUCCEEDED":
-        outputs = pipeline.outputs(execution_input, finished.output)
-        record.outputs = dict(outputs.values)
-        record.metrics = dict(outputs.metrics)
-        record.produced = {kind: dict(value) for kind, value in outputs.produced.items()}
-        record.consumed = {**record.consumed, **outputs.consumed}
-        record.summary = [list(line) for line in outputs.summary]
-        record.headline = outputs.headline
-        record.resources = dict(outputs.resources)
+    reconcile.apply_outcome(record, pipeline, finished)
     _finish(deployment, record, finished, report)
     if record.status == "SUCCEEDED":
         for label, value in record.summary:
@@ -217,7 +237,7 @@ def _execute(deployment, pipeline, record, execution_input, report) -> execute.E
     try:
         return watcher.wait(record.execution_arn)
     except KeyboardInterrupt:
-        if _stop_wanted(record):
+        if _stop_wanted(deployment, record):
             sfn.stop_execution(
                 executionArn=record.execution_arn, error="Interrupted", cause="stopped from the CLI"
             )
@@ -227,24 +247,31 @@ def _execute(deployment, pipeline, record, execution_input, report) -> execute.E
         raise
 
 
-def _stop_wanted(record: records.RunRecord) -> bool:
-    """Ctrl-C while watching: ask whether to stop the execution too (no terminal: leave it)."""
-    if not sys.stdin.isatty():
-        return False
+def _stop_for_sigterm(deployment: Deployment, record: records.RunRecord) -> None:
+    """SIGTERM ends a local run's work with it: its execution is stopped and recorded ABORTED."""
+    clients = deployment.target.clients()
+    sfn = clients.client("stepfunctions")
+    error, cause = "Terminated", "the harness got SIGTERM"
     try:
-        answer = input(f"\nstop the {record.pipeline} execution too? [y/N] ")
-    except (EOFError, KeyboardInterrupt):
+        sfn.stop_execution(executionArn=record.execution_arn, error=error, cause=cause)
+        reconcile.reconcile(deployment.config, sfn, clients.client("logs"), [record], save=lambda r: None)
+    except Exception as ex:  # the local AWS is gone too: say so
+        reconcile.mark_unfinished(record, ex)
+        return
+    if record.status == "ABORTED":  # what stopped it, whether or not the target says
+        record.error, record.cause = record.error or error, record.cause or cause
+
+
+def _stop_wanted(deployment: Deployment, record: records.RunRecord) -> bool:
+    """Ctrl-C while watching: ask whether to stop the execution too (nobody to ask: leave it)."""
+    if deployment.ask is None:
         return False
-    return answer.strip().lower() in ("y", "yes")
+    return bool(deployment.ask(f"\nstop the {record.pipeline} execution too? [y/N] "))
 
 
 def _finish(
     deployment: Deployment, record: records.RunRecord, finished: execute.ExecutionResult, report
 ) -> None:
-    record.status = finished.status
-    record.ended_at = records.now()
-    record.steps = [dataclasses.asdict(step) for step in finished.steps]
-    record.error, record.cause = finished.error, finished.cause
     path = _save(deployment, record)
     outcome = finished.status if finished.status == "SUCCEEDED" else f"{finished.status}: {finished.error}"
     report_line = f"{record.pipeline} run {record.run_id} {outcome}"
@@ -255,9 +282,26 @@ def _finish(
     report(f"record: {record.prefix}/record.json and {path}")
 
 
-def _save(deployment: Deployment, record: records.RunRecord) -> Path:
+def _save(deployment: Deployment, record: records.RunRecord, best_effort: bool = False) -> Path:
     s3 = deployment.target.clients().client("s3")
-    return records.save(record, s3, deployment.config.artifact_bucket)
+    return records.save(record, s3, deployment.config.artifact_bucket, best_effort=best_effort)
+
+
+def reconcile_records(config: Config, target, report: Callable[[str], None]) -> None:
+    """Bring this environment's unfinished records up to date from the prepared target."""
+    unfinished = [r for r in records.load_all(config.env) if r.status in reconcile.UNFINISHED]
+    if not unfinished:
+        return
+    clients = target.clients()
+    s3 = clients.client("s3")
+
+    def save(record: records.RunRecord) -> None:
+        records.save(record, s3, config.artifact_bucket, best_effort=True)
+
+    for record in reconcile.reconcile(
+        config, clients.client("stepfunctions"), clients.client("logs"), unfinished, save
+    ):
+        report(f"record of {record.pipeline} run {record.run_id} brought up to date: {record.status}")
 
 
 def _new_record(

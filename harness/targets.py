@@ -9,16 +9,17 @@ target at another endpoint (the local AWS stands in for AWS in the tests).
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
 import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 from harness import images
-from harness.clients import ClientFactory
+from harness.clients import ClientFactory, is_aws_endpoint
 from harness.config import ACCOUNT_TOKEN, Config
 from harness.errors import HarnessError
 
@@ -52,6 +53,10 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def deploy_lock(self, stack_name: str) -> contextlib.AbstractContextManager:
+        """Held while the stack is deployed: two deploys of one stack from this machine wait in turn."""
+        return contextlib.nullcontext()
+
     def clients(self) -> ClientFactory:
         if self._factory is None:
             raise HarnessError("the target is not prepared")
@@ -75,7 +80,8 @@ class LocalTarget(Target):
         self.config = config
         self.log = log
         self.endpoint_url: str | None = None
-        self._emulator = None
+        self._emulator = None  # the local AWS this command started (a managed one)
+        self._lease = None  # this command's lease on a managed local AWS it joined
         self._factory = None
 
     def running(self) -> bool:
@@ -86,24 +92,45 @@ class LocalTarget(Target):
         return f"http://127.0.0.1:{self.config.emulator.port}"
 
     def prepare(self) -> None:
+        from harness.emulator import EmulatorError, LocalAWS
+
         _require_docker()
         endpoint = self._endpoint()
         if _answers(endpoint):
-            self.log(f"using the local AWS at {endpoint}")
-        else:
-            from harness.emulator import EmulatorError, LocalAWS
-
-            try:
-                self._emulator = LocalAWS(
-                    port=self.config.emulator.port, state_dir=self.config.emulator.state_dir
-                ).start()
-            except EmulatorError as ex:
+            return self._join(endpoint)
+        try:
+            self._emulator = LocalAWS(
+                port=self.config.emulator.port, state_dir=self.config.emulator.state_dir, managed=True
+            ).start()
+        except EmulatorError as ex:
+            if not _answers_within(endpoint, JOIN_WAIT_S):  # not another command starting it
                 raise HarnessError(str(ex)) from None
-            endpoint = self._emulator.endpoint_url
-            self.log(
-                f"started the local AWS at {endpoint} for this command (its state persists in "
-                f"{self._emulator.state_dir}; `python -m harness emulator` keeps one running)"
-            )
+            return self._join(endpoint)
+        endpoint = self._emulator.endpoint_url
+        self.log(
+            f"started the local AWS at {endpoint} for this command (its state persists in "
+            f"{self._emulator.state_dir}; it stops when the last command using it ends and nothing "
+            "runs; `python -m harness emulator` keeps one running)"
+        )
+        self.endpoint_url = endpoint
+        self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
+
+    def deploy_lock(self, stack_name: str) -> contextlib.AbstractContextManager:
+        from harness.emulator import leases, server
+
+        state_dir = (server.info_of(self.endpoint_url) or {}).get("state_dir")
+        if not state_dir:  # a local AWS that is not ours says nothing of its state dir
+            return contextlib.nullcontext()
+        return leases.exclusive(Path(state_dir) / "locks" / f"deploy-{stack_name}")
+
+    def _join(self, endpoint: str) -> None:
+        """Use the local AWS answering there; one another command started is shared by lease."""
+        from harness.emulator import leases, server
+
+        info = server.info_of(endpoint) or {}
+        if info.get("managed"):
+            self._lease = leases.acquire(Path(info["state_dir"]))
+        self.log(f"using the local AWS at {endpoint}")
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
 
@@ -119,18 +146,31 @@ class LocalTarget(Target):
         return {"reference": tag, "id": images.image_id(tag)}
 
     def close(self) -> None:
+        """Give back this command's lease; a local AWS it started stops once nothing else uses it."""
+        from harness.emulator import leases
+
+        leases.release(self._lease)
+        self._lease = None
         if self._emulator is not None:
-            self._emulator.stop()
+            self._emulator.leave()
             self._emulator = None
 
 
 class AwsTarget(Target):
     name = "aws"
 
-    def __init__(self, config: Config, log: Callable[[str], None] = print, assume_yes: bool = False):
+    def __init__(
+        self,
+        config: Config,
+        log: Callable[[str], None] = print,
+        assume_yes: bool = False,
+        ask: Callable[[str], bool | None] | None = None,
+    ):
+        """ask: puts a yes/no question to the user; None (or answering None) when there is no one to ask."""
         self.config = config
         self.log = log
         self.assume_yes = assume_yes
+        self.ask = ask
         self.endpoint_override = os.environ.get(ENDPOINT_OVERRIDE) or None
         # AWS throttles GetExecutionHistory; a stand-in endpoint does not.
         self.poll_s = 0.2 if self.endpoint_override else 2.0
@@ -150,7 +190,10 @@ class AwsTarget(Target):
                 f"no usable AWS credentials for environment {self.config.env}: {' '.join(str(ex).split())}"
             ) from None
         self._factory = factory
-        where = f" through {self.endpoint_override}" if self.endpoint_override else ""
+        endpoint = factory.endpoint_of("sts")  # the override, AWS_ENDPOINT_URL(_STS), or AWS's own
+        where = "" if is_aws_endpoint(endpoint) else f" through {endpoint}"
+        if where:
+            self.poll_s = 0.2  # a stand-in endpoint does not throttle
         self.log(f"AWS account {self.account}, region {self.config.region}{where}")
 
     def job_image(self) -> dict:
@@ -172,20 +215,40 @@ class AwsTarget(Target):
             f"about to change environment {self.config.env}: account {self.account}, region "
             f"{self.config.region}, stack {self.config.stack_name}\n{summary}\nproceed? [y/N] "
         )
-        if not sys.stdin.isatty():
+        answer = self.ask(prompt) if self.ask else None
+        if answer is None:
             raise HarnessError(
                 f"environment {self.config.env} asks for confirmation: run with --yes to proceed"
             )
-        return input(prompt).strip().lower() in ("y", "yes")
+        return answer
 
     def close(self) -> None:
         pass
 
 
-def make_target(config: Config, log: Callable[[str], None] = print, assume_yes: bool = False) -> Target:
+def make_target(
+    config: Config,
+    log: Callable[[str], None] = print,
+    assume_yes: bool = False,
+    ask: Callable[[str], bool | None] | None = None,
+) -> Target:
     if config.target == "local":
         return LocalTarget(config, log)
-    return AwsTarget(config, log, assume_yes)
+    return AwsTarget(config, log, assume_yes, ask)
+
+
+JOIN_WAIT_S = 30  # a local AWS another command is starting on the same port and state dir
+
+
+def _answers_within(endpoint: str, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if _answers(endpoint):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _answers(endpoint: str) -> bool:

@@ -235,7 +235,20 @@ def outputs(execution_input: dict, output: dict) -> Outputs:
     )
 
 
+# The hyperparameters jobs/train.py takes: name -> (type, the smallest value it accepts, inclusive?).
+HYPERPARAMETERS = {"C": (float, 0.0, False), "max_iter": (int, 1, True), "seed": (int, 0, True)}
+
+
 def check_settings(settings: Mapping) -> None:
+    for name, value in settings["hyperparameters"].items():
+        if name not in HYPERPARAMETERS:
+            raise ValueError(f"hyperparameters.{name}: expected one of {', '.join(HYPERPARAMETERS)}")
+        kind, least, inclusive = HYPERPARAMETERS[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise ValueError(f"hyperparameters.{name}: expected a {kind.__name__}, got {value!r}")
+        if value < least or (value == least and not inclusive):
+            bound = f"at least {least}" if inclusive else f"greater than {least}"
+            raise ValueError(f"hyperparameters.{name}: expected a number {bound}, got {value!r}")
     if settings["quality_metric"] not in METRICS:
         raise ValueError(f"quality_metric: expected one of {', '.join(METRICS)}")
     if not 0 < settings["test_size"] < 1:

@@ -1,8 +1,11 @@
 """Docker bookkeeping for the emulator: labels, the job network, clean-up.
 
-Every container the emulator starts carries OWNER_LABEL (the emulator's pid) and
-JOB_LABEL (the job's ARN), so a job's containers can be stopped or removed, and
-containers orphaned by a killed emulator can be found at the next start.
+Every container the emulator starts carries OWNER_LABEL (the emulator's pid),
+INSTANCE_LABEL (which emulator: its PID namespace, pid and start time) and JOB_LABEL
+(the job's ARN), so a job's containers can be stopped or removed, and containers
+orphaned by a killed emulator can be found at the next start. A pid means something
+only in its own PID namespace: containers of emulators in other namespaces on the
+same Docker engine (CI runners sharing a daemon) are never judged, so never removed.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import functools
 import logging
 import os
 
+from harness.emulator import processes
+
 OWNER_LABEL = "org.mlharness.emulator.pid"
+INSTANCE_LABEL = "org.mlharness.emulator.instance"
 JOB_LABEL = "org.mlharness.job"
 # The network SageMaker local mode attaches job containers to.
 JOB_NETWORK = "sagemaker-local"
@@ -38,7 +44,7 @@ def docker_client():
 
 
 def labels_for(job_arn: str) -> dict[str, str]:
-    return {OWNER_LABEL: str(os.getpid()), JOB_LABEL: job_arn}
+    return {OWNER_LABEL: str(os.getpid()), INSTANCE_LABEL: processes.instance_id(), JOB_LABEL: job_arn}
 
 
 def _listed(label_filter: str) -> list[dict]:
@@ -80,7 +86,7 @@ def remove_job_containers(job_arn: str) -> None:
 def remove_own_containers() -> None:
     """Remove every container this emulator process started."""
     try:
-        containers = _listed(f"{OWNER_LABEL}={os.getpid()}")
+        containers = _listed(f"{INSTANCE_LABEL}={processes.instance_id()}")
     except DockerUnavailable:
         return
     for container in containers:
@@ -88,18 +94,26 @@ def remove_own_containers() -> None:
 
 
 def remove_orphaned_containers() -> int:
-    """Remove containers left by emulators that are no longer running."""
+    """Remove containers left by emulators of this PID namespace that are no longer running."""
     try:
         containers = _listed(OWNER_LABEL)
     except DockerUnavailable:
         return 0
     removed = 0
     for container in containers:
-        owner = (container.get("Labels") or {}).get(OWNER_LABEL, "")
-        if not (owner.isdigit() and _process_alive(int(owner))):
+        if _orphaned(container.get("Labels") or {}):
             _remove(container)
             removed += 1
     return removed
+
+
+def _orphaned(labels: dict) -> bool:
+    instance = labels.get(INSTANCE_LABEL)
+    if instance is None:  # labelled before instance ids: by pid alone
+        owner = labels.get(OWNER_LABEL, "")
+        return not (owner.isdigit() and processes.pid_alive(int(owner)))
+    # another PID namespace's emulator: its pid means nothing here, so leave its containers be
+    return processes.judgeable(instance) and not processes.alive(instance)
 
 
 def job_network_gateway() -> str | None:
@@ -149,13 +163,3 @@ def _remove(container: dict) -> None:
         docker_client().api.remove_container(container["Id"], force=True)
     except Exception as ex:  # gone already, or being removed by its job
         log.debug("could not remove container %s: %s", container["Id"][:12], ex)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -18,7 +18,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from harness.emulator.state_files import FolderStore, atomic_write, read_json
+from moto.s3.exceptions import S3ClientError
+
+from harness.emulator.state_files import FolderStore, StateDirFull, atomic_write, quarantine, read_json
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +34,21 @@ class S3Store(FolderStore):
         count = 0
         for bucket_dir in sorted(p for p in self.root.iterdir() if p.is_dir()):
             manifest = read_json(bucket_dir / "bucket.json")
-            if manifest is None:
+            if not isinstance(manifest, dict) or not {"name", "account_id", "region"} <= set(manifest):
+                if (bucket_dir / "bucket.json").exists():
+                    quarantine(
+                        bucket_dir / "bucket.json", "not a whole bucket record: its objects are not served"
+                    )
                 continue
             backend = s3_backends[manifest["account_id"]][manifest.get("partition", "aws")]
             backend.create_bucket(manifest["name"], manifest["region"])
             for meta_file in sorted((bucket_dir / "objects").glob("*.json")):
-                meta = read_json(meta_file)
                 data_file = meta_file.with_suffix(".data")
-                if meta is None or not data_file.exists():
+                body = _whole_object(meta_file, data_file)
+                if body is None:
                     continue
-                key = backend.put_object(manifest["name"], meta["key"], data_file.read_bytes())
+                meta, data = body
+                key = backend.put_object(manifest["name"], meta["key"], data)
                 key.set_metadata(dict(meta.get("metadata") or {}))
                 count += 1
         if count:
@@ -72,7 +79,11 @@ class S3Store(FolderStore):
 
         def put_object(backend, bucket_name, key_name, value, *args, **kwargs):
             key = original_put(backend, bucket_name, key_name, value, *args, **kwargs)
-            store.save_object(bucket_name, key)
+            try:
+                store.save_object(bucket_name, key)
+            except StateDirFull as ex:  # not kept: not acknowledged either
+                original_delete(backend, bucket_name, key_name)
+                raise InsufficientStorage(str(ex)) from None
             return key
 
         def delete_object(backend, bucket_name, key_name, *args, **kwargs):
@@ -124,3 +135,30 @@ class S3Store(FolderStore):
 
     def _object_path(self, bucket: str, key_name: str) -> Path:
         return self.root / bucket / "objects" / hashlib.sha256(key_name.encode()).hexdigest()
+
+
+def _whole_object(meta_file: Path, data_file: Path) -> tuple[dict, bytes] | None:
+    """An object's metadata and data when they agree; a damaged pair is moved aside and named.
+    Metadata is written last, so data without metadata was never acknowledged (not an error)."""
+    meta = read_json(meta_file)
+    if not isinstance(meta, dict) or "key" not in meta:
+        quarantine(meta_file, "unreadable object metadata: the object is not served")
+        return None
+    if not data_file.exists():
+        quarantine(meta_file, f"metadata of {meta['key']!r} without its data: the object is not served")
+        return None
+    data = data_file.read_bytes()
+    etag = str(meta.get("etag") or "").strip('"')
+    if etag and "-" not in etag and hashlib.md5(data).hexdigest() != etag:  # noqa: S324  (S3's ETag)
+        quarantine(
+            data_file, f"the data of {meta['key']!r} does not match its ETag: the object is not served"
+        )
+        quarantine(meta_file, "its data did not match")
+        return None
+    return meta, data
+
+
+class InsufficientStorage(S3ClientError):
+    """A put the state dir could not keep: refused, and named as such."""
+
+    code = "InsufficientStorage"

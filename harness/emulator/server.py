@@ -3,7 +3,10 @@
 `serve()` runs in the emulator process: it patches moto, wires the SageMaker
 runner, and listens on loopback and on the gateway of the Docker network the job
 containers use (so they can call it), never on all interfaces unless asked.
-`LocalAWS` starts that process as a child, waits until it is ready and stops it.
+`LocalAWS` starts that process as a child in a session of its own (a Ctrl-C at the
+terminal reaches the command, which decides, not the local AWS), waits until it is
+ready and stops it. A *managed* one (what `run` starts) stops itself once no command
+holds a lease on it and nothing runs (harness.emulator.leases).
 """
 
 from __future__ import annotations
@@ -22,8 +25,13 @@ import threading
 import time
 from pathlib import Path
 
+from harness.emulator import leases, processes
+
 DEFAULT_PORT = 4566
 READY_TIMEOUT_S = 30
+INFO_PATH = "/_mlharness/info"
+IDLE_CHECK_S = 0.5
+IDLE_CHECKS_BEFORE_STOP = 3  # a managed local AWS stops after this many idle checks in a row
 
 log = logging.getLogger("harness.emulator")
 
@@ -54,8 +62,11 @@ class LocalAWS:
         keep_containers: bool = False,
         log_file: str | os.PathLike | None = None,
         mock_config: str | os.PathLike | None = None,
+        managed: bool = False,
     ):
-        """mock_config: a Step Functions Local mock configuration for `<arn>#<test case>` runs."""
+        """mock_config: a Step Functions Local mock configuration for `<arn>#<test case>` runs.
+        managed: it stops itself when no lease is held and nothing runs; start() takes a lease
+        for this process, leave() gives it back."""
         self.port = port
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.host = host
@@ -63,6 +74,8 @@ class LocalAWS:
         self.keep_containers = keep_containers
         self.log_file = Path(log_file) if log_file else self.state_dir / "emulator.log"
         self.mock_config = Path(mock_config) if mock_config else None
+        self.managed = managed
+        self.lease: Path | None = None
         self.process: subprocess.Popen | None = None
         self.info: dict = {}
 
@@ -84,9 +97,16 @@ class LocalAWS:
             args.append("--keep-containers")
         if self.mock_config:
             args += ["--mock-config", str(self.mock_config)]
+        if self.managed:
+            args.append("--managed")
+            self.lease = leases.acquire(self.state_dir)  # before it starts, so it never sees none
         with open(self.log_file, "ab") as log_out:
             self.process = subprocess.Popen(
-                args, stdout=log_out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                args,
+                stdout=log_out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         try:
@@ -103,13 +123,35 @@ class LocalAWS:
                     )
                 time.sleep(0.02)
             self.info = json.loads(ready_file.read_text())
+        except BaseException:
+            leases.release(self.lease)  # it did not start: hold nothing on its state dir
+            self.lease = None
+            raise
         finally:
             ready_file.unlink(missing_ok=True)
             ready_file.parent.rmdir()
         return self
 
+    def leave(self, timeout: float = 60) -> bool:
+        """Give back this process's lease on a managed local AWS; when nothing else holds one and
+        nothing runs, wait for it to stop. True when it has stopped."""
+        leases.release(self.lease)
+        self.lease = None
+        if self.process is None:
+            return True
+        still = info_of(self.endpoint_url) if self.process.poll() is None else None
+        if still and (still.get("leases") or still.get("running")):
+            return False  # another command uses it, or an execution goes on: it stops when they end
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def stop(self, timeout: float = 60) -> None:
         """Stop the emulator; it stops the jobs and containers it started first."""
+        leases.release(self.lease)
+        self.lease = None
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -132,6 +174,18 @@ class LocalAWS:
         self.stop()
 
 
+def info_of(endpoint_url: str, timeout: float = 2) -> dict | None:
+    """What a running local AWS says of itself (None when it does not answer, or is not ours)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{endpoint_url}{INFO_PATH}", timeout=timeout) as answer:  # noqa: S310
+            return json.loads(answer.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
 def _last_line(path: Path) -> str:
     try:
         lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
@@ -149,6 +203,7 @@ def serve(
     keep_containers: bool = False,
     ready_file: Path | None = None,
     mock_config: Path | None = None,
+    managed: bool = False,
 ) -> None:
     from werkzeug.serving import make_server
 
@@ -160,6 +215,10 @@ def serve(
         raise SystemExit(f"error: {ex}") from None
     state_dir = Path(state_dir or default_state_dir())
     state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_lock = leases.StateDirLock(state_dir).acquire()
+    except leases.StateDirInUse as ex:
+        raise SystemExit(f"error: {ex}") from None
     primary = _bind_check(host, port)
     port = primary
     # The engine's own clients (aws-sdk tasks, .sync polling) call MOTO_PORT.
@@ -202,28 +261,30 @@ def serve(
     stack_store.attach()
     registry = _start_registry(state_dir)
 
-    app = DomainDispatcherApplication(create_backend_app)
-    servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()
-
     stopping = threading.Event()
-
-    def on_signal(signum, frame):
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-
     info = {
         "endpoint_url": f"http://{host}:{port}",
         "container_endpoint_url": container_url,
         "listen": [f"{h}:{port}" for h in hosts],
         "state_dir": str(state_dir),
         "pid": os.getpid(),
+        "instance": processes.instance_id(),
+        "managed": managed,
         "registry": registry.address if registry else None,
         "mock_config": str(sfn_mocking.configured.path) if sfn_mocking.configured else None,
     }
+    app = _with_info(DomainDispatcherApplication(create_backend_app), info, state_dir)
+    servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()
+
+    def on_signal(signum, frame):
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if managed:
+        threading.Thread(target=_stop_when_idle, args=(state_dir, stopping), name="idle", daemon=True).start()
     if ready_file:
         tmp = Path(str(ready_file) + ".tmp")
         tmp.write_text(json.dumps(info))
@@ -242,6 +303,57 @@ def serve(
     if registry is not None:
         registry.stop()
     shutil.rmtree(work_dir, ignore_errors=True)
+    state_lock.release()
+
+
+def _with_info(app, info: dict, state_dir: Path):
+    """The WSGI app, answering INFO_PATH itself: who this local AWS is, who holds leases on it,
+    how much runs."""
+
+    def application(environ, start_response):
+        if environ.get("PATH_INFO") != INFO_PATH:
+            return app(environ, start_response)
+        body = json.dumps({**info, "leases": len(leases.live(state_dir)), "running": _running()}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return application
+
+
+def _stop_when_idle(state_dir: Path, stopping: threading.Event) -> None:
+    """A managed local AWS: stop once no lease is held and nothing runs, several checks in a row."""
+    idle = 0
+    while not stopping.wait(IDLE_CHECK_S):
+        idle = idle + 1 if not leases.live(state_dir) and not _running() else 0
+        if idle >= IDLE_CHECKS_BEFORE_STOP:
+            log.info("no command holds a lease and nothing runs: stopping")
+            stopping.set()
+
+
+def _running() -> int:
+    """Executions and SageMaker jobs in progress (endpoints in service do not count: they would
+    keep a managed local AWS up for ever)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    from harness.emulator.sagemaker.backends import local_sagemaker_backends
+
+    count = 0
+    for backends in (stepfunctions_parser_backends, local_sagemaker_backends):
+        for account in list(backends.values()):
+            for backend in list(account.values()):
+                count += (
+                    backend.running_count() if hasattr(backend, "running_count") else _executions(backend)
+                )
+    return count
+
+
+def _executions(backend) -> int:
+    return sum(
+        1
+        for machine in list(getattr(backend, "state_machines", []))
+        for execution in list(machine.executions)
+        if execution.status == "RUNNING"
+    )
 
 
 def _start_registry(state_dir: Path):
@@ -305,6 +417,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "(default: $SFN_MOCK_CONFIG)",
     )
     parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--managed", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -336,5 +449,6 @@ def run(args: argparse.Namespace) -> int:
         keep_containers=args.keep_containers,
         ready_file=args.ready_file,
         mock_config=args.mock_config,
+        managed=args.managed,
     )
     return 0

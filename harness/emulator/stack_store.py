@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 
-from harness.emulator.state_files import FolderStore, atomic_write
+from harness.emulator.state_files import FolderStore, atomic_write, quarantine, read_json
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,16 @@ class StackStore(FolderStore):
 
         count = 0
         for path in sorted(self.root.glob("*/*/*.json")):
-            saved = json.loads(path.read_text())
+            saved = read_json(path)
+            if not isinstance(saved, dict) or not {
+                "account",
+                "region",
+                "name",
+                "template",
+                "parameters",
+            } <= set(saved):
+                quarantine(path, "not a whole stack record")
+                continue
             backend = cloudformation_backends[saved["account"]][saved["region"]]
             try:
                 backend.create_stack(saved["name"], saved["template"], saved["parameters"])

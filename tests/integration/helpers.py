@@ -91,3 +91,32 @@ def census_csv(rows: int, seed: int = 11) -> bytes:
     from preprocessing import census
 
     return census.generate(rows, seed).to_csv(index=False).encode()
+
+
+def harness_cli(home, settings: list[str], env: dict | None = None):
+    """A runner of `python -m harness ARGS --set SETTING ...` from the project's folder, with run
+    records under `home`; `run(..., extra=(...))` adds settings, `run(..., env={...})` variables."""
+    import os
+    import subprocess
+    import sys
+
+    from harness.paths import ROOT
+
+    def run(
+        *args: str, extra: tuple[str, ...] = (), env_extra: dict | None = None
+    ) -> subprocess.CompletedProcess:
+        overrides = [item for setting in (*settings, *extra) for item in ("--set", setting)]
+        return subprocess.run(
+            [sys.executable, "-m", "harness", *args, *overrides],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "MLHARNESS_HOME": str(home), **(env or {}), **(env_extra or {})},
+        )  # fmt: skip
+
+    run.home, run.settings = home, settings
+    return run
+
+
+def stack_settings(local_aws, name: str, *more: str) -> list[str]:
+    """Settings for a stack and bucket of its own on the session's local AWS."""
+    port = local_aws.endpoint_url.rsplit(":", 1)[1]
+    return [f"emulator.port={port}", f"stack_name={name}", f"artifact_bucket={name}", *more]

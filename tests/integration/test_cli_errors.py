@@ -36,6 +36,10 @@ def harness(*args: str, **env: str) -> subprocess.CompletedProcess:
         ),
         (["run", "--as-scheduled"], "error: --as-scheduled starts one pipeline: add --pipeline NAME"),
         (
+            ["run", "--set", "pipelines.training.hyperparameters.C=-1"],
+            "pipelines.training.hyperparameters.C: expected a number greater than 0.0, got -1",
+        ),
+        (
             ["run", "--as-scheduled", "--pipeline", "endpoint"],
             "error: --as-scheduled: pipeline endpoint declares no schedule",
         ),

@@ -5,47 +5,32 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 import tarfile
 import uuid
 
 import boto3
 import pytest
 
-from harness.paths import ROOT
 from tests.conftest import own_containers
+from tests.integration.helpers import harness_cli, stack_settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def harness(local_aws, job_image, tmp_path_factory):
-    home = tmp_path_factory.mktemp("endpoint-home")
-    suffix = uuid.uuid4().hex[:6]
-    port = local_aws.endpoint_url.rsplit(":", 1)[1]
-    settings = [
-        f"emulator.port={port}",
-        f"stack_name=ep-{suffix}",
-        f"artifact_bucket=ep-{suffix}",
-        "data.rows=1500",
-        "pipelines.endpoint.poll_seconds=1",
-    ]
+    name = f"ep-{uuid.uuid4().hex[:6]}"
+    settings = stack_settings(local_aws, name, "data.rows=1500", "pipelines.endpoint.poll_seconds=1")
+    cli = harness_cli(tmp_path_factory.mktemp("endpoint-home"), settings)
 
-    def run(*args: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-        overrides = [item for setting in (*settings, *extra) for item in ("--set", setting)]
-        return subprocess.run(
-            [sys.executable, "-m", "harness", *args, "--target", "local", *overrides],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
-            env={**os.environ, "MLHARNESS_HOME": str(home)},
-        )  # fmt: skip
+    def run(*args: str, extra: tuple[str, ...] = ()):
+        return cli(*args, "--target", "local", extra=extra)
 
     def client(service: str):
         return boto3.client(service, endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
 
-    run.home, run.bucket, run.endpoint = home, f"ep-{suffix}", f"endpoint-ep-{suffix}"
+    run.home, run.bucket, run.endpoint = cli.home, name, f"endpoint-{name}"
     run.sagemaker, run.runtime, run.s3 = client("sagemaker"), client("sagemaker-runtime"), client("s3")
     return run
 

@@ -5,16 +5,15 @@ run, shown, logged and deployed on both targets with no harness change."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import uuid
 
 import boto3
 import pytest
 
 from harness.paths import ROOT
+from tests.conftest import own_containers
+from tests.integration.helpers import harness_cli, stack_settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 MODULES = "pipeline_modules=[team_profile.pipeline]"
@@ -43,25 +42,10 @@ def team(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def harness(local_aws, job_image, team, tmp_path_factory):
-    home = tmp_path_factory.mktemp("team-home")
-    suffix = uuid.uuid4().hex[:6]
-    port = local_aws.endpoint_url.rsplit(":", 1)[1]
-    settings = [
-        f"emulator.port={port}",
-        f"stack_name=team-{suffix}",
-        f"artifact_bucket=team-{suffix}",
-        MODULES,
-    ]
-
-    def run(*args: str, env: dict | None = None, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-        overrides = [item for setting in (*settings, *extra) for item in ("--set", setting)]
-        return subprocess.run(
-            [sys.executable, "-m", "harness", *args, *overrides],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
-            env={**os.environ, "MLHARNESS_HOME": str(home), "PYTHONPATH": str(team), **(env or {})},
-        )  # fmt: skip
-
-    run.stack, run.bucket = f"team-{suffix}", f"team-{suffix}"
+    name = f"team-{uuid.uuid4().hex[:6]}"
+    run = harness_cli(tmp_path_factory.mktemp("team-home"), stack_settings(local_aws, name, MODULES),
+                      env={"PYTHONPATH": str(team)})  # fmt: skip
+    run.stack = run.bucket = name
     return run
 
 
@@ -124,7 +108,7 @@ def test_a_name_without_the_prefix_is_refused_at_build_in_one_line(harness, team
     (renamed / "pipeline.py").write_text(pipeline.replace('f"{run.run_id}-profile"', '"nightly-profile"'))
     (renamed / "profile_job.py").write_text((team / "team_profile" / "profile_job.py").read_text())
 
-    result = harness("build", env={"PYTHONPATH": str(tmp_path)})
+    result = harness("build", env_extra={"PYTHONPATH": str(tmp_path)})
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
@@ -141,10 +125,32 @@ def test_the_aws_target_deploys_it_too(harness, local_aws):
         "MLHARNESS_STACK_NAME": f"{harness.stack}-aws",
         "MLHARNESS_ARTIFACT_BUCKET": f"{harness.bucket}-aws-{{account_id}}",
     }
-    result = harness("deploy", "--target", "aws", "dev", env=env)
+    result = harness("deploy", "--target", "aws", "dev", env_extra=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert (
         f"stack {harness.stack}-aws: Add ProfileStateMachine (AWS::StepFunctions::StateMachine)"
         in result.stdout
     )
     assert re.search(r"profile: arn:aws:states:\S+:stateMachine:\S+-aws-profile", result.stdout)
+
+
+def test_a_job_whose_code_raises_fails_the_run_in_one_stderr_line(harness, docker_client):
+    result = harness(
+        "run",
+        "--target",
+        "local",
+        "--pipeline",
+        "profile",
+        extra=("data.rows=1200", "pipelines.profile.min_rows=5000"),
+    )
+
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    run_id = re.search(r"profile run (profile-\S+) FAILED", line).group(1)
+    assert line == (
+        f"error: profile run {run_id} FAILED: States.TaskFailed: profile: 1200 rows, fewer than 5000 "
+        f"(exit code 1) (job {run_id}-profile; its log: python -m harness logs --run {run_id})"
+    )
+    assert not [c for c in own_containers(docker_client) if run_id in json.dumps(c.get("Labels"))]
+    logs = harness("logs", "--target", "local", "--run", run_id)
+    assert "profile: 1200 rows, fewer than 5000" in logs.stdout

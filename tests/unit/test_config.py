@@ -58,13 +58,13 @@ def test_pipelines_not_configured_take_their_declared_defaults(tmp_path):
         ),
         (
             "schedules:\n  inference:\n    expression: daily\n",
-            "schedules.inference.expression: expected cron",
+            "schedules.inference.expression: expected an EventBridge schedule expression",
         ),
         ("pipeline:\n  threshold: 0.5\n", "pipeline: moved to pipelines.<pipeline>"),
         ("pipeline_modules: [no_such_module]\n", "pipeline module 'no_such_module' cannot be imported"),
         ("data:\n  rows: many\n", "data.rows: expected a int, got 'many'"),
         ("colour: blue\n", "unknown setting(s) colour"),
-        ("instances:\n  training: huge\n", "instances.training: expected an instance type"),
+        ("instances:\n  training: huge\n", "instances.training: expected a SageMaker training instance type"),
         ("data:\n  source: data.parquet\n", "data.source: expected 'generated' or the path of a .csv file"),
     ],
 )
@@ -87,3 +87,36 @@ def test_missing_and_malformed_files_are_reported(tmp_path):
 def test_environment_variables_override_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("MLHARNESS_ARTIFACT_BUCKET", "other-bucket")
     assert config.load("dev", config_dir=write(tmp_path, BASE)).artifact_bucket == "other-bucket"
+
+
+def test_a_configuration_that_is_not_a_readable_utf8_file_is_one_line(tmp_path):
+    (tmp_path / "dev.yaml").mkdir()
+    with pytest.raises(config.ConfigError, match="dev.yaml is not a file"):
+        config.load("dev", config_dir=tmp_path)
+    (tmp_path / "qa.yaml").write_bytes(b"target: local\nregion: \xff\n")
+    with pytest.raises(config.ConfigError, match=r"not UTF-8 \(byte 0xff"):
+        config.load("qa", config_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("artifact_bucket=my..bucket", "no two periods together"),
+        ("artifact_bucket=192.168.10.20", "not an IP address"),
+        ("stack_name=bad_stack!name", "a letter first, then only letters, digits and '-'"),
+        ("stack_name=1-starts-with-digit", "a letter first"),
+        ("schedules.inference.expression=cron(every day at six)", "cron with six fields"),
+        ("schedules.inference.expression=rate(1 days)", "the unit is singular for 1"),
+        ("instances.training=ml.m5.huge", "a SageMaker training instance type (for example ml.m5."),
+        ("aws.image_repository=Bad Repo", "an ECR repository name"),
+        ("pipelines.training.hyperparameters.C=-1", "hyperparameters.C: expected a number greater than 0.0"),
+        (
+            "pipelines.training.hyperparameters.solver=lbfgs",
+            "hyperparameters.solver: expected one of C, max_iter",
+        ),
+    ],
+)
+def test_names_and_expressions_follow_awss_rules(setting, message):
+    with pytest.raises(config.ConfigError) as refused:
+        config.load("local", [setting])
+    assert message in str(refused.value) and "\n" not in str(refused.value)

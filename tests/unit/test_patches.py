@@ -330,3 +330,40 @@ def test_test_state_is_ours_while_upstream_lacks_it_and_runs_the_engines_program
     assert StepFunctionResponse.test_state.__module__ == "harness.emulator.patches.stepfunctions"
     assert TestStatePreprocessor.STATE_NAME == "TestState"  # the name our TestState mocks answer for
     assert hasattr(TestStateExecution, "TestCaseExecutionWorkerCommunication")
+
+
+def test_task_outcomes_are_recorded_where_we_skip_them_after_a_stop():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    original = StateTaskService._after_eval_execution.__wrapped__
+    assert "HistoryEventType.TaskSucceeded" in inspect.getsource(original)
+    assert StateTaskService._after_eval_execution.__module__ == "harness.emulator.patches.stepfunctions"
+
+
+def test_query_language_scopes_are_per_parse_where_upstream_shares_them():
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    # Upstream keeps the stack as a class attribute (shared by every parse); ours is per instance.
+    assert isinstance(Preprocessor.__dict__.get("_query_language_per_scope"), list)
+    first, second = Preprocessor(), Preprocessor()
+    assert first._query_language_per_scope is not second._query_language_per_scope
+
+
+def test_a_parse_inside_a_jsonata_scope_does_not_leak_into_another_parse():
+    from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguage, QueryLanguageMode
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    in_progress = Preprocessor()  # another execution's parse, inside a JSONata scope
+    in_progress._query_language_per_scope.append(QueryLanguage(QueryLanguageMode.JSONata))
+    jsonpath = {"StartAt": "P", "States": {"P": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": True}}}
+    AmazonStateLanguageParser.parse(json.dumps(jsonpath))  # a shared stack: "Cannot downgrade..."
+
+
+def test_engine_failures_end_the_execution_where_the_worker_runs():
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    assert "program.eval(self.env)" in inspect.getsource(ExecutionWorker._execution_logic.__wrapped__)
+    assert ExecutionWorker._execution_logic.__module__ == "harness.emulator.patches.stepfunctions"

@@ -23,6 +23,7 @@ import re
 from moto.cloudformation import parsing
 from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack
 from moto.cloudformation.parsing import ResourceMap, parse_condition
+from moto.core.exceptions import ServiceException
 
 
 class ResourceFailed(Exception):
@@ -43,6 +44,7 @@ def apply() -> None:
     diff_change_sets_with_parameters()
     follow_conditions_in_updates()
     execute_change_sets_with_rollback()
+    refuse_a_second_stack_of_one_name()
 
 
 def leave_conditioned_out_resources_unlisted() -> None:
@@ -266,3 +268,74 @@ def _resource_event(stack: Stack, logical_id: str, resource_type: str, status: s
 def _reason(ex: BaseException) -> str:
     message = getattr(ex, "message", None) or str(ex) or type(ex).__name__
     return " ".join(str(message).split())
+
+
+def refuse_a_second_stack_of_one_name() -> None:
+    """moto's CreateChangeSet (type CREATE) made a new stack whatever already had the name, and its
+    check-then-create was not atomic: two first deploys at once left two stacks of one name and
+    both deployers waiting. As on AWS: CreateStack on a live name is AlreadyExistsException; a
+    CREATE change set for a stack past review is refused; one for a stack still in review
+    (REVIEW_IN_PROGRESS) joins that stack."""
+    import threading
+
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.models import CloudFormationBackend
+
+    lock = threading.RLock()
+    original_create_stack = CloudFormationBackend.create_stack
+    original_create_change_set = CloudFormationBackend.create_change_set
+
+    def create_stack(backend, name, *args, **kwargs):
+        with lock:
+            return original_create_stack(backend, name, *args, **kwargs)
+
+    def create_change_set(backend, stack_name, change_set_name, template, parameters, description,
+                          change_set_type, *args, **kwargs):  # fmt: skip
+        with lock:
+            live = [
+                s for s in backend.stacks.values() if s.name == stack_name and s.status != "DELETE_COMPLETE"
+            ]
+            if change_set_type == "CREATE" and live and live[0].status != "REVIEW_IN_PROGRESS":
+                raise ValidationError(
+                    message=f"Stack [{stack_name}] already exists and cannot be created again with the "
+                    f"changeSet [{change_set_name}]."
+                )
+            change_set_id, stack_id = original_create_change_set(
+                backend, stack_name, change_set_name, template, parameters, description, change_set_type,
+                *args, **kwargs,
+            )  # fmt: skip
+            if change_set_type == "CREATE" and live:  # join the stack in review, not a second one
+                change_set = backend.change_sets[change_set_id]
+                backend.stacks.pop(stack_id, None)
+                change_set.stack, change_set.stack_id = live[0], live[0].stack_id
+                stack_id = live[0].stack_id
+            return change_set_id, stack_id
+
+    original_execute = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(backend, change_set_name, stack_name=None):
+        with lock:
+            change_set = backend.change_sets.get(change_set_name) or next(
+                (c for c in backend.change_sets.values() if c.change_set_name == change_set_name), None
+            )
+            if (
+                change_set is not None
+                and change_set.change_set_type == "CREATE"
+                and (change_set.stack.status != "REVIEW_IN_PROGRESS")
+            ):  # another change set created the stack first: this one is out of date
+                raise InvalidChangeSetStatus(
+                    f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status "
+                    "of [OBSOLETE]"
+                )
+        return original_execute(backend, change_set_name, stack_name)
+
+    create_stack.__wrapped__ = original_create_stack
+    create_change_set.__wrapped__ = original_create_change_set
+    execute_change_set.__wrapped__ = original_execute
+    CloudFormationBackend.create_stack = create_stack
+    CloudFormationBackend.create_change_set = create_change_set
+    CloudFormationBackend.execute_change_set = execute_change_set
+
+
+class InvalidChangeSetStatus(ServiceException):
+    code = "InvalidChangeSetStatus"

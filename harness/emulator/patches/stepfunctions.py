@@ -597,3 +597,61 @@ def add_test_state() -> None:
         )
 
     StepFunctionResponse.test_state = test_state_response
+
+
+def record_no_task_success_after_a_stop() -> None:
+    """A `.sync` task whose execution is stopped returned nothing, and the engine recorded a
+    TaskSucceeded with output null before ExecutionAborted; on AWS a stopped task records no
+    outcome, so a reader of the history sees no success that never was."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+        StateTaskService,
+    )
+
+    original = StateTaskService._after_eval_execution
+
+    def _after_eval_execution(service, env, *args, **kwargs):
+        if not env.is_running():
+            return
+        original(service, env, *args, **kwargs)
+
+    _after_eval_execution.__wrapped__ = original
+    StateTaskService._after_eval_execution = _after_eval_execution
+
+
+def give_each_parse_its_own_query_language_scopes() -> None:
+    """The ASL preprocessor kept its stack of QueryLanguage scopes in a class attribute, so
+    definitions parsed at once in two threads (two executions starting together) pushed and
+    popped one shared stack: one failed with "Cannot downgrade from JSONata context to a
+    JSONPath context" and, its worker thread dead, stayed RUNNING for ever."""
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    original = Preprocessor.__init__
+
+    def __init__(preprocessor, *args, **kwargs):
+        original(preprocessor, *args, **kwargs)
+        preprocessor._query_language_per_scope = []
+
+    __init__.__wrapped__ = original
+    Preprocessor.__init__ = __init__
+
+
+def fail_executions_whose_engine_raised() -> None:
+    """An unexpected exception in an execution's worker thread killed the thread and left the
+    execution RUNNING for ever; it now fails the execution with States.Runtime, naming it."""
+    from moto.stepfunctions.parser.api import ExecutionFailedEventDetails
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    original = ExecutionWorker._execution_logic
+
+    def _execution_logic(worker):
+        try:
+            original(worker)
+        except Exception as ex:  # the engine's own failure: the execution must still end
+            if worker.env is None:
+                worker.env = worker._get_evaluation_environment()
+            cause = f"the local AWS's engine failed: {type(ex).__name__}: {' '.join(str(ex).split())}"
+            worker.env.set_error(ExecutionFailedEventDetails(error="States.Runtime", cause=cause))
+            worker._execution_communication.terminated()
+
+    _execution_logic.__wrapped__ = original
+    ExecutionWorker._execution_logic = _execution_logic

@@ -268,6 +268,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             self.model_host.unhost(previous)
 
     # -- lifecycle -------------------------------------------------------------
+    def running_count(self) -> int:
+        """Jobs in progress (what keeps a managed local AWS up)."""
+        return len(self._active)
+
     def stop_all_jobs(self) -> None:
         for active in list(self._active.values()):
             self._request_stop(active.spec.arn, "the emulator is shutting down")
