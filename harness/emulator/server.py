@@ -228,7 +228,7 @@ def serve(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from moto.server import MotoRequestHandler
 
-    from harness.emulator import containers, patches
+    from harness.emulator import containers, patches, request_guard
     from harness.emulator.log_store import LogStore
     from harness.emulator.s3_store import S3Store
     from harness.emulator.sagemaker import logs as job_logs
@@ -273,7 +273,7 @@ def serve(
         "registry": registry.address if registry else None,
         "mock_config": str(sfn_mocking.configured.path) if sfn_mocking.configured else None,
     }
-    app = _with_info(DomainDispatcherApplication(create_backend_app), info, state_dir)
+    app = _with_info(request_guard.guarded(DomainDispatcherApplication(create_backend_app)), info, state_dir)
     servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
     for server in servers:
         threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()

@@ -1,0 +1,72 @@
+"""Requests checked against botocore's models, worded as AWS words its refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from harness.emulator import request_guard
+
+
+def call(target: str, body: bytes):
+    seen = {}
+
+    def moto(environ, start_response):  # stands in for moto: answers 200, or an HTML 500 when asked
+        seen["body"] = environ["wsgi.input"].read()
+        if b"boom" in seen["body"]:
+            start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "text/html")])
+            return [b"<html>500</html>"]
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    environ = {"HTTP_X_AMZ_TARGET": target, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+    chunks = request_guard.guarded(moto)(environ, start_response)
+    return answer["status"], b"".join(chunks), seen.get("body")
+
+
+def test_a_well_formed_request_reaches_moto_whole():
+    body = json.dumps({"stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:m"}).encode()
+    status, _, seen = call("AWSStepFunctions.StartExecution", body)
+    assert status.startswith("200") and seen == body
+
+
+def test_missing_members_are_named_by_their_wire_path():
+    status, answer, seen = call("SageMaker.CreateEndpoint", b'{"EndpointName": "e"}')
+    assert status.startswith("400") and seen is None
+    assert json.loads(answer) == {
+        "__type": "ValidationException",
+        "message": "1 validation error detected: Value null at 'endpointConfigName' failed to satisfy "
+        "constraint: Member must not be null",
+    }
+
+
+def test_nested_list_members_are_written_as_aws_writes_them():
+    assert request_guard._member_path(".InputDataConfig[0].DataSource", "S3DataSource") == (
+        "inputDataConfig.1.member.dataSource.s3DataSource"
+    )
+
+
+def test_an_html_500_from_inside_becomes_a_json_internal_failure():
+    status, answer, _ = call("AWSStepFunctions.ListStateMachines", b'{"nextToken": "boom"}')
+    assert status.startswith("500")
+    assert (
+        json.loads(answer)["__type"] == "InternalFailure"
+        and "stepfunctions.ListStateMachines" in answer.decode()
+    )
+
+
+def test_other_requests_pass_untouched():
+    seen = {}
+
+    def app(environ, start_response):
+        seen["called"] = True
+        start_response("200 OK", [])
+        return [b""]
+
+    request_guard.guarded(app)({"PATH_INFO": "/bucket/key"}, lambda status, headers: None)
+    assert seen == {"called": True}
