@@ -44,22 +44,21 @@ def ensure_bucket(s3, bucket: str, region: str, kms_key_id: str | None = None, t
     and (tls_only) a policy that refuses requests not made over TLS; the local AWS
     speaks plain HTTP on loopback, so the local target leaves that policy out.
     """
+    endpoint = s3.meta.endpoint_url
     try:
         s3.head_bucket(Bucket=bucket)
-        _keep_encryption(s3, bucket, kms_key_id)
-        return False
     except ClientError as ex:
         code = ex.response["Error"]["Code"]
         if code not in ("404", "NoSuchBucket", "NotFound"):
-            endpoint = s3.meta.endpoint_url
             if code in ("403", "AccessDenied") and endpoint.startswith("http:"):
-                raise DeployError(
-                    f"bucket {bucket} refuses requests over plain HTTP (a TLS-only bucket policy, set when "
-                    f"{endpoint} was taken for AWS): remove it with `aws s3api delete-bucket-policy --bucket "
-                    f"{bucket} --endpoint-url {endpoint}`"
-                ) from None
+                raise DeployError(_locked_out(bucket, endpoint)) from None
             message = ex.response["Error"].get("Message", ex)
             raise DeployError(f"cannot use bucket {bucket}: {message}") from None
+    else:
+        if endpoint.startswith("http:") and _denies_plain_http(s3, bucket):
+            raise DeployError(_locked_out(bucket, endpoint))
+        _keep_encryption(s3, bucket, kms_key_id)
+        return False
     arguments = {"Bucket": bucket}
     if region != "us-east-1":
         arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
@@ -104,6 +103,28 @@ def _keep_encryption(s3, bucket: str, kms_key_id: str | None) -> None:
         current = {}
     if current != _encryption(kms_key_id):
         _set_encryption(s3, bucket, kms_key_id)
+
+
+def _locked_out(bucket: str, endpoint: str) -> str:
+    return (
+        f"bucket {bucket} refuses requests over plain HTTP (a TLS-only bucket policy, set when {endpoint} "
+        f"was taken for AWS): remove it with `aws s3api delete-bucket-policy --bucket {bucket} "
+        f"--endpoint-url {endpoint}`"
+    )
+
+
+def _denies_plain_http(s3, bucket: str) -> bool:
+    """Whether the bucket's policy denies requests made without TLS (as the TLS-only policy does)."""
+    try:
+        policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    except ClientError as ex:
+        return ex.response["Error"]["Code"] in ("403", "AccessDenied")  # the policy itself is out of reach
+    statements = policy.get("Statement") or []
+    return any(
+        s.get("Effect") == "Deny"
+        and (s.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        for s in (statements if isinstance(statements, list) else [statements])
+    )
 
 
 def _tls_only_policy(bucket: str) -> dict:

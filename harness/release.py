@@ -30,15 +30,19 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     files = build.render(config)
     definitions = {p.name: files[build.definition_file(p.name)] for p in config.pipelines}
     _check_definitions(clients.client("stepfunctions"), definitions)
-    image = target.job_image()
     # from the endpoint S3 really is (AWS_ENDPOINT_URL included): a TLS-only policy over plain HTTP
     # would lock the harness out of its own bucket
     tls_only = clients.endpoint_of("s3").startswith("https:")
     kms_key_arn = (
         _kms_key_arn(clients.client("kms"), config.aws.kms_key_id) if config.aws.kms_key_id else None
     )
-    if deploy.ensure_bucket(s3, config.artifact_bucket, config.region, kms_key_arn, tls_only):
+    try:
+        created = deploy.ensure_bucket(s3, config.artifact_bucket, config.region, kms_key_arn, tls_only)
+    except deploy.DeployError as ex:
+        raise HarnessError(str(ex)) from None
+    if created:
         report(f"created bucket {config.artifact_bucket}")
+    image = target.job_image()
     try:
         bundle = package.code_bundle(importable=[name for p in config.pipelines for name in p.code])
     except package.BundleError as ex:

@@ -203,7 +203,7 @@ def _change(action: str, logical_id: str, resource_type: str):
 
 def execute_change_sets_with_rollback() -> None:
     def execute_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name=None) -> None:
-        change_set = backend.describe_change_set(change_set_name)
+        change_set = change_set_of(backend, change_set_name, stack_name)
         stack: Stack = backend.stacks[change_set.stack_id]
         creating = change_set.change_set_type == "CREATE"
         verb = "CREATE" if creating else "UPDATE"
@@ -315,9 +315,7 @@ def refuse_a_second_stack_of_one_name() -> None:
 
     def execute_change_set(backend, change_set_name, stack_name=None):
         with lock:
-            change_set = backend.change_sets.get(change_set_name) or next(
-                (c for c in backend.change_sets.values() if c.change_set_name == change_set_name), None
-            )
+            change_set = change_set_of(backend, change_set_name, stack_name)
             if (
                 change_set is not None
                 and change_set.change_set_type == "CREATE"
@@ -335,6 +333,23 @@ def refuse_a_second_stack_of_one_name() -> None:
     CloudFormationBackend.create_stack = create_stack
     CloudFormationBackend.create_change_set = create_change_set
     CloudFormationBackend.execute_change_set = execute_change_set
+
+
+def change_set_of(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None) -> ChangeSet:
+    """A change set by ARN, or by name within the stack named (names are unique per stack only;
+    moto's lookup took the last of that name in any stack)."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    if change_set_name in backend.change_sets:
+        return backend.change_sets[change_set_name]
+    matches = [
+        c
+        for c in backend.change_sets.values()
+        if c.change_set_name == change_set_name and stack_name in (None, c.stack_name, c.stack_id)
+    ]
+    if not matches:
+        raise ValidationError(change_set_name)
+    return matches[-1]
 
 
 class InvalidChangeSetStatus(ServiceException):
