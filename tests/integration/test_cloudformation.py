@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import boto3
 import pytest
@@ -176,3 +177,35 @@ def test_a_condition_turned_by_a_parameter_adds_then_removes_its_resource(aws):
     assert status_and_schedules() == ("UPDATE_COMPLETE", ["rate(7 days)"])
     listed = cfn.describe_stack_resources(StackName="conditions")["StackResources"]
     assert [r["LogicalResourceId"] for r in listed] == ["Always"]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("{not json", "Template format error: JSON not well-formed. (line 1, column 2)"),
+        ("Resources: [unbalanced", "Template format error: YAML not well-formed."),
+        ("Resources: {}", "Template format error: At least one Resources member must be defined."),
+        (
+            '{"Resources": {"R": {"Properties": {}}}}',
+            "[/Resources/R] Every Resources object must contain a Type",
+        ),
+        (
+            '{"Resources": {"P": {"Type": "AWS::S3::BucketPolicy", "Properties": {}}}}',
+            "the local AWS does not create resource type(s) [AWS::S3::BucketPolicy]",
+        ),
+    ],
+)
+def test_a_template_that_cannot_be_deployed_is_a_validation_error_not_a_500(local_aws, body, message):
+    cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    name = f"refused-{uuid.uuid4().hex[:6]}"
+    for call in (
+        lambda: cfn.create_stack(StackName=name, TemplateBody=body),
+        lambda: cfn.create_change_set(
+            StackName=name, ChangeSetName="c", TemplateBody=body, ChangeSetType="CREATE"
+        ),
+    ):
+        with pytest.raises(cfn.exceptions.ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] == "ValidationError"
+        assert message in refused.value.response["Error"]["Message"]
+    assert name not in [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]

@@ -45,6 +45,7 @@ def apply() -> None:
     follow_conditions_in_updates()
     execute_change_sets_with_rollback()
     refuse_a_second_stack_of_one_name()
+    refuse_templates_that_cannot_be_deployed()
 
 
 def leave_conditioned_out_resources_unlisted() -> None:
@@ -354,3 +355,77 @@ def change_set_of(backend: CloudFormationBackend, change_set_name: str, stack_na
 
 class InvalidChangeSetStatus(ServiceException):
     code = "InvalidChangeSetStatus"
+
+
+def refuse_templates_that_cannot_be_deployed() -> None:
+    """A template that is not JSON or YAML answered HTTP 500, and one naming a resource type moto
+    does not model was reported CREATE_COMPLETE with that resource never made. CreateStack,
+    CreateChangeSet and UpdateStack now refuse both with ValidationError before anything starts."""
+    from moto.cloudformation.models import CloudFormationBackend
+
+    def checked(method_name: str, template_position: int):
+        original = getattr(CloudFormationBackend, method_name)
+
+        def method(backend, *args, **kwargs):
+            template = kwargs.get(
+                "template", args[template_position] if len(args) > template_position else None
+            )
+            if template:
+                template_problem(template)
+            return original(backend, *args, **kwargs)
+
+        method.__wrapped__ = original
+        setattr(CloudFormationBackend, method_name, method)
+
+    checked("create_stack", 1)  # (name, template, ...)
+    checked("create_change_set", 2)  # (stack_name, change_set_name, template, ...)
+    checked("update_stack", 1)  # (name, template, ...)
+
+
+def template_problem(template: str) -> None:
+    """Raise ValidationError, worded as CloudFormation words it, for a template it cannot deploy."""
+    import json as json_module
+
+    import yaml
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.parsing import NULL_MODELS, get_model_map
+
+    try:
+        document = Stack.parse_template(template)
+    except (yaml.YAMLError, ValueError) as ex:
+        kind = "JSON" if template.lstrip().startswith("{") else "YAML"
+        where = ""
+        mark = getattr(ex, "problem_mark", None)
+        if mark is not None:
+            where = f" (line {mark.line + 1}, column {mark.column + 1})"
+        elif isinstance(ex, json_module.JSONDecodeError):
+            where = f" (line {ex.lineno}, column {ex.colno})"
+        raise ValidationError(message=f"Template format error: {kind} not well-formed.{where}") from None
+    if not isinstance(document, dict):
+        raise ValidationError(message="Template format error: unsupported structure.")
+    resources = document.get("Resources")
+    if not isinstance(resources, dict) or not resources:
+        raise ValidationError(message="Template format error: At least one Resources member must be defined.")
+    for logical_id, resource in resources.items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
+            raise ValidationError(
+                message=f"Template format error: [/Resources/{logical_id}] Every Resources object must "
+                "contain a Type member."
+            )
+    if document.get("Transform"):
+        return  # a transform names its own resource types
+    known = get_model_map()
+    unmade = sorted(
+        {
+            r["Type"]
+            for r in resources.values()
+            if r["Type"] not in known
+            and r["Type"] not in NULL_MODELS
+            and not r["Type"].startswith("Custom::")
+        }
+    )
+    if unmade:
+        raise ValidationError(
+            message="Template format error: the local AWS does not create resource type(s) "
+            f"[{', '.join(unmade)}] (it would report them created without making them)"
+        )
