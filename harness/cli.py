@@ -210,7 +210,7 @@ def _status(args: argparse.Namespace) -> int:
 
     settings = config.load(_environment(args), args.overrides)
     selected = runs.select(settings, _pipelines_named(settings, args.pipeline) or ["all"])
-    live = _reconciled_and_deployed(settings, selected)  # first: records are brought up to date
+    deployed_lines = _reconcile_and_read_deployed(settings, selected)  # records first brought up to date
     names = {p.name for p in selected}
     shown = [r for r in records.load_all(settings.env) if r.pipeline in names]
     if not shown:
@@ -220,37 +220,33 @@ def _status(args: argparse.Namespace) -> int:
     for record in shown:
         key = record.headline if record.status == "SUCCEEDED" else (record.error or "")
         print(f"{record.run_id:34} {record.status:11} {record.started_at:26} {key}")
-    for line in live(shown):
+    for line in deployed_lines:
         print(line)
     return 0
 
 
-def _reconciled_and_deployed(settings, selected):
-    """Reconcile unfinished records with the target now; return what then lists the deployed
-    schedules and what the latest runs left in service. A local AWS that is not running is not
-    started for this: its executions are gone with it."""
+def _reconcile_and_read_deployed(settings, selected) -> list[str]:
+    """Reconcile unfinished records with the target, then describe the deployed schedules and what
+    the latest runs left in service. A local AWS that is not running is not started for this: the
+    executions it ran are gone with it."""
     from harness import deployed, reconcile, records, runs, targets
     from harness.errors import HarnessError
 
     scheduled = [p for p in selected if p.schedule is not None]
-    unfinished = [r for r in records.load_all(settings.env) if r.status in reconcile.UNFINISHED]
+    names = {p.name for p in selected}
     target = targets.make_target(settings, log=lambda line: None)
     if isinstance(target, targets.LocalTarget) and not target.running():
+        unfinished = [r for r in records.load_all(settings.env) if r.status in reconcile.UNFINISHED]
         why = "the local AWS is not running, and executions do not outlive it"
         reconcile.lose_all(settings, unfinished, why, save=lambda record: records.save(record))
-
-        def not_running(shown) -> list[str]:
-            latest = {r.pipeline for r in shown if r.status == "SUCCEEDED" and r.resources}
-            return [
-                f"{p.name} schedule: {settings.schedule(p.name).expression or 'none'} "
-                "(configured; the local AWS is not running to show it)"
-                for p in scheduled
-            ] + [
-                f"{name}: the local AWS is not running to show what it left in service"
-                for name in sorted(latest)
-            ]
-
-        return not_running
+        left = sorted(
+            {r.pipeline for r in records.load_all(settings.env) if r.resources and r.pipeline in names}
+        )
+        return [
+            f"{p.name} schedule: {settings.schedule(p.name).expression or 'none'} "
+            "(configured; the local AWS is not running to show it)"
+            for p in scheduled
+        ] + [f"{name}: the local AWS is not running to show what it left in service" for name in left]
     lines: list[str] = []
     try:
         with target:
@@ -258,14 +254,17 @@ def _reconciled_and_deployed(settings, selected):
             runs.reconcile_records(resolved, target, lines.append)
             for pipeline in scheduled:
                 lines += deployed.schedule_lines(resolved, target, pipeline)
-            fresh = records.load_all(settings.env)
-            latest = {r.pipeline: r for r in fresh if r.status == "SUCCEEDED" and r.resources}
+            latest = {
+                r.pipeline: r
+                for r in records.load_all(settings.env)
+                if r.status == "SUCCEEDED" and r.resources
+            }
             for record in latest.values():
-                if record.pipeline in {p.name for p in selected}:
+                if record.pipeline in names:
                     lines += deployed.resource_lines(target, record)
     except HarnessError as ex:
         lines.append(f"deployed state: unknown ({ex})")
-    return lambda shown: lines
+    return lines
 
 
 def _pipelines(args: argparse.Namespace) -> int:
