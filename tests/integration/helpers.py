@@ -120,3 +120,26 @@ def stack_settings(local_aws, name: str, *more: str) -> list[str]:
     """Settings for a stack and bucket of its own on the session's local AWS."""
     port = local_aws.endpoint_url.rsplit(":", 1)[1]
     return [f"emulator.port={port}", f"stack_name={name}", f"artifact_bucket={name}", *more]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def emulators_on(state) -> list[int]:
+    """Pids of local AWS processes serving this state dir."""
+    from pathlib import Path
+
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"harness.emulator" in args and str(state).encode() in args:
+            found.append(int(cmdline.parent.name))
+    return found

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
@@ -24,7 +23,7 @@ from botocore.config import Config
 from harness.paths import ROOT
 from preprocessing import census
 from tests.conftest import own_containers
-from tests.integration.helpers import census_csv
+from tests.integration.helpers import census_csv, emulators_on, free_port
 
 pytestmark = [pytest.mark.docker]
 
@@ -390,7 +389,7 @@ def test_the_aws_target_with_only_aws_endpoint_url_does_not_lock_itself_out(worl
 
 def test_a_killed_local_aws_loses_the_run_in_one_line_and_the_next_run_succeeds(world, tmp_path, job_image):
     """Last: the run's own local AWS is killed mid-run; then a normal run, and earlier artifacts."""
-    port, state = _free_port(), tmp_path / "state"
+    port, state = free_port(), tmp_path / "state"
     own = [*world["settings"], f"emulator.port={port}", f"emulator.state_dir={state}"]
     home = tmp_path / "home"
     command = [sys.executable, "-m", "harness", "run", "--target", "local", "--pipeline", "training",
@@ -406,7 +405,7 @@ def test_a_killed_local_aws_loses_the_run_in_one_line_and_the_next_run_succeeds(
     for line in run.stdout:
         if line.startswith("-> Train"):
             break
-    for pid in _emulators_on(state):
+    for pid in emulators_on(state):
         os.kill(pid, signal.SIGKILL)
     _, err = run.communicate(timeout=300)
 
@@ -419,9 +418,7 @@ def test_a_killed_local_aws_loses_the_run_in_one_line_and_the_next_run_succeeds(
 
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
-    assert (
-        _emulators_on(state) == [] or time.sleep(3) or _emulators_on(state) == []
-    )  # it stopped after the run
+    assert emulators_on(state) == [] or time.sleep(3) or emulators_on(state) == []  # it stopped after the run
     from harness.emulator import LocalAWS
 
     with LocalAWS(state_dir=state, docker_gateway=False) as restarted:  # what the state dir kept
@@ -429,74 +426,3 @@ def test_a_killed_local_aws_loses_the_run_in_one_line_and_the_next_run_succeeds(
         prefix = f"runs/{kept['run_id']}/"
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=world["name"], Prefix=prefix)["Contents"]]
     assert f"{prefix}record.json" in keys and any("/model/" in k for k in keys)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _emulators_on(state: Path) -> list[int]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"harness.emulator" in args and str(state).encode() in args:
-            found.append(int(cmdline.parent.name))
-    return found
-
-
-_TRAINING = {
-    "TrainingJobName": "x",
-    "RoleArn": "arn:aws:iam::123456789012:role/r",
-    "OutputDataConfig": {"S3OutputPath": "s3://b/"},
-    "ResourceConfig": {"InstanceCount": "two", "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1},
-    "StoppingCondition": {"MaxRuntimeInSeconds": 60},
-    "AlgorithmSpecification": {"TrainingInputMode": "File"},
-}
-_NULL = "failed to satisfy constraint: Member must not be null"
-MALFORMED = [
-    # (service in the credential scope, X-Amz-Target, body, status, __type, text of the message)
-    ("sagemaker", "SageMaker.CreateTrainingJob", b'{"TrainingJobName": "x"}', 400, "ValidationException",
-     f"validation errors detected: Value null at 'roleArn' {_NULL}"),
-    ("sagemaker", "SageMaker.CreateTrainingJob", json.dumps(_TRAINING).encode(), 400,
-     "SerializationException", "STRING_VALUE can not be converted to Integer"),
-    ("sagemaker", "SageMaker.DescribeTrainingJob", b"{not json", 400, "SerializationException", "not JSON"),
-    ("sagemaker", "SageMaker.CreateLabelingJob", b"{}", 501, "UnsupportedOperation",
-     "the local AWS does not support sagemaker:CreateLabelingJob"),
-    ("sagemaker", "SageMaker.NoSuchThing", b"{}", 400, "UnknownOperationException", "is not an operation"),
-    ("states", "AWSStepFunctions.StartExecution", b"[]", 400, "SerializationException", "Start of structure"),
-    ("states", "AWSStepFunctions.StartExecution", b"{}", 400, "ValidationException",
-     f"Value null at 'stateMachineArn' {_NULL}"),
-    ("logs", "Logs_20140328.GetLogEvents", b'{"logGroupName": "g", "logStreamName": "s", "limit": "ten"}',
-     400, "SerializationException", "STRING_VALUE can not be converted to Integer"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    "service, target, body, status, code, message", MALFORMED, ids=[m[1] for m in MALFORMED]
-)
-def test_a_malformed_request_gets_awss_error_not_a_500(world, service, target, body, status, code, message):
-    import urllib.error
-    import urllib.request
-
-    scope = f"Credential=test/20261201/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
-    request = urllib.request.Request(
-        world["endpoint"] + "/",
-        data=body,
-        headers={
-            "X-Amz-Target": target,
-            "Content-Type": "application/x-amz-json-1.1",
-            "Authorization": f"AWS4-HMAC-SHA256 {scope}",
-        },
-    )
-    with pytest.raises(urllib.error.HTTPError) as answered:
-        urllib.request.urlopen(request, timeout=30)  # noqa: S310  (loopback)
-    error = json.loads(answered.value.read())
-    assert answered.value.code == status and error["__type"] == code, error
-    assert message in error["message"]

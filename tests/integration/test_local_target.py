@@ -165,7 +165,7 @@ def test_the_quality_gate_fails_a_run_below_the_threshold(harness):
 def test_every_run_keeps_its_own_artifacts(harness):
     runs = harness.s3.list_objects_v2(Bucket=harness.bucket, Prefix="runs/", Delimiter="/")["CommonPrefixes"]
     training_runs = [p["Prefix"] for p in runs if p["Prefix"].startswith("runs/training-")]
-    assert len(training_runs) >= 3  # the earlier tests' runs, none overwritten
+    assert len(training_runs) >= 2  # the earlier tests' runs, none overwritten
     for prefix in training_runs:
         keys = [
             o["Key"] for o in harness.s3.list_objects_v2(Bucket=harness.bucket, Prefix=prefix)["Contents"]

@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -19,14 +17,9 @@ from harness.emulator import EmulatorError, LocalAWS, processes
 from harness.emulator.containers import INSTANCE_LABEL
 from harness.paths import ROOT
 from tests.conftest import own_containers
+from tests.integration.helpers import emulators_on, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -43,19 +36,6 @@ def own(tmp_path, job_image):
     yield command
     for pid in emulators_on(state):
         os.kill(pid, signal.SIGKILL)
-
-
-def emulators_on(state) -> list[int]:
-    """Pids of local AWS processes serving this state dir."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"harness.emulator" in args and str(state).encode() in args:
-            found.append(int(cmdline.parent.name))
-    return found
 
 
 def records_of(home) -> list[dict]:
