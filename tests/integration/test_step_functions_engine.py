@@ -241,3 +241,42 @@ def test_validate_state_machine_definition_answers_as_aws(sfn):
     assert answer["result"] == "FAIL"
     assert {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": "Missing 'Next' target: Q",
             "location": "/States/P/Next"} in answer["diagnostics"]  # fmt: skip
+
+
+def test_a_state_machine_name_in_use_is_refused_unless_the_request_is_the_same(aws_client):
+    import uuid as uuid_module
+
+    sfn = aws_client("stepfunctions")
+    name = f"once-{uuid_module.uuid4().hex[:6]}"
+    role = "arn:aws:iam::123456789012:role/sfn"
+    first = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": 1, "End": True}}})
+    arn = sfn.create_state_machine(name=name, definition=first, roleArn=role)["stateMachineArn"]
+
+    assert sfn.create_state_machine(name=name, definition=first, roleArn=role)["stateMachineArn"] == arn
+    edited = first.replace('"Result": 1', '"Result": 2')
+    with pytest.raises(
+        sfn.exceptions.StateMachineAlreadyExists, match=f"State Machine Already Exists: '{arn}'"
+    ):
+        sfn.create_state_machine(name=name, definition=edited, roleArn=role)
+    assert (
+        json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])["States"]["P"]["Result"]
+        == 1
+    )
+
+
+def test_create_and_update_refuse_what_validation_refuses(aws_client):
+    import uuid as uuid_module
+
+    sfn = aws_client("stepfunctions")
+    broken = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}})
+    role = "arn:aws:iam::123456789012:role/sfn"
+    with pytest.raises(sfn.exceptions.InvalidDefinition, match="Missing 'Next' target: Nowhere"):
+        sfn.create_state_machine(
+            name=f"broken-{uuid_module.uuid4().hex[:6]}", definition=broken, roleArn=role
+        )
+    good = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+    arn = sfn.create_state_machine(name=f"fine-{uuid_module.uuid4().hex[:6]}", definition=good, roleArn=role)[
+        "stateMachineArn"
+    ]
+    with pytest.raises(sfn.exceptions.InvalidDefinition):
+        sfn.update_state_machine(stateMachineArn=arn, definition=broken)

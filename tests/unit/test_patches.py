@@ -367,3 +367,19 @@ def test_engine_failures_end_the_execution_where_the_worker_runs():
 
     assert "program.eval(self.env)" in inspect.getsource(ExecutionWorker._execution_logic.__wrapped__)
     assert ExecutionWorker._execution_logic.__module__ == "harness.emulator.patches.stepfunctions"
+
+
+def test_state_machine_creation_is_checked_where_upstream_returns_the_old_machine():
+    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    # Upstream answers a name in use with the existing machine; we refuse a different request.
+    assert "return self.describe_state_machine(arn)" in inspect.getsource(
+        StepFunctionBackend.create_state_machine
+    )
+    for method in (
+        StepFunctionsParserBackend.create_state_machine,
+        StepFunctionsParserBackend.update_state_machine,
+    ):
+        assert method.__module__ == "harness.emulator.patches.stepfunctions"
+        assert "definition" in inspect.signature(method.__wrapped__).parameters

@@ -46,6 +46,7 @@ def apply_patches() -> None:
     stepfunctions.record_no_task_success_after_a_stop()
     stepfunctions.give_each_parse_its_own_query_language_scopes()
     stepfunctions.fail_executions_whose_engine_raised()
+    stepfunctions.refuse_state_machines_aws_would_refuse()
     sagemaker.register_sagemaker_service_integration()
     sagemaker.install_local_sagemaker_backend()
     sagemaker.route_invocations_to_served_models()

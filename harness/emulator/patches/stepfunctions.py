@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import copy
 import datetime
@@ -655,3 +656,88 @@ def fail_executions_whose_engine_raised() -> None:
 
     _execution_logic.__wrapped__ = original
     ExecutionWorker._execution_logic = _execution_logic
+
+
+def refuse_state_machines_aws_would_refuse() -> None:
+    """CreateStateMachine on a name in use answered with the old machine whatever the new
+    definition (so an edited workflow ran stale while its SDK said "created"), and Create and
+    UpdateStateMachine took definitions whose graph ValidateStateMachineDefinition refuses (a
+    Next naming no state). As on AWS: the same name, definition, role and type is idempotent,
+    anything else is StateMachineAlreadyExists; a refused definition is InvalidDefinition."""
+    from moto.stepfunctions.exceptions import StateMachineDoesNotExist
+    from moto.stepfunctions.parser import api
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.utilities.utils import get_partition
+
+    from harness.emulator import asl_validation
+
+    def checked(definition: str | None, machine_type: str | None) -> None:
+        if definition is None:
+            return
+        errors = [
+            d
+            for d in asl_validation.validate(definition, machine_type or "STANDARD")
+            if d["severity"] == "ERROR"
+        ]
+        if errors:
+            first = errors[0]
+            where = f" at {first['location']}" if first.get("location") else ""
+            raise InvalidDefinition(
+                f"Invalid State Machine Definition: '{first['code']}: {first['message']}{where}'"
+            )
+
+    original_create = StepFunctionsParserBackend.create_state_machine
+    original_update = StepFunctionsParserBackend.update_state_machine
+
+    def create_state_machine(backend, name, definition, roleArn, *args, **kwargs):
+        machine_type = kwargs.get("sm_type") or "STANDARD"
+        checked(definition, machine_type)
+        with _coded(api.InvalidDefinition):
+            return _create(backend, name, definition, roleArn, machine_type, *args, **kwargs)
+
+    def _create(backend, name, definition, roleArn, machine_type, *args, **kwargs):
+        partition = get_partition(backend.region_name)
+        arn = f"arn:{partition}:states:{backend.region_name}:{backend.account_id}:stateMachine:{name}"
+        try:
+            existing = backend.describe_state_machine(arn)
+        except StateMachineDoesNotExist:
+            existing = None
+        if existing is not None and (
+            existing.definition != definition or existing.roleArn != roleArn or existing.type != machine_type
+        ):
+            raise StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
+        return original_create(backend, name, definition, roleArn, *args, **kwargs)
+
+    def update_state_machine(backend, arn, definition=None, *args, **kwargs):
+        if definition is not None:
+            checked(definition, backend.describe_state_machine(arn).type)
+        with _coded(api.InvalidDefinition):
+            return original_update(backend, arn, definition, *args, **kwargs)
+
+    create_state_machine.__wrapped__ = original_create
+    update_state_machine.__wrapped__ = original_update
+    StepFunctionsParserBackend.create_state_machine = create_state_machine
+    StepFunctionsParserBackend.update_state_machine = update_state_machine
+
+
+class StateMachineAlreadyExists(AWSError):
+    TYPE = "StateMachineAlreadyExists"
+    STATUS = 400
+
+
+class InvalidDefinition(AWSError):
+    TYPE = "InvalidDefinition"
+    STATUS = 400
+
+
+@contextlib.contextmanager
+def _coded(*engine_errors: type):
+    """The engine's own exception classes reach the client without an error code: re-raise them
+    as AWS errors with one (`__type`), so a client can tell them apart."""
+    try:
+        yield
+    except engine_errors as ex:
+        raise _AWS_CODED[type(ex).__name__](str(getattr(ex, "message", "") or ex)) from None
+
+
+_AWS_CODED = {"InvalidDefinition": InvalidDefinition}
