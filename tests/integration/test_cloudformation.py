@@ -23,7 +23,8 @@ def template(extra_resources: dict | None = None) -> str:
         "Pipeline": {
             "Type": "AWS::StepFunctions::StateMachine",
             "Properties": {
-                "StateMachineName": "cfn-pipeline",
+                # names are unique per account and region, as on AWS: one per stack
+                "StateMachineName": {"Fn::Sub": "${AWS::StackName}-pipeline"},
                 "RoleArn": MACHINE_ROLE,
                 "DefinitionString": {"Fn::Sub": json.dumps(definition)},
             },
@@ -64,6 +65,8 @@ def deploy(cfn, stack: str, body: str, image: str, change_set_type: str) -> dict
     )
     described = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
     cfn.execute_change_set(StackName=stack, ChangeSetName=name)
+    if change_set_type == "CREATE":  # an update may fail on purpose; a create is the test's set-up
+        assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     return described
 
 
