@@ -1,7 +1,8 @@
 """S3 state that survives a restart or a `kill -9` of the emulator.
 
 moto keeps objects in memory. This store writes each bucket and object through
-to a folder before the API call that made it returns, so every object that a
+to a folder before the API call that made it returns (the hooks:
+harness/emulator/patches/persistence.py), so every object that a
 PutObject or a completed multipart upload acknowledged is on disk, and replays
 the folder into moto at start. Writes are atomic (temp file, fsync, rename) and
 the metadata file is written last: an object without one was never acknowledged.
@@ -20,7 +21,7 @@ from typing import Any
 
 from moto.s3.exceptions import S3ClientError
 
-from harness.emulator.state_files import FolderStore, StateDirFull, atomic_write, quarantine, read_json
+from harness.emulator.state_files import FolderStore, atomic_write, quarantine, read_json
 
 log = logging.getLogger(__name__)
 
@@ -56,55 +57,6 @@ class S3Store(FolderStore):
         return count
 
     # -- write-through ---------------------------------------------------------
-    def attach(self) -> None:
-        """Wrap moto's S3 backend so every change is written here first."""
-        from moto.s3.models import FakeKey, S3Backend
-
-        store = self
-        original_create = S3Backend.create_bucket
-        original_delete_bucket = S3Backend.delete_bucket
-        original_put = S3Backend.put_object
-        original_delete = S3Backend.delete_object
-        original_set_metadata = FakeKey.set_metadata
-
-        def create_bucket(backend, bucket_name, region_name, *args, **kwargs):
-            bucket = original_create(backend, bucket_name, region_name, *args, **kwargs)
-            store.save_bucket(bucket_name, backend.account_id, backend.partition, region_name)
-            return bucket
-
-        def delete_bucket(backend, bucket_name):
-            bucket = original_delete_bucket(backend, bucket_name)
-            store.drop_bucket(bucket_name)
-            return bucket
-
-        def put_object(backend, bucket_name, key_name, value, *args, **kwargs):
-            key = original_put(backend, bucket_name, key_name, value, *args, **kwargs)
-            try:
-                store.save_object(bucket_name, key)
-            except StateDirFull as ex:  # not kept: not acknowledged either
-                original_delete(backend, bucket_name, key_name)
-                raise InsufficientStorage(str(ex)) from None
-            return key
-
-        def delete_object(backend, bucket_name, key_name, *args, **kwargs):
-            result = original_delete(backend, bucket_name, key_name, *args, **kwargs)
-            bucket = backend.buckets.get(bucket_name)
-            current = bucket.keys.get(key_name) if bucket is not None else None
-            if not isinstance(current, FakeKey):
-                store.drop_object(bucket_name, key_name)
-            return result
-
-        def set_metadata(key, metadata, replace=False):
-            original_set_metadata(key, metadata, replace)
-            if key.bucket_name and store.has_object(key.bucket_name, key.name):
-                store.save_object(key.bucket_name, key, data=False)
-
-        S3Backend.create_bucket = create_bucket
-        S3Backend.delete_bucket = delete_bucket
-        S3Backend.put_object = put_object
-        S3Backend.delete_object = delete_object
-        FakeKey.set_metadata = set_metadata
-
     def save_bucket(self, name: str, account_id: str, partition: str, region: str) -> None:
         bucket_dir = self.root / name
         (bucket_dir / "objects").mkdir(parents=True, exist_ok=True)

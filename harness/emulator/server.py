@@ -230,6 +230,8 @@ def serve(
 
     from harness.emulator import containers, patches, request_guard
     from harness.emulator.log_store import LogStore
+    from harness.emulator.machine_store import StateMachineStore
+    from harness.emulator.patches import persistence
     from harness.emulator.s3_store import S3Store
     from harness.emulator.sagemaker import logs as job_logs
     from harness.emulator.sagemaker.local_mode import LocalModeRunner
@@ -252,13 +254,16 @@ def serve(
     LocalSageMakerBackend.configure(runner, model_host=runner)
     store = S3Store(state_dir / "s3")
     store.restore()
-    store.attach()
+    persistence.write_s3_through(store)
     log_store = LogStore(state_dir / "logs")
     log_store.restore()
     job_logs.persist_to(log_store)
     stack_store = StackStore(state_dir / "stacks")
     stack_store.restore()
-    stack_store.attach()
+    persistence.record_stack_changes(stack_store)
+    machine_store = StateMachineStore(state_dir / "state-machines")
+    machine_store.restore()
+    persistence.record_api_state_machines(machine_store)
     registry = _start_registry(state_dir)
 
     stopping = threading.Event()

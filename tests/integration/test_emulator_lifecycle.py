@@ -227,3 +227,29 @@ def test_deployed_stacks_survive_kill_9_and_restart_and_deleted_ones_stay_delete
         sfn = client(restarted, "stepfunctions")
         execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
         assert wait_for_execution(sfn, execution, timeout=10)["output"] == '"hello"'
+
+
+def test_state_machines_created_through_the_api_survive_kill_9_and_restart(tmp_path):
+    def definition(word: str) -> str:
+        return json.dumps({"StartAt": "Say", "States": {"Say": {"Type": "Pass", "Result": word, "End": True}}})
+
+    role = "arn:aws:iam::123456789012:role/sfn"
+    state = tmp_path / "state"
+    aws = LocalAWS(state_dir=state, docker_gateway=False).start()
+    try:
+        sfn = client(aws, "stepfunctions")
+        kept = sfn.create_state_machine(
+            name="api-kept", definition=definition("one"), roleArn=role, tags=[{"key": "team", "value": "ml"}]
+        )["stateMachineArn"]
+        sfn.update_state_machine(stateMachineArn=kept, definition=definition("two"))
+        dropped = sfn.create_state_machine(name="api-dropped", definition=definition("x"), roleArn=role)
+        sfn.delete_state_machine(stateMachineArn=dropped["stateMachineArn"])
+    finally:
+        aws.kill()
+
+    with LocalAWS(state_dir=state, docker_gateway=False) as restarted:
+        sfn = client(restarted, "stepfunctions")
+        assert [m["name"] for m in sfn.list_state_machines()["stateMachines"]] == ["api-kept"]
+        assert sfn.list_tags_for_resource(resourceArn=kept)["tags"] == [{"key": "team", "value": "ml"}]
+        execution = sfn.start_execution(stateMachineArn=kept)["executionArn"]
+        assert wait_for_execution(sfn, execution, timeout=10)["output"] == '"two"'

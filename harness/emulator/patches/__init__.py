@@ -47,6 +47,7 @@ def apply_patches() -> None:
     stepfunctions.give_each_parse_its_own_query_language_scopes()
     stepfunctions.fail_executions_whose_engine_raised()
     stepfunctions.refuse_state_machines_aws_would_refuse()
+    stepfunctions.give_engine_errors_their_aws_codes()
     sagemaker.register_sagemaker_service_integration()
     sagemaker.install_local_sagemaker_backend()
     sagemaker.route_invocations_to_served_models()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import copy
 import datetime
@@ -665,7 +664,6 @@ def refuse_state_machines_aws_would_refuse() -> None:
     Next naming no state). As on AWS: the same name, definition, role and type is idempotent,
     anything else is StateMachineAlreadyExists; a refused definition is InvalidDefinition."""
     from moto.stepfunctions.exceptions import StateMachineDoesNotExist
-    from moto.stepfunctions.parser import api
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.utilities.utils import get_partition
 
@@ -692,8 +690,7 @@ def refuse_state_machines_aws_would_refuse() -> None:
     def create_state_machine(backend, name, definition, roleArn, *args, **kwargs):
         machine_type = kwargs.get("sm_type") or "STANDARD"
         checked(definition, machine_type)
-        with _coded(api.InvalidDefinition):
-            return _create(backend, name, definition, roleArn, machine_type, *args, **kwargs)
+        return _create(backend, name, definition, roleArn, machine_type, *args, **kwargs)
 
     def _create(backend, name, definition, roleArn, machine_type, *args, **kwargs):
         partition = get_partition(backend.region_name)
@@ -711,8 +708,7 @@ def refuse_state_machines_aws_would_refuse() -> None:
     def update_state_machine(backend, arn, definition=None, *args, **kwargs):
         if definition is not None:
             checked(definition, backend.describe_state_machine(arn).type)
-        with _coded(api.InvalidDefinition):
-            return original_update(backend, arn, definition, *args, **kwargs)
+        return original_update(backend, arn, definition, *args, **kwargs)
 
     create_state_machine.__wrapped__ = original_create
     update_state_machine.__wrapped__ = original_update
@@ -730,14 +726,19 @@ class InvalidDefinition(AWSError):
     STATUS = 400
 
 
-@contextlib.contextmanager
-def _coded(*engine_errors: type):
-    """The engine's own exception classes reach the client without an error code: re-raise them
-    as AWS errors with one (`__type`), so a client can tell them apart."""
-    try:
-        yield
-    except engine_errors as ex:
-        raise _AWS_CODED[type(ex).__name__](str(getattr(ex, "message", "") or ex)) from None
+def give_engine_errors_their_aws_codes() -> None:
+    """The engine's exception classes (moto.stepfunctions.parser.api) declare their AWS code as
+    `code` but inherit moto's AWSError, which reads `TYPE`: every one of them reached the client
+    as `"__type": null` (InvalidExecutionInput, InvalidDefinition, ValidationException, ...).
+    Give each its code and status."""
+    from moto.stepfunctions.parser import api
 
-
-_AWS_CODED = {"InvalidDefinition": InvalidDefinition}
+    for value in vars(api).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, AWSError)
+            and value.__dict__.get("TYPE") is None
+            and isinstance(value.__dict__.get("code"), str)
+        ):
+            value.TYPE = value.__dict__["code"]
+            value.STATUS = value.__dict__.get("status_code", 400)

@@ -1,10 +1,8 @@
-"""Patches to moto's CloudFormation: change sets as AWS runs them.
+"""Patches to moto's CloudFormation: change sets and updates as AWS runs them.
 
-- Fn::Sub with a variables map keeps "$$" (moto turned it into "$").
-- DescribeStackResources leaves out resources whose Condition is false.
 - A change set whose only difference is a parameter value lists the resources
-  that reference it (through Ref or Fn::Sub) as Modify, and executing it updates them (moto compared
-  templates only).
+  that reference it (through Ref or Fn::Sub) as Modify, and executing it updates them
+  (moto compared templates only).
 - An update adds a resource whose Condition turns true and removes one whose
   Condition turns false (moto diffed templates only and "modified" it).
 - Executing a change set records the new parameters, template and outputs (moto
@@ -13,17 +11,12 @@
   stack back to its previous template and parameters and ends in
   UPDATE_ROLLBACK_COMPLETE; a failed creation ends in ROLLBACK_COMPLETE (moto
   raised and left the stack half-changed).
+- One live stack per name; change sets are found within their stack.
 """
 
 from __future__ import annotations
 
 import copy
-import re
-
-from moto.cloudformation import parsing
-from moto.cloudformation.models import ChangeSet, CloudFormationBackend, Event, Stack
-from moto.cloudformation.parsing import ResourceMap, parse_condition
-from moto.core.exceptions import ServiceException
 
 
 class ResourceFailed(Exception):
@@ -36,82 +29,10 @@ class ResourceFailed(Exception):
         self.reason = reason
 
 
-def apply() -> None:
-    leave_conditioned_out_resources_unlisted()
-    substitute_sub_variables_literally()
-    count_sub_variables_as_references()
-    name_failing_resources()
-    diff_change_sets_with_parameters()
-    follow_conditions_in_updates()
-    execute_change_sets_with_rollback()
-    refuse_a_second_stack_of_one_name()
-    refuse_templates_that_cannot_be_deployed()
-
-
-def leave_conditioned_out_resources_unlisted() -> None:
-    """A resource whose Condition is false was listed by DescribeStackResources as an
-    entry with no LogicalResourceId; AWS does not list it at all."""
-    original = Stack.stack_resources.fget
-
-    def stack_resources(stack):
-        return [resource for resource in original(stack) if resource is not None]
-
-    stack_resources.__wrapped__ = original
-    Stack.stack_resources = property(stack_resources)
-
-
-def substitute_sub_variables_literally() -> None:
-    """Fn::Sub's [template, variables] form went through Python's string.Template, which
-    turns "$$" into "$": a state machine's "$$.Execution.Input" lost its context-object
-    prefix. CloudFormation replaces ${Name} and nothing else."""
-    original = parsing.clean_json
-
-    def clean_json(resource_json, resources_map):
-        if isinstance(resource_json, dict) and isinstance(resource_json.get("Fn::Sub"), list):
-            text, variables = resource_json["Fn::Sub"]
-            values = {name: str(original(value, resources_map)) for name, value in variables.items()}
-            text = re.sub(
-                r"\$\{([^!}][^}]*)\}",
-                lambda m: values.get(m.group(1), m.group(0)),
-                original(text, resources_map),
-            )
-            return original({"Fn::Sub": text}, resources_map)
-        return original(resource_json, resources_map)
-
-    clean_json.__wrapped__ = original
-    parsing.clean_json = clean_json
-
-
-_SUB_VARIABLE = re.compile(r"\$\{(?!!)([A-Za-z0-9_:.]+)\}")
-
-
-def count_sub_variables_as_references() -> None:
-    """moto finds a resource's parameters through `Ref` only; `Fn::Sub` uses them too."""
-    original = parsing.get_references_from_template
-
-    def get_references_from_template(template):
-        references = original(template)
-        for text in _sub_strings(template):
-            references.extend(_SUB_VARIABLE.findall(text))
-        return references
-
-    parsing.get_references_from_template = get_references_from_template
-
-
-def _sub_strings(node):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Fn::Sub":
-                yield value if isinstance(value, str) else value[0]
-            else:
-                yield from _sub_strings(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _sub_strings(item)
-
-
 def name_failing_resources() -> None:
     """Wrap moto's resource parsers so a failure says which logical resource failed."""
+    from moto.cloudformation import parsing
+
     for name in ("parse_and_create_resource", "parse_and_update_resource"):
         original = getattr(parsing, name)
         setattr(parsing, name, _naming_failures(original))
@@ -132,7 +53,11 @@ def _naming_failures(original):
 
 
 def diff_change_sets_with_parameters() -> None:
-    def diff(change_set: ChangeSet):
+    from moto.cloudformation.models import ChangeSet
+
+    original = ChangeSet.diff
+
+    def diff(change_set):
         resource_map = change_set.stack.resource_map
         template = change_set.template_dict
         by_action = resource_map.build_resource_diff(template, change_set.parameters)
@@ -143,6 +68,7 @@ def diff_change_sets_with_parameters() -> None:
                 changes.append(_change(action, name, source[name]["Type"]))
         return changes
 
+    diff.__wrapped__ = original
     ChangeSet.diff = diff
 
 
@@ -150,6 +76,8 @@ def follow_conditions_in_updates() -> None:
     """An update whose parameters turn a resource's Condition true must add it, and false
     remove it; moto diffed the templates alone, so it "modified" the resource (and failed
     on its now-empty properties) and listed it as changed in change sets."""
+    from moto.cloudformation.parsing import ResourceMap
+
     original_diff = ResourceMap.build_resource_diff
     original_update = ResourceMap.update
 
@@ -178,6 +106,8 @@ def follow_conditions_in_updates() -> None:
 
 def _active_resources(resources: dict, template: dict | None, parameters: dict) -> set[str]:
     """The resources whose Condition holds in `template` with `parameters` (defaults filled in)."""
+    from moto.cloudformation.parsing import parse_condition
+
     template = template or {}
     values = {name: spec.get("Default") for name, spec in (template.get("Parameters") or {}).items()}
     values.update(parameters or {})
@@ -203,19 +133,30 @@ def _change(action: str, logical_id: str, resource_type: str):
 
 
 def execute_change_sets_with_rollback() -> None:
-    def execute_change_set(backend: CloudFormationBackend, change_set_name: str, stack_name=None) -> None:
+    from moto.cloudformation.models import CloudFormationBackend
+
+    original = CloudFormationBackend.execute_change_set
+
+    def execute_change_set(backend, change_set_name: str, stack_name=None) -> None:
         change_set = change_set_of(backend, change_set_name, stack_name)
-        stack: Stack = backend.stacks[change_set.stack_id]
+        stack = backend.stacks[change_set.stack_id]
         creating = change_set.change_set_type == "CREATE"
         verb = "CREATE" if creating else "UPDATE"
         previous = (stack.template, copy.deepcopy(stack.template_dict), dict(stack.parameters or {}))
         stack._add_stack_event(f"{verb}_IN_PROGRESS", resource_status_reason="User Initiated")
         stack.status = f"{verb}_IN_PROGRESS"
+        if creating:  # moto's stack in review holds {} until executed; its template is the change set's
+            stack.template = change_set.template
+            stack._parse_template()
         try:
             change_set.apply()
         except Exception as ex:
-            failure = ex if isinstance(ex, ResourceFailed) else ResourceFailed(stack.name, "", _reason(ex))
-            _rollback(stack, change_set, creating, failure, previous)
+            change_set.execution_status = "EXECUTE_FAILED"
+            change_set.status_reason = _reason(ex)
+            if creating:
+                roll_back_creation(stack, ex)
+            else:
+                roll_back_update(stack, ex, previous)
             return
         stack.template = change_set.template
         stack._parse_template()
@@ -226,21 +167,44 @@ def execute_change_sets_with_rollback() -> None:
         stack.status = f"{verb}_COMPLETE"
         change_set.execution_status = "EXECUTE_COMPLETE"
 
+    execute_change_set.__wrapped__ = original
     CloudFormationBackend.execute_change_set = execute_change_set
 
 
-def _rollback(stack: Stack, change_set: ChangeSet, creating: bool, failure: ResourceFailed, previous) -> None:
-    verb = "CREATE" if creating else "UPDATE"
+def record_failure(stack, verb: str, failure: ResourceFailed) -> None:
+    """The failing resource's <verb>_FAILED event, with the reason AWS would give."""
     _resource_event(stack, failure.logical_id, failure.resource_type, f"{verb}_FAILED", failure.reason)
-    change_set.execution_status = "EXECUTE_FAILED"
-    change_set.status_reason = str(failure)
-    reason = f"The following resource(s) failed to {verb.lower()}: [{failure.logical_id}]. "
-    if creating:
-        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
-        stack.resource_map.delete()
-        stack._add_stack_event("ROLLBACK_COMPLETE")
-        stack.status = "ROLLBACK_COMPLETE"
-        return
+
+
+def failed_resources(stack) -> list[str]:
+    """The logical ids of the resources whose last event in `stack` is a failure."""
+    return sorted(
+        {
+            event.logical_resource_id
+            for event in stack.events
+            if event.resource_status.endswith("_FAILED") and event.logical_resource_id != stack.name
+        }
+    )
+
+
+def roll_back_creation(stack, error: BaseException) -> None:
+    """A creation failed: its failing resource's event, then every resource made so far deleted
+    (ROLLBACK_COMPLETE)."""
+    failure = error if isinstance(error, ResourceFailed) else ResourceFailed(stack.name, "", _reason(error))
+    record_failure(stack, "CREATE", failure)
+    reason = f"The following resource(s) failed to create: [{failure.logical_id}]. "
+    stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    stack.resource_map.delete()
+    stack._add_stack_event("ROLLBACK_COMPLETE")
+    stack.status = "ROLLBACK_COMPLETE"
+
+
+def roll_back_update(stack, error: BaseException, previous) -> None:
+    """An update failed part-way: its failing resource's event, then the previous template and
+    parameters put back (UPDATE_ROLLBACK_COMPLETE)."""
+    failure = error if isinstance(error, ResourceFailed) else ResourceFailed(stack.name, "", _reason(error))
+    record_failure(stack, "UPDATE", failure)
+    reason = f"The following resource(s) failed to update: [{failure.logical_id}]. "
     template, template_dict, parameters = previous
     stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
     stack.resource_map.update(template_dict, parameters or None)
@@ -252,7 +216,9 @@ def _rollback(stack: Stack, change_set: ChangeSet, creating: bool, failure: Reso
     stack.status = "UPDATE_ROLLBACK_COMPLETE"
 
 
-def _resource_event(stack: Stack, logical_id: str, resource_type: str, status: str, reason: str) -> None:
+def _resource_event(stack, logical_id: str, resource_type: str, status: str, reason: str) -> None:
+    from moto.cloudformation.models import Event
+
     event = Event(
         stack_id=stack.stack_id,
         stack_name=stack.name,
@@ -269,6 +235,13 @@ def _resource_event(stack: Stack, logical_id: str, resource_type: str, status: s
 def _reason(ex: BaseException) -> str:
     message = getattr(ex, "message", None) or str(ex) or type(ex).__name__
     return " ".join(str(message).split())
+
+
+# A stack in one of these can only be deleted (AWS refuses an update with ValidationError).
+UNUPDATABLE_STATUSES = frozenset(
+    {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "ROLLBACK_IN_PROGRESS", "CREATE_FAILED", "REVIEW_IN_PROGRESS",
+     "DELETE_IN_PROGRESS", "DELETE_FAILED"}
+)  # fmt: skip
 
 
 def refuse_a_second_stack_of_one_name() -> None:
@@ -301,6 +274,10 @@ def refuse_a_second_stack_of_one_name() -> None:
                     message=f"Stack [{stack_name}] already exists and cannot be created again with the "
                     f"changeSet [{change_set_name}]."
                 )
+            if change_set_type == "UPDATE" and live and live[0].status in UNUPDATABLE_STATUSES:
+                raise ValidationError(
+                    message=f"Stack:{live[0].stack_id} is in {live[0].status} state and can not be updated."
+                )
             change_set_id, stack_id = original_create_change_set(
                 backend, stack_name, change_set_name, template, parameters, description, change_set_type,
                 *args, **kwargs,
@@ -322,11 +299,11 @@ def refuse_a_second_stack_of_one_name() -> None:
                 and change_set.change_set_type == "CREATE"
                 and (change_set.stack.status != "REVIEW_IN_PROGRESS")
             ):  # another change set created the stack first: this one is out of date
-                raise InvalidChangeSetStatus(
+                raise _invalid_change_set_status(
                     f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status "
                     "of [OBSOLETE]"
                 )
-        return original_execute(backend, change_set_name, stack_name)
+            return original_execute(backend, change_set_name, stack_name)
 
     create_stack.__wrapped__ = original_create_stack
     create_change_set.__wrapped__ = original_create_change_set
@@ -336,7 +313,31 @@ def refuse_a_second_stack_of_one_name() -> None:
     CloudFormationBackend.execute_change_set = execute_change_set
 
 
-def change_set_of(backend: CloudFormationBackend, change_set_name: str, stack_name: str | None) -> ChangeSet:
+def report_empty_change_sets_as_aws() -> None:
+    """CreateChangeSet with the stack's own template and parameters succeeds on AWS, and the
+    change set is FAILED with "didn't contain changes" (which `aws cloudformation deploy
+    --no-fail-on-empty-changeset` relies on); moto refused the call with "No updates are to be
+    performed.", which only UpdateStack answers."""
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    original = CloudFormationResponse._validate_different_update
+
+    def _validate_different_update(response, *args, **kwargs):
+        if response._get_action() == "CreateChangeSet":
+            return None
+        return original(response, *args, **kwargs)
+
+    _validate_different_update.__wrapped__ = original
+    CloudFormationResponse._validate_different_update = _validate_different_update
+
+
+def _invalid_change_set_status(message: str) -> Exception:
+    from moto.cloudformation.exceptions import CloudFormationError
+
+    return CloudFormationError("InvalidChangeSetStatus", message)
+
+
+def change_set_of(backend, change_set_name: str, stack_name: str | None):
     """A change set by ARN, or by name within the stack named (names are unique per stack only;
     moto's lookup took the last of that name in any stack)."""
     from moto.cloudformation.exceptions import ValidationError
@@ -351,81 +352,3 @@ def change_set_of(backend: CloudFormationBackend, change_set_name: str, stack_na
     if not matches:
         raise ValidationError(change_set_name)
     return matches[-1]
-
-
-class InvalidChangeSetStatus(ServiceException):
-    code = "InvalidChangeSetStatus"
-
-
-def refuse_templates_that_cannot_be_deployed() -> None:
-    """A template that is not JSON or YAML answered HTTP 500, and one naming a resource type moto
-    does not model was reported CREATE_COMPLETE with that resource never made. CreateStack,
-    CreateChangeSet and UpdateStack now refuse both with ValidationError before anything starts."""
-    from moto.cloudformation.models import CloudFormationBackend
-
-    def checked(method_name: str, template_position: int):
-        original = getattr(CloudFormationBackend, method_name)
-
-        def method(backend, *args, **kwargs):
-            template = kwargs.get(
-                "template", args[template_position] if len(args) > template_position else None
-            )
-            if template:
-                template_problem(template)
-            return original(backend, *args, **kwargs)
-
-        method.__wrapped__ = original
-        setattr(CloudFormationBackend, method_name, method)
-
-    checked("create_stack", 1)  # (name, template, ...)
-    checked("create_change_set", 2)  # (stack_name, change_set_name, template, ...)
-    checked("update_stack", 1)  # (name, template, ...)
-
-
-def template_problem(template: str) -> None:
-    """Raise ValidationError, worded as CloudFormation words it, for a template it cannot deploy."""
-    import json as json_module
-
-    import yaml
-    from moto.cloudformation.exceptions import ValidationError
-    from moto.cloudformation.parsing import NULL_MODELS, get_model_map
-
-    try:
-        document = Stack.parse_template(template)
-    except (yaml.YAMLError, ValueError) as ex:
-        kind = "JSON" if template.lstrip().startswith("{") else "YAML"
-        where = ""
-        mark = getattr(ex, "problem_mark", None)
-        if mark is not None:
-            where = f" (line {mark.line + 1}, column {mark.column + 1})"
-        elif isinstance(ex, json_module.JSONDecodeError):
-            where = f" (line {ex.lineno}, column {ex.colno})"
-        raise ValidationError(message=f"Template format error: {kind} not well-formed.{where}") from None
-    if not isinstance(document, dict):
-        raise ValidationError(message="Template format error: unsupported structure.")
-    resources = document.get("Resources")
-    if not isinstance(resources, dict) or not resources:
-        raise ValidationError(message="Template format error: At least one Resources member must be defined.")
-    for logical_id, resource in resources.items():
-        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
-            raise ValidationError(
-                message=f"Template format error: [/Resources/{logical_id}] Every Resources object must "
-                "contain a Type member."
-            )
-    if document.get("Transform"):
-        return  # a transform names its own resource types
-    known = get_model_map()
-    unmade = sorted(
-        {
-            r["Type"]
-            for r in resources.values()
-            if r["Type"] not in known
-            and r["Type"] not in NULL_MODELS
-            and not r["Type"].startswith("Custom::")
-        }
-    )
-    if unmade:
-        raise ValidationError(
-            message="Template format error: the local AWS does not create resource type(s) "
-            f"[{', '.join(unmade)}] (it would report them created without making them)"
-        )
