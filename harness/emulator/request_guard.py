@@ -3,11 +3,13 @@
 For Step Functions, SageMaker, CloudWatch Logs, ECR and EventBridge (the services
 addressed by an `X-Amz-Target` header), against botocore's model of each operation:
 - an operation the service does not have: `UnknownOperationException`;
-- one moto does not implement: refused with `UnsupportedOperation` (HTTP 501), naming it:
-  the local AWS never answers for work it does not do;
+- one moto does not implement, or whose work the local AWS does not do (refused.py):
+  refused with `UnsupportedOperation` (HTTP 501), naming it: the local AWS never answers
+  for work it does not do;
 - a body that is not a JSON object: `SerializationException`;
 - a member of the wrong type: `SerializationException`, worded as AWS words it;
-- a missing required member, or one shorter or smaller than allowed: `ValidationException`
+- a missing required member, one shorter or smaller than allowed, or a value outside its
+  enum (an instance type SageMaker does not have): `ValidationException`
   ("1 validation error detected: Value null at 'trainingJobName' failed to satisfy
   constraint: Member must not be null").
 Whatever still fails inside moto answers a JSON `InternalFailure` naming the operation,
@@ -21,6 +23,8 @@ import importlib
 import io
 import json
 import re
+
+from harness.emulator import refused
 
 # X-Amz-Target prefix -> (botocore service name, moto's responses class that serves it)
 SERVICES = {
@@ -67,11 +71,14 @@ def _refusal(prefix: str, operation: str, body: bytes) -> tuple[int, str, str] |
     model = _model(service)
     if operation not in model.operation_names:
         return 400, "UnknownOperationException", f"{prefix}.{operation} is not an operation of {service}"
-    if not hasattr(_responses_class(responses), _snake(operation)):
+    why = refused.reason(service, operation)
+    if why or not hasattr(_responses_class(responses), _snake(operation)):
+        because = f": {why}" if why else ""
         return (
             501,
             "UnsupportedOperation",
-            (f"the local AWS does not support {service}:{operation} (AWS does; this emulator does not)"),
+            f"the local AWS does not support {service}:{operation} "
+            f"(AWS does; this emulator does not{because})",
         )
     try:
         params = json.loads(body or b"{}")
@@ -113,11 +120,34 @@ def _validation_problem(params: dict, shape) -> tuple[int, str, str] | None:
                 f"Value '{details['param']}' at '{where}' failed to satisfy constraint: "
                 f"Member must have value greater than or equal to {details['min_allowed']}"
             )
+    constraints += [
+        f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy enum value set: "
+        f"[{', '.join(allowed)}]"
+        for where, value, allowed in _outside_enums(params, shape, "")
+    ]
     if not constraints:
         return None
     count = len(constraints)
     heading = f"{count} validation error{'s' if count > 1 else ''} detected: "
     return 400, "ValidationException", heading + "; ".join(constraints)
+
+
+def _outside_enums(value, shape, where: str):
+    """(AWS's member path, value, allowed values) for each string outside its shape's enum."""
+    kind = shape.type_name
+    if kind == "string" and shape.enum and isinstance(value, str) and value not in shape.enum:
+        yield where, value, shape.enum
+    elif kind == "structure" and isinstance(value, dict):
+        for name, member in value.items():
+            if name in shape.members:
+                step = name[:1].lower() + name[1:]
+                yield from _outside_enums(member, shape.members[name], f"{where}.{step}" if where else step)
+    elif kind == "list" and isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _outside_enums(item, shape.member, f"{where}.{index + 1}.member")
+    elif kind == "map" and isinstance(value, dict):
+        for item in value.values():
+            yield from _outside_enums(item, shape.value, where)
 
 
 def _member_path(path: str, leaf: str | None) -> str:

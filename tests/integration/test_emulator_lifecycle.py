@@ -231,7 +231,9 @@ def test_deployed_stacks_survive_kill_9_and_restart_and_deleted_ones_stay_delete
 
 def test_state_machines_created_through_the_api_survive_kill_9_and_restart(tmp_path):
     def definition(word: str) -> str:
-        return json.dumps({"StartAt": "Say", "States": {"Say": {"Type": "Pass", "Result": word, "End": True}}})
+        return json.dumps(
+            {"StartAt": "Say", "States": {"Say": {"Type": "Pass", "Result": word, "End": True}}}
+        )
 
     role = "arn:aws:iam::123456789012:role/sfn"
     state = tmp_path / "state"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -129,3 +130,43 @@ def test_an_endpoint_whose_image_is_missing_fails(aws_client):
     answer = wait_in_service(sm, name)
     assert answer["EndpointStatus"] == "Failed"
     assert "mlharness/absent:1 not found" in answer["FailureReason"]
+
+
+def test_a_binary_body_reaches_the_model_byte_for_byte(aws_client, models):
+    sm, runtime = aws_client("sagemaker"), aws_client("sagemaker-runtime")
+    name = unique("ep")
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=models[0])
+    assert wait_in_service(sm, name)["EndpointStatus"] == "InService"
+    payload = b"\x93NUMPY\x01\x00" + bytes(range(256)) * 4  # not UTF-8: an .npy header and raw bytes
+    answer = runtime.invoke_endpoint(EndpointName=name, ContentType="application/x-npy", Body=payload)
+    assert answer["Body"].read().decode() == hashlib.sha256(payload).hexdigest()
+    sm.delete_endpoint(EndpointName=name)
+
+
+def test_a_model_made_from_a_model_package_serves(aws_client, models):
+    """What `ModelPackage.deploy()` sends: a model that names only the package."""
+    sm, runtime = aws_client("sagemaker"), aws_client("sagemaker-runtime")
+    served = sm.describe_model(
+        ModelName=sm.describe_endpoint_config(EndpointConfigName=models[1])["ProductionVariants"][0][
+            "ModelName"
+        ]
+    )["PrimaryContainer"]
+    group = unique("group")
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    package = sm.create_model_package(
+        ModelPackageGroupName=group,
+        InferenceSpecification={
+            "Containers": [{"Image": served["Image"], "ModelDataUrl": served["ModelDataUrl"]}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+    described = sm.describe_model_package(ModelPackageName=package)
+    assert (described["ModelPackageName"], described["ModelPackageVersion"]) == (group, 1)
+    model, config, name = unique("pkg-model"), unique("pkg-config"), unique("pkg-ep")
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={"ModelPackageName": package})
+    create_endpoint_config(sm, config, model)
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+    assert wait_in_service(sm, name)["EndpointStatus"] == "InService"
+    assert invoke(runtime, name, b"a,1\n") == b"5,a\n"  # the package's model: trained on 5 lines
+    sm.delete_endpoint(EndpointName=name)

@@ -138,13 +138,95 @@ def test_a_reused_job_name_is_refused(aws_client, bucket, tiny_image):
     wait_for_job(describe_training(sm, name), "TrainingJobStatus")
 
 
-def test_list_training_jobs_lists_them(aws_client, bucket, tiny_image):
+def test_list_training_jobs_filters_then_sorts_then_pages_as_aws_does(aws_client, bucket, tiny_image):
     sm = aws_client("sagemaker")
-    name = unique("listed")
+    tag = unique("listed")
+    names = [f"{tag}-{letter}" for letter in ("b", "c", "a")]  # created in this order
+    for name in names:
+        sm.create_training_job(**training_request(name, tiny_image, bucket))
+    for name in names:
+        wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+
+    def listed(**kwargs) -> list[str]:
+        return [
+            s["TrainingJobName"]
+            for s in sm.list_training_jobs(NameContains=tag, **kwargs)["TrainingJobSummaries"]
+        ]
+
+    assert listed() == names  # CreationTime, Ascending: the documented defaults
+    assert listed(SortOrder="Descending") == names[::-1]
+    assert listed(SortBy="Name") == sorted(names)
+    assert listed(MaxResults=1, SortBy="Name", SortOrder="Descending") == [f"{tag}-c"]  # after filtering
+    first = sm.list_training_jobs(NameContains=tag, MaxResults=2)
+    rest = sm.list_training_jobs(NameContains=tag, MaxResults=2, NextToken=first["NextToken"])
+    assert [
+        s["TrainingJobName"] for s in first["TrainingJobSummaries"] + rest["TrainingJobSummaries"]
+    ] == names
+    assert "NextToken" not in rest
+    assert listed(StatusEquals="Failed") == []
+    summary = sm.list_training_jobs(NameContains=names[0])["TrainingJobSummaries"][0]
+    assert summary["TrainingJobStatus"] == "Completed" and summary["TrainingJobArn"].endswith(names[0])
+
+
+def test_a_finished_job_cannot_be_stopped_and_its_description_has_aws_shape(aws_client, bucket, tiny_image):
+    sm = aws_client("sagemaker")
+    name = unique("ended")
     sm.create_training_job(**training_request(name, tiny_image, bucket))
-    wait_for_job(describe_training(sm, name), "TrainingJobStatus")
-    summaries = sm.list_training_jobs(NameContains=name)["TrainingJobSummaries"]
-    assert [(s["TrainingJobName"], s["TrainingJobStatus"]) for s in summaries] == [(name, "Completed")]
+    answer, _ = wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+    assert answer["OutputDataConfig"] == {"KmsKeyId": "", "S3OutputPath": f"s3://{bucket}/models"}
+    assert "VpcConfig" not in answer  # none asked: absent, not {}
+    with pytest.raises(ClientError) as refused:
+        sm.stop_training_job(TrainingJobName=name)
+    assert refused.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "The request was rejected because the training job is in status Completed.",
+    }
+
+
+def test_an_instance_type_sagemaker_does_not_have_is_refused_with_the_real_list(
+    aws_client, bucket, tiny_image
+):
+    sm = aws_client("sagemaker")
+    request = training_request(unique("odd"), tiny_image, bucket)
+    request["ResourceConfig"]["InstanceType"] = "ml.m5.huge"
+    with pytest.raises(ClientError) as refused:
+        sm.create_training_job(**request)
+    message = refused.value.response["Error"]["Message"]
+    assert message.startswith(
+        "1 validation error detected: Value 'ml.m5.huge' at 'resourceConfig.instanceType' failed to satisfy "
+        "constraint: Member must satisfy enum value set: ["
+    )
+    assert "ml.m5.large" in message and "ml.p4d.24xlarge" in message
+
+
+@pytest.mark.parametrize(
+    "operation, arguments",
+    [
+        (
+            "create_hyper_parameter_tuning_job",
+            {
+                "HyperParameterTuningJobName": "tune",
+                "HyperParameterTuningJobConfig": {
+                    "Strategy": "Random",
+                    "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
+                },
+            },
+        ),
+        ("start_pipeline_execution", {"PipelineName": "pipeline"}),
+        (
+            "create_notebook_instance",
+            {"NotebookInstanceName": "nb", "InstanceType": "ml.t3.medium", "RoleArn": ROLE},
+        ),
+    ],
+)
+def test_work_the_local_aws_does_not_do_is_refused_not_faked(aws_client, operation, arguments):
+    sm = aws_client("sagemaker")
+    with pytest.raises(ClientError) as refused:
+        getattr(sm, operation)(**arguments)
+    error = refused.value.response["Error"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert error["Code"] == "UnsupportedOperation"
+    assert error["Message"].startswith("the local AWS does not support sagemaker:")
 
 
 def test_processing_job_reads_inputs_and_writes_outputs(aws_client, bucket, tiny_image):

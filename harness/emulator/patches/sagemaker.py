@@ -51,7 +51,9 @@ class ModelError(ServiceException):
 
 
 def route_invocations_to_served_models() -> None:
-    """moto's InvokeEndpoint answers canned data; ours forwards to the endpoint's container."""
+    """moto's InvokeEndpoint answers canned data; ours forwards to the endpoint's container,
+    the body byte for byte (moto decoded it as UTF-8 first: every NumPy, protobuf or image
+    payload was an HTTP 500)."""
     from moto.sagemaker.exceptions import ValidationError
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
@@ -60,7 +62,7 @@ def route_invocations_to_served_models() -> None:
     def invoke_endpoint(response):
         endpoint_name = response.path.split("/")[2]
         backend = local_sagemaker_backends[response.current_account][response.region]
-        body = response.body if isinstance(response.body, bytes) else (response.body or "").encode()
+        body = response.raw_body if isinstance(response.raw_body, bytes) else (response.raw_body or "").encode()
         try:
             status, answer, content_type = backend.invoke_endpoint(
                 endpoint_name, body, response.headers.get("Content-Type"), response.headers.get("Accept")
@@ -75,4 +77,5 @@ def route_invocations_to_served_models() -> None:
             raise error
         return 200, {"Content-Type": content_type, "x-Amzn-Invoked-Production-Variant": "AllTraffic"}, answer
 
+    SageMakerRuntimeResponse.use_raw_body = True
     SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint

@@ -12,7 +12,6 @@ enforced the way AWS does it (Stopped, secondary status MaxRuntimeExceeded).
 from __future__ import annotations
 
 import copy
-import re
 import threading
 from typing import Any
 
@@ -31,7 +30,6 @@ from harness.emulator.sagemaker.runner import (
     StopSignal,
 )
 
-_INSTANCE_TYPE = re.compile(r"^(ml\.[a-z0-9-]+\.[a-z0-9]+|local|local_gpu)$")
 _KIND_TITLE = {"processing": "Processing", "training": "Training", "transform": "Transform"}
 STOP_POLL_S = 0.5
 
@@ -67,8 +65,6 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def create_processing_job_from_request(self, request: dict[str, Any]):
         name = request["ProcessingJobName"]
         self._refuse_reused_name("processing", self.processing_jobs, name)
-        cluster = request.get("ProcessingResources", {}).get("ClusterConfig", {})
-        _check_instance_type(cluster.get("InstanceType"), "processingResources.clusterConfig.instanceType")
         if not request.get("AppSpecification", {}).get("ImageUri"):
             raise ValidationError("AppSpecification.ImageUri must be specified.")
         job = self.create_processing_job(
@@ -91,6 +87,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
     def stop_processing_job(self, processing_job_name: str) -> None:
         self.describe_processing_job(processing_job_name)  # raises when unknown
+        self._refuse_stop_of_ended("processing", self.processing_jobs[processing_job_name])
         self._request_stop(self.processing_jobs[processing_job_name].arn, "StopProcessingJob")
 
     # -- training ------------------------------------------------------------
@@ -101,7 +98,6 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         if not algorithm.get("TrainingImage"):
             raise ValidationError("AlgorithmSpecification.TrainingImage must be specified.")
         resources = request.get("ResourceConfig") or {}
-        _check_instance_type(resources.get("InstanceType"), "resourceConfig.instanceType")
         job = self.create_training_job(
             training_job_name=name,
             hyper_parameters=request.get("HyperParameters") or {},
@@ -139,6 +135,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
     def stop_training_job(self, training_job_name: str) -> None:
         self.describe_training_job(training_job_name)
+        self._refuse_stop_of_ended("training", self.training_jobs[training_job_name])
         self._request_stop(self.training_jobs[training_job_name].arn, "StopTrainingJob")
 
     # -- transform -----------------------------------------------------------
@@ -146,8 +143,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         name = request["TransformJobName"]
         self._refuse_reused_name("transform", self.transform_jobs, name)
         resources = request.get("TransformResources") or {}
-        _check_instance_type(resources.get("InstanceType"), "transformResources.instanceType")
-        model = self.describe_model(request["ModelName"])  # raises when unknown
+        container = self.serving_container(self.describe_model(request["ModelName"]))  # raises when unknown
         job = self.create_transform_job(
             transform_job_name=name,
             model_name=request["ModelName"],
@@ -168,13 +164,13 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         job.failure_reason = None
         job.transform_start_time = job.transform_end_time = None
         job.labeling_job_arn = job.auto_ml_job_arn = None
-        container = dict(model.primary_container or (model.containers or [{}])[0])
         spec = JobSpec("transform", name, job.arn, self.region_name, request, model_container=container)
         self._launch(spec, job)
         return job
 
     def stop_transform_job(self, transform_job_name: str) -> None:
         self.describe_transform_job(transform_job_name)
+        self._refuse_stop_of_ended("transform", self.transform_jobs[transform_job_name])
         self._request_stop(self.transform_jobs[transform_job_name].arn, "StopTransformJob")
 
     # -- endpoints -------------------------------------------------------------
@@ -222,8 +218,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def _deploy(self, endpoint: Any, config_name: str) -> None:
         config = self.endpoint_configs[config_name]
         variant = config.production_variants[0]
-        model = self.describe_model(variant["ModelName"])
-        container = dict(model.primary_container or (model.containers or [{}])[0])
+        container = self.serving_container(self.describe_model(variant["ModelName"]))
         with self._lock:
             self._deployments += 1
             spec = JobSpec(
@@ -246,9 +241,11 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         log = JobLog(self.account_id, self.region_name, "endpoint", spec.name, stream=stream)
         try:
             hosted = self.model_host.host(spec, log)
-        except HostingFailed as ex:
+        except Exception as ex:  # noqa: BLE001  (whatever stops it, the endpoint must not stay Creating)
             # A failed update leaves the previous model in service, as on AWS.
-            endpoint.failure_reason = str(ex)
+            reason = str(ex) if isinstance(ex, HostingFailed) else f"the model could not be served: {ex!r}"
+            log(reason)
+            endpoint.failure_reason = reason
             endpoint.endpoint_status = "InService" if spec.name in self._hosted else "Failed"
             endpoint.last_modified_time = utcnow()
             return
@@ -266,6 +263,52 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             endpoint.last_modified_time = utcnow()
         if previous is not None:
             self.model_host.unhost(previous)
+
+    def serving_container(self, model: Any) -> dict:
+        """The container a model serves: its own, or its model package's (a model made by
+        `ModelPackage.deploy()` names only the package)."""
+        container = dict(model.primary_container or (model.containers or [{}])[0])
+        package_name = container.pop("ModelPackageName", None)
+        if package_name and not container.get("Image"):
+            package = self.describe_model_package(package_name)
+            packaged = dict(((package.inference_specification or {}).get("Containers") or [{}])[0])
+            environment = {**(packaged.get("Environment") or {}), **(container.get("Environment") or {})}
+            container = {**packaged, **container, "Environment": environment}
+        return container
+
+    def list_jobs(self, kind: str, filters: dict[str, Any], members: list[str]) -> tuple[list, str | None]:
+        """List*Jobs as AWS answers them: filtered, then sorted (SortBy CreationTime, Name or
+        Status; SortOrder), then paged (MaxResults, default 10; NextToken)."""
+        jobs = list(getattr(self, f"{kind}_jobs").values())
+        described = [job.response_object for job in jobs]
+        title = _KIND_TITLE[kind]
+        name_key, status_key = f"{title}JobName", f"{title}JobStatus"
+        checks = {
+            "NameContains": lambda d, v: v in d[name_key],
+            "StatusEquals": lambda d, v: d[status_key] == v,
+            "CreationTimeAfter": lambda d, v: _time(d["CreationTime"]) > _time(v),
+            "CreationTimeBefore": lambda d, v: _time(d["CreationTime"]) < _time(v),
+            "LastModifiedTimeAfter": lambda d, v: _time(d.get("LastModifiedTime")) > _time(v),
+            "LastModifiedTimeBefore": lambda d, v: _time(d.get("LastModifiedTime")) < _time(v),
+        }
+        for field, check in checks.items():
+            if filters.get(field) is not None:
+                described = [d for d in described if check(d, filters[field])]
+        sort_key = {"Name": lambda d: d[name_key], "Status": lambda d: d[status_key]}.get(
+            filters.get("SortBy") or "CreationTime", lambda d: _time(d["CreationTime"])
+        )
+        default_order = "Descending" if kind == "transform" else "Ascending"  # as each API documents
+        described.sort(key=sort_key, reverse=(filters.get("SortOrder") or default_order) == "Descending")
+        start = _page_start(filters.get("NextToken"), len(described))
+        size = int(filters.get("MaxResults") or 10)
+        page = described[start : start + size]
+        next_token = str(start + size) if start + size < len(described) else None
+        return [{k: d[k] for k in members if d.get(k) is not None} for d in page], next_token
+
+    def _refuse_stop_of_ended(self, kind: str, job: Any) -> None:
+        status = getattr(job, f"{kind}_job_status")
+        if status in ("Completed", "Failed", "Stopped"):
+            raise ValidationError(f"The request was rejected because the {kind} job is in status {status}.")
 
     # -- lifecycle -------------------------------------------------------------
     def running_count(self) -> int:
@@ -407,10 +450,22 @@ def _set_status(kind: str, job: Any, status: str) -> None:
     setattr(job, f"{kind}_job_status", status)
 
 
-def _check_instance_type(value: str | None, field: str) -> None:
-    if value is not None and not _INSTANCE_TYPE.match(value):
-        raise ValidationError(
-            f"1 validation error detected: Value '{value}' at '{field}' failed to satisfy "
-            "constraint: Member must satisfy the pattern ml.<family>.<size> (for example "
-            "ml.m5.large), or be 'local'"
-        )
+def _time(value: Any) -> float:
+    """A timestamp as seconds: a datetime, an ISO string or epoch seconds (None sorts first)."""
+    import datetime
+
+    if value is None:
+        return float("-inf")
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
+def _page_start(token: str | None, total: int) -> int:
+    if not token:
+        return 0
+    if not token.isdigit() or int(token) > total:
+        raise ValidationError(f'Invalid pagination token because "{token}".')
+    return int(token)

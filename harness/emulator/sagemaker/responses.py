@@ -10,6 +10,23 @@ from moto.sagemaker.responses import SageMakerResponse
 from harness.emulator.sagemaker import backends
 
 
+def _model():
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+def _without_empty_structures(described: dict, operation: str) -> dict:
+    """AWS leaves an absent optional structure out; moto answered some as {} (VpcConfig,
+    DataCaptureConfig), which clients then read as configured. (Maps stay as they are.)"""
+    members = _model().operation_model(operation).output_shape.members
+    return {
+        key: value
+        for key, value in described.items()
+        if not (value == {} and key in members and members[key].type_name == "structure")
+    }
+
+
 class LocalSageMakerResponse(SageMakerResponse):
     @property
     def sagemaker_backend(self):
@@ -37,6 +54,59 @@ class LocalSageMakerResponse(SageMakerResponse):
     def stop_transform_job(self) -> EmptyResult:
         self.sagemaker_backend.stop_transform_job(self._get_param("TransformJobName"))
         return EmptyResult()
+
+    def list_training_jobs(self) -> ActionResult:
+        return self._list_jobs("training")
+
+    def list_processing_jobs(self) -> ActionResult:
+        return self._list_jobs("processing")
+
+    def list_transform_jobs(self) -> ActionResult:
+        return self._list_jobs("transform")
+
+    def _list_jobs(self, kind: str) -> ActionResult:
+        title = kind.title()
+        output = _model().operation_model(f"List{title}Jobs").output_shape
+        members = list(output.members[f"{title}JobSummaries"].member.members)
+        summaries, token = self.sagemaker_backend.list_jobs(kind, self._request(), members)
+        return ActionResult({f"{title}JobSummaries": summaries, "NextToken": token})
+
+    def describe_training_job(self) -> ActionResult:
+        return self._described("DescribeTrainingJob", "TrainingJobName")
+
+    def describe_processing_job(self) -> ActionResult:
+        return self._described("DescribeProcessingJob", "ProcessingJobName")
+
+    def describe_transform_job(self) -> ActionResult:
+        return self._described("DescribeTransformJob", "TransformJobName")
+
+    def describe_endpoint(self) -> ActionResult:
+        return self._described("DescribeEndpoint", "EndpointName")
+
+    def describe_endpoint_config(self) -> ActionResult:
+        return self._described("DescribeEndpointConfig", "EndpointConfigName")
+
+    def describe_model(self) -> ActionResult:
+        return self._described("DescribeModel", "ModelName")
+
+    def _described(self, operation: str, name_member: str) -> ActionResult:
+        from moto.core.utils import camelcase_to_underscores
+
+        describe = getattr(self.sagemaker_backend, camelcase_to_underscores(operation))
+        answer = describe(self._get_param(name_member))
+        described = dict(getattr(answer, "response_object", answer))
+        if operation == "DescribeTrainingJob":  # "" when no key was given, as AWS sends; attach() reads it
+            described["OutputDataConfig"] = {"KmsKeyId": "", **(described.get("OutputDataConfig") or {})}
+        return ActionResult(_without_empty_structures(described, operation))
+
+    def describe_model_package(self) -> ActionResult:
+        package = self.sagemaker_backend.describe_model_package(self._get_param("ModelPackageName"))
+        described = package.gen_response_object()
+        # A versioned package is named after its group; moto left the name out and said it
+        # was created by a made-up Studio user profile.
+        described.setdefault("ModelPackageName", package.model_package_name)
+        described["CreatedBy"] = {}
+        return ActionResult(described)
 
     def update_endpoint(self) -> ActionResult:
         endpoint = self.sagemaker_backend.update_endpoint(
