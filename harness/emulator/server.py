@@ -370,7 +370,9 @@ def _start_registry(state_dir: Path):
         log.warning("no docker-registry installed: ECR repositories have AWS URIs and cannot take a push")
         return None
     registry = LocalRegistry(state_dir / "registry")
-    ecr.point_repositories_at(registry.start())
+    registry.start()
+    ecr.point_repositories_at(registry)
+    ecr.serve_images_from(registry.client())
     return registry
 
 

@@ -9,7 +9,7 @@ loudly.
 
 from __future__ import annotations
 
-from harness.emulator.patches import cloudformation, sagemaker, stepfunctions
+from harness.emulator.patches import cloudformation, logs, sagemaker, stepfunctions
 from harness.emulator.patches.sdk import apply_sdk_patches, local_mode_output
 
 __all__ = ["apply_patches", "apply_sdk_patches", "local_mode_output"]
@@ -52,4 +52,5 @@ def apply_patches() -> None:
     sagemaker.install_local_sagemaker_backend()
     sagemaker.route_invocations_to_served_models()
     cloudformation.apply()
+    logs.filter_log_events_by_stream_prefix()
     _applied = True

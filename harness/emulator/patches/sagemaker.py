@@ -62,7 +62,9 @@ def route_invocations_to_served_models() -> None:
     def invoke_endpoint(response):
         endpoint_name = response.path.split("/")[2]
         backend = local_sagemaker_backends[response.current_account][response.region]
-        body = response.raw_body if isinstance(response.raw_body, bytes) else (response.raw_body or "").encode()
+        body = (
+            response.raw_body if isinstance(response.raw_body, bytes) else (response.raw_body or "").encode()
+        )
         try:
             status, answer, content_type = backend.invoke_endpoint(
                 endpoint_name, body, response.headers.get("Content-Type"), response.headers.get("Accept")
