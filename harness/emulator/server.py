@@ -231,7 +231,6 @@ def serve(
     from harness.emulator import containers, patches, request_guard
     from harness.emulator.log_store import LogStore
     from harness.emulator.machine_store import StateMachineStore
-    from harness.emulator.patches import persistence
     from harness.emulator.s3_store import S3Store
     from harness.emulator.sagemaker import logs as job_logs
     from harness.emulator.sagemaker.local_mode import LocalModeRunner
@@ -252,18 +251,17 @@ def serve(
     work_dir = Path(tempfile.mkdtemp(prefix="mlharness-jobs-"))
     runner = LocalModeRunner(container_url, str(work_dir), keep_containers=keep_containers)
     LocalSageMakerBackend.configure(runner, model_host=runner)
-    store = S3Store(state_dir / "s3")
-    store.restore()
-    persistence.write_s3_through(store)
+    stores = (
+        S3Store(state_dir / "s3"),
+        StackStore(state_dir / "stacks"),
+        StateMachineStore(state_dir / "state-machines"),
+    )
+    for store in stores:
+        store.restore()
+    patches.keep_state_in(*stores)
     log_store = LogStore(state_dir / "logs")
     log_store.restore()
     job_logs.persist_to(log_store)
-    stack_store = StackStore(state_dir / "stacks")
-    stack_store.restore()
-    persistence.record_stack_changes(stack_store)
-    machine_store = StateMachineStore(state_dir / "state-machines")
-    machine_store.restore()
-    persistence.record_api_state_machines(machine_store)
     registry = _start_registry(state_dir)
 
     stopping = threading.Event()
@@ -363,7 +361,7 @@ def _executions(backend) -> int:
 
 def _start_registry(state_dir: Path):
     """Back ECR with a real registry on loopback when one is installed (Debian: docker-registry)."""
-    from harness.emulator.patches import ecr
+    from harness.emulator import patches
     from harness.emulator.registry import LocalRegistry
 
     if not LocalRegistry.available():
@@ -371,8 +369,7 @@ def _start_registry(state_dir: Path):
         return None
     registry = LocalRegistry(state_dir / "registry")
     registry.start()
-    ecr.point_repositories_at(registry)
-    ecr.serve_images_from(registry.client())
+    patches.back_ecr_with(registry)
     return registry
 
 
@@ -404,9 +401,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "action",
         nargs="?",
-        choices=["env"],
-        help="env: print the export lines that point stock tools at the local AWS running on --port",
+        choices=["env", "coverage"],
+        help="env: print the export lines that point stock tools at the local AWS running on --port; "
+        "coverage: print (or --output) the page of what it serves, operation by operation",
     )
+    parser.add_argument("--output", type=Path, default=None, help="coverage: write the page to this file")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
     parser.add_argument("--region", default="us-east-1", help="env: the region to export (default us-east-1)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
@@ -428,6 +427,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
+def print_coverage(output: Path | None) -> int:
+    from harness.emulator import coverage
+
+    page = coverage.render(coverage.operations())
+    if output is None:
+        print(page, end="")
+    else:
+        output.write_text(page)
+        print(f"wrote {output}")
+    return 0
+
+
 def print_env(port: int, region: str) -> int:
     from harness.emulator import user_env
 
@@ -447,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.action == "env":
         return print_env(args.port, args.region)
+    if args.action == "coverage":
+        return print_coverage(args.output)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     serve(
         port=args.port,

@@ -244,6 +244,8 @@ def test_state_machines_created_through_the_api_survive_kill_9_and_restart(tmp_p
             name="api-kept", definition=definition("one"), roleArn=role, tags=[{"key": "team", "value": "ml"}]
         )["stateMachineArn"]
         sfn.update_state_machine(stateMachineArn=kept, definition=definition("two"))
+        sfn.tag_resource(resourceArn=kept, tags=[{"key": "stage", "value": "dev"}])
+        sfn.untag_resource(resourceArn=kept, tagKeys=["team"])
         dropped = sfn.create_state_machine(name="api-dropped", definition=definition("x"), roleArn=role)
         sfn.delete_state_machine(stateMachineArn=dropped["stateMachineArn"])
     finally:
@@ -252,6 +254,6 @@ def test_state_machines_created_through_the_api_survive_kill_9_and_restart(tmp_p
     with LocalAWS(state_dir=state, docker_gateway=False) as restarted:
         sfn = client(restarted, "stepfunctions")
         assert [m["name"] for m in sfn.list_state_machines()["stateMachines"]] == ["api-kept"]
-        assert sfn.list_tags_for_resource(resourceArn=kept)["tags"] == [{"key": "team", "value": "ml"}]
+        assert sfn.list_tags_for_resource(resourceArn=kept)["tags"] == [{"key": "stage", "value": "dev"}]
         execution = sfn.start_execution(stateMachineArn=kept)["executionArn"]
         assert wait_for_execution(sfn, execution, timeout=10)["output"] == '"two"'

@@ -274,6 +274,10 @@ def test_processing_job_reads_inputs_and_writes_outputs(aws_client, bucket, tiny
     assert answer["Environment"] == {"MODE": "count"}
     assert answer["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.t3.medium"
     assert s3.get_object(Bucket=bucket, Key=f"processed/{name}/count.txt")["Body"].read() == b"3"
+    listed = sm.list_processing_jobs(NameContains=name)["ProcessingJobSummaries"]
+    assert [(j["ProcessingJobName"], j["ProcessingJobStatus"]) for j in listed] == [(name, "Completed")]
+    with pytest.raises(ClientError, match="the processing job is in status Completed"):
+        sm.stop_processing_job(ProcessingJobName=name)
 
 
 def test_transform_job_serves_the_model_and_writes_predictions(aws_client, bucket, tiny_image):
@@ -307,6 +311,10 @@ def test_transform_job_serves_the_model_and_writes_predictions(aws_client, bucke
     # As on AWS: <S3OutputPath>/<input file>.out, no job-name folder in between.
     out = s3.get_object(Bucket=bucket, Key=f"predictions/{name}/part-1.csv.out")["Body"].read()
     assert out == b"4,1\n4,2\n4,3\n"
+    listed = sm.list_transform_jobs(NameContains=name)["TransformJobSummaries"]
+    assert [(j["TransformJobName"], j["TransformJobStatus"]) for j in listed] == [(name, "Completed")]
+    with pytest.raises(ClientError, match="the transform job is in status Completed"):
+        sm.stop_transform_job(TransformJobName=name)
 
 
 @pytest.mark.parametrize(

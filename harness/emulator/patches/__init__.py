@@ -12,7 +12,7 @@ from __future__ import annotations
 from harness.emulator.patches import cloudformation, logs, sagemaker, stepfunctions
 from harness.emulator.patches.sdk import apply_sdk_patches, local_mode_output
 
-__all__ = ["apply_patches", "apply_sdk_patches", "local_mode_output"]
+__all__ = ["apply_patches", "apply_sdk_patches", "back_ecr_with", "keep_state_in", "local_mode_output"]
 
 _applied = False
 
@@ -54,3 +54,21 @@ def apply_patches() -> None:
     cloudformation.apply()
     logs.filter_log_events_by_stream_prefix()
     _applied = True
+
+
+def keep_state_in(s3_store, stack_store, machine_store) -> None:
+    """Write S3, stack changes and API-made state machines through to their stores (once per
+    process, after each store has restored what it kept)."""
+    from harness.emulator.patches import persistence
+
+    persistence.write_s3_through(s3_store)
+    persistence.record_stack_changes(stack_store)
+    persistence.record_api_state_machines(machine_store)
+
+
+def back_ecr_with(registry) -> None:
+    """ECR's repositories, tokens and images are the local registry's (a started LocalRegistry)."""
+    from harness.emulator.patches import ecr
+
+    ecr.point_repositories_at(registry)
+    ecr.serve_images_from(registry.client())
