@@ -2,7 +2,10 @@
 (aws CLI, boto3, the SageMaker and Step Functions SDKs) to work against a running local AWS.
 
 Besides the endpoint, fake credentials and the region, it prepares, in the local AWS, a
-default bucket and an execution role, and writes a SageMaker SDK configuration file
+default bucket and an execution role, writes an AWS config file (AWS_CONFIG_FILE) whose
+default profile has the region and the endpoint (scripts read the region with `aws
+configure get region`, which the environment does not answer), and a SageMaker SDK
+configuration file
 (the SDK's own SAGEMAKER_USER_CONFIG_OVERRIDE) that names them: the SDK otherwise
 derives the default bucket from the account, which it asks of STS at the public
 regional address whatever AWS_ENDPOINT_URL says, so `Session().default_bucket()` fails
@@ -49,6 +52,13 @@ def default_config_file(port: int) -> Path:
     return Path(base) / "mlharness" / f"sagemaker-sdk-{port}.yaml"
 
 
+def aws_config_file(sdk_config_file: Path) -> Path:
+    """The AWS config file written beside the SDK's (one per port)."""
+    return sdk_config_file.with_name(
+        sdk_config_file.name.replace("sagemaker-sdk-", "aws-config-")
+    ).with_suffix("")
+
+
 def prepare(endpoint_url: str, region: str, config_file: Path) -> dict[str, str]:
     """Create the default bucket and the role if missing, write the SDK configuration; return the
     environment variables to export."""
@@ -69,11 +79,14 @@ def prepare(endpoint_url: str, region: str, config_file: Path) -> dict[str, str]
             "start one with `python -m harness emulator`"
         ) from None
     _write_atomically(config_file, yaml.safe_dump(sdk_config(bucket, role_arn), sort_keys=False))
+    profile = aws_config_file(config_file)
+    _write_atomically(profile, f"[default]\nregion = {region}\nendpoint_url = {endpoint_url}\n")
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
         **CREDENTIALS,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
+        "AWS_CONFIG_FILE": str(profile),
         "SAGEMAKER_USER_CONFIG_OVERRIDE": str(config_file),
         "SAGEMAKER_ROLE_ARN": role_arn,
         "SAGEMAKER_DEFAULT_BUCKET": bucket,

@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,12 @@ def test_the_printed_environment_lets_a_stock_sdk_notebook_train_without_bucket_
     variables = exported(printed.stdout)
     assert variables["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
     assert variables["SAGEMAKER_USER_CONFIG_OVERRIDE"].startswith(str(tmp_path / "config"))
+    profile = subprocess.run(  # what scripts such as `deploy.sh` read the region with
+        [Path(sys.executable).with_name("aws"), "configure", "get", "region"],
+        capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ["PATH"], "AWS_CONFIG_FILE": variables["AWS_CONFIG_FILE"]},
+    )  # fmt: skip
+    assert profile.stdout.strip() == "us-east-1"
 
     user = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}
     notebook = subprocess.run(

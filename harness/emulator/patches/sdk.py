@@ -60,6 +60,7 @@ def apply_sdk_patches() -> None:
         silence_sdk_telemetry()
         capture_local_mode_output()
         run_compose_files_directly()
+        read_submit_directories_as_the_toolkit_does()
         _sdk_applied = True
 
 
@@ -128,3 +129,47 @@ def run_compose_files_directly() -> None:
     image._SageMakerContainer._get_compose_cmd_prefix = staticmethod(lambda: [COMMAND])
     image._SageMakerContainer._compose = _compose
     image._HostingContainer.down = down
+
+
+def read_submit_directories_as_the_toolkit_does() -> None:
+    """Local mode json-decoded the `sagemaker_submit_directory` hyperparameter to decide whether
+    to mount a local folder, and crashed ("Expecting value") on a raw S3 URI, which AWS and the
+    training toolkit take (the toolkit decodes what decodes and keeps the rest as it is; the
+    Step Functions SDK's custom steps pass it raw). Those two decisions now read it so; the
+    job's hyperparameters.json is what the request said."""
+    import json
+
+    import sagemaker.estimator
+    import sagemaker.local.image as image
+
+    submit_directory = sagemaker.estimator.DIR_PARAM_NAME
+
+    def as_json(hyperparameters: dict) -> dict:
+        value = hyperparameters.get(submit_directory)
+        try:
+            json.loads(value)
+            return hyperparameters
+        except (TypeError, ValueError):
+            if value is None:
+                return hyperparameters
+            return {**hyperparameters, submit_directory: json.dumps(value)}
+
+    original_prepare = image._SageMakerContainer._prepare_training_volumes
+    original_update = image._SageMakerContainer._update_local_src_path
+
+    def _prepare_training_volumes(
+        container, data_dir, input_data_config, output_data_config, hyperparameters
+    ):
+        return original_prepare(
+            container, data_dir, input_data_config, output_data_config, as_json(hyperparameters)
+        )
+
+    def _update_local_src_path(container, params, key):
+        if key == submit_directory and as_json(params) is not params:
+            return params  # a raw URI is no local folder
+        return original_update(container, params, key)
+
+    _prepare_training_volumes.__wrapped__ = original_prepare
+    _update_local_src_path.__wrapped__ = original_update
+    image._SageMakerContainer._prepare_training_volumes = _prepare_training_volumes
+    image._SageMakerContainer._update_local_src_path = _update_local_src_path
