@@ -384,3 +384,173 @@ def test_state_machine_creation_is_checked_where_upstream_returns_the_old_machin
     ):
         assert method.__module__ == "harness.emulator.patches.stepfunctions"
         assert "definition" in inspect.signature(method.__wrapped__).parameters
+
+
+def _signature(function) -> list[str]:
+    return list(inspect.signature(inspect.unwrap(function)).parameters)
+
+
+def _source(function) -> str:
+    return inspect.getsource(inspect.unwrap(function))
+
+
+def test_template_urls_are_read_through_the_upstream_name_we_replace():
+    import moto.cloudformation.models as models
+    import moto.cloudformation.responses as responses
+    import moto.cloudformation.utils as utils
+
+    assert _signature(utils.get_stack_from_s3_url) == ["template_url", "account_id", "partition"]
+    for module in (models, responses):  # each module calls the name it imported
+        assert "get_stack_from_s3_url(" in inspect.getsource(module)
+        assert (
+            module.get_stack_from_s3_url.__module__ == "harness.emulator.patches.cloudformation.nested_stacks"
+        )
+
+
+def test_nested_stacks_use_the_upstream_resource_hooks():
+    from moto.cloudformation import parsing
+    from moto.cloudformation.models import CloudFormationBackend, Stack
+
+    create = _source(parsing.parse_and_create_resource)
+    assert '"StackId": resources_map.stack_id' in create  # the parent, for ParentId and RootId
+    assert "create_from_cloudformation_json(" in create
+    assert "update_from_cloudformation_json(\n            original_resource=original_resource," in _source(
+        parsing.parse_and_update_resource
+    )
+    assert '"OutputKey": o.key' in inspect.getsource(Stack.outputs.fget)
+    # Only CreateStack creates resources through Stack.create_resources (change sets update).
+    assert "new_stack.create_resources()" in _source(CloudFormationBackend.create_stack)
+    assert "self.stack.resource_map.update(" in inspect.getsource(
+        __import__("moto.cloudformation.models", fromlist=["ChangeSet"]).ChangeSet.apply
+    )
+
+
+def test_get_att_reading_relies_on_the_upstream_yaml_constructor_and_clean_json():
+    from moto.cloudformation import parsing
+    from moto.cloudformation.models import Stack
+
+    assert 'yaml.add_multi_constructor("", yaml_tag_constructor)' in inspect.getsource(Stack.parse_template)
+    assert 'resource.get_cfn_attribute(resource_json["Fn::GetAtt"][1])' in _source(parsing.clean_json)
+
+
+def test_documented_attributes_come_from_cfn_lint_schemas():
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    atts = PROVIDER_SCHEMA_MANAGER.get_resource_schema(
+        "us-east-1", "AWS::StepFunctions::StateMachine"
+    ).get_atts
+    assert {"Arn", "Name"} <= set(atts)
+
+
+def test_empty_change_sets_are_reported_where_upstream_refuses_them():
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    assert _signature(CloudFormationResponse._validate_different_update) == [
+        "self", "incoming_params", "stack_body", "old_stack",
+    ]  # fmt: skip
+    assert "No updates are to be performed." in _source(CloudFormationResponse._validate_different_update)
+    assert "self._validate_different_update(" in _source(CloudFormationResponse.create_change_set)
+
+
+def test_ecr_images_are_mirrored_through_the_upstream_backend_methods():
+    from moto.ecr.models import ECRBackend, Image
+
+    assert _signature(ECRBackend.describe_images)[:4] == [
+        "self",
+        "repository_name",
+        "registry_id",
+        "image_ids",
+    ]
+    assert _signature(ECRBackend.list_images)[:3] == ["self", "repository_name", "registry_id"]
+    assert _signature(ECRBackend.batch_get_image)[:4] == [
+        "self",
+        "repository_name",
+        "registry_id",
+        "image_ids",
+    ]
+    assert _signature(ECRBackend.batch_delete_image)[:4] == [
+        "self",
+        "repository_name",
+        "registry_id",
+        "image_ids",
+    ]
+    assert _signature(ECRBackend.put_image)[:4] == ["self", "repository_name", "image_manifest", "image_tag"]
+    assert _signature(Image.__init__)[:7] == [
+        "self", "account_id", "tag", "manifest", "repository", "image_manifest_mediatype", "digest",
+    ]  # fmt: skip
+    assert "repository.images" in _source(ECRBackend.describe_images)
+
+
+def test_log_stream_prefixes_become_the_stream_names_upstream_reads():
+    from moto.logs.responses import LogsResponse
+
+    source = _source(LogsResponse.filter_log_events)
+    assert 'self._get_param("logStreamNames", [])' in source
+    assert "json.dumps(" in source  # the handler returns a JSON body we can pass through
+
+
+def test_invocations_read_the_raw_body_upstream_keeps():
+    from moto.core.responses import BaseResponse
+
+    source = _source(BaseResponse.setup_class)
+    assert "self.raw_body = self.body" in source and "not use_raw_body" in source
+
+
+def test_submit_directories_are_read_where_local_mode_decodes_them():
+    import sagemaker.local.image as image
+
+    prepare = image._SageMakerContainer._prepare_training_volumes
+    assert _signature(prepare) == [
+        "self",
+        "data_dir",
+        "input_data_config",
+        "output_data_config",
+        "hyperparameters",
+    ]
+    assert "json.loads(hyperparameters[sagemaker.estimator.DIR_PARAM_NAME])" in _source(prepare)
+    assert "json.loads(params[key])" in _source(image._SageMakerContainer._update_local_src_path)
+
+
+def test_write_through_hooks_wrap_upstream_methods_of_these_shapes():
+    from moto.cloudformation.models import CloudFormationBackend
+    from moto.s3.models import FakeKey, S3Backend
+    from moto.stepfunctions.models import StepFunctionBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    assert _signature(S3Backend.create_bucket)[:3] == ["self", "bucket_name", "region_name"]
+    assert _signature(S3Backend.put_object)[:4] == ["self", "bucket_name", "key_name", "value"]
+    assert _signature(S3Backend.delete_object)[:3] == ["self", "bucket_name", "key_name"]
+    assert _signature(FakeKey.set_metadata) == ["self", "metadata", "replace"]
+    for method in ("create_stack", "update_stack", "execute_change_set", "delete_stack"):
+        assert hasattr(CloudFormationBackend, method)
+    for action in ("create_state_machine", "update_state_machine", "delete_state_machine", "tag_resource"):
+        assert hasattr(StepFunctionResponse, action)
+    assert _signature(StepFunctionBackend.get_tags_list_for_state_machine) == ["self", "arn"]
+
+
+def test_engine_errors_get_their_code_from_the_field_upstream_declares():
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser import api
+
+    assert "exception_type or self.TYPE" in inspect.getsource(AWSError.__init__)
+    assert api.InvalidExecutionInput.__dict__["code"] == "InvalidExecutionInput"
+    assert api.InvalidExecutionInput.TYPE == "InvalidExecutionInput"
+
+
+def test_local_sagemaker_lists_and_serves_from_upstream_shapes():
+    from moto.sagemaker.models import FakeTrainingJob, ModelPackage
+
+    assert isinstance(inspect.getattr_static(FakeTrainingJob, "response_object"), property)
+    source = inspect.getsource(ModelPackage.__init__)
+    assert "self.model_package_name = model_package_name" in source
+    assert "self.inference_specification = inference_specification" in source
+
+
+def test_a_patch_that_no_longer_fits_fails_by_its_own_name():
+    def rename_something_upstream_moved() -> None:
+        from moto.core import name_that_is_not_there  # noqa: F401
+
+    with pytest.raises(
+        patches.PatchFailed, match=r"rename_something_upstream_moved no longer applies to moto "
+    ):
+        patches.apply(rename_something_upstream_moved)

@@ -1,58 +1,95 @@
 """Every change the emulator makes to moto and to the SageMaker SDK.
 
 One module per service, one function per patch, each naming the upstream defect
-it works around. `apply_patches()` applies the moto ones; `apply_sdk_patches()`
-the SDK ones, lazily, where a job starts. tests/unit/test_patches.py pins each
-patch to the upstream hook it relies on, so an upgrade that moves one fails
-loudly.
+it works around and importing the upstream names it touches inside itself.
+`apply_patches()` applies the moto ones one at a time (a patch that no longer fits
+fails as PatchFailed naming it); `keep_state_in()` and `back_ecr_with()` the
+write-through and registry hooks, which need the emulator's stores and registry;
+`apply_sdk_patches()` the SDK ones, lazily, where a job starts.
+tests/unit/test_patches.py pins each patch to the upstream hook it relies on, so an
+upgrade that moves one fails loudly; `tox -e upstream` runs them against the newest
+moto on the index.
 """
 
 from __future__ import annotations
 
-from harness.emulator.patches import cloudformation, logs, sagemaker, stepfunctions
 from harness.emulator.patches.sdk import apply_sdk_patches, local_mode_output
 
-__all__ = ["apply_patches", "apply_sdk_patches", "back_ecr_with", "keep_state_in", "local_mode_output"]
+__all__ = [
+    "PatchFailed",
+    "apply",
+    "apply_patches",
+    "apply_sdk_patches",
+    "back_ecr_with",
+    "keep_state_in",
+    "local_mode_output",
+]
 
 _applied = False
 
 
+class PatchFailed(RuntimeError):
+    """A patch no longer applies to the installed upstream (a name moved or changed)."""
+
+
+def _moto_patches() -> list:
+    from harness.emulator.patches import cloudformation, logs, sagemaker, stepfunctions
+
+    return [
+        stepfunctions.enable_state_machine_execution,
+        stepfunctions.route_cloudformation_state_machines_to_executing_backend,
+        stepfunctions.evaluate_jsonata_in_python,
+        stepfunctions.allow_states_errors_in_fail_states,
+        stepfunctions.make_stop_execution_synchronous,
+        stepfunctions.name_unnamed_executions,
+        stepfunctions.describe_executions_as_aws,
+        stepfunctions.complete_the_context_object,
+        stepfunctions.add_start_sync_execution,
+        stepfunctions.report_bad_jsonata_timestamps_as_query_errors,
+        stepfunctions.word_map_item_errors_as_aws,
+        stepfunctions.read_aws_sdk_response_bodies,
+        stepfunctions.poll_sync_tasks_promptly,
+        stepfunctions.name_aws_sdk_errors_as_aws,
+        stepfunctions.call_aws_sdk_services_by_their_boto_names,
+        stepfunctions.page_execution_histories,
+        stepfunctions.name_the_field_of_undefined_jsonata_results,
+        stepfunctions.add_validate_state_machine_definition,
+        stepfunctions.run_mocked_test_cases,
+        stepfunctions.allow_states_errors_in_mocked_throws,
+        stepfunctions.add_test_state,
+        stepfunctions.record_no_task_success_after_a_stop,
+        stepfunctions.give_each_parse_its_own_query_language_scopes,
+        stepfunctions.fail_executions_whose_engine_raised,
+        stepfunctions.refuse_state_machines_aws_would_refuse,
+        stepfunctions.give_engine_errors_their_aws_codes,
+        sagemaker.register_sagemaker_service_integration,
+        sagemaker.install_local_sagemaker_backend,
+        sagemaker.route_invocations_to_served_models,
+        *cloudformation.PATCHES,
+        logs.filter_log_events_by_stream_prefix,
+    ]
+
+
+def apply(patch, *arguments) -> None:
+    """Apply one patch; one that no longer fits upstream fails by its own name."""
+    try:
+        patch(*arguments)
+    except Exception as ex:
+        from importlib.metadata import version
+
+        raise PatchFailed(
+            f"{patch.__module__}.{patch.__name__} no longer applies to moto {version('moto')}: "
+            f"{type(ex).__name__}: {ex}"
+        ) from ex
+
+
 def apply_patches() -> None:
-    """Apply the moto patches once per process (idempotent)."""
+    """Apply the moto patches once per process (idempotent), one at a time, in order."""
     global _applied
     if _applied:
         return
-    stepfunctions.enable_state_machine_execution()
-    stepfunctions.route_cloudformation_state_machines_to_executing_backend()
-    stepfunctions.evaluate_jsonata_in_python()
-    stepfunctions.allow_states_errors_in_fail_states()
-    stepfunctions.make_stop_execution_synchronous()
-    stepfunctions.name_unnamed_executions()
-    stepfunctions.describe_executions_as_aws()
-    stepfunctions.complete_the_context_object()
-    stepfunctions.add_start_sync_execution()
-    stepfunctions.report_bad_jsonata_timestamps_as_query_errors()
-    stepfunctions.word_map_item_errors_as_aws()
-    stepfunctions.read_aws_sdk_response_bodies()
-    stepfunctions.poll_sync_tasks_promptly()
-    stepfunctions.name_aws_sdk_errors_as_aws()
-    stepfunctions.call_aws_sdk_services_by_their_boto_names()
-    stepfunctions.page_execution_histories()
-    stepfunctions.name_the_field_of_undefined_jsonata_results()
-    stepfunctions.add_validate_state_machine_definition()
-    stepfunctions.run_mocked_test_cases()
-    stepfunctions.allow_states_errors_in_mocked_throws()
-    stepfunctions.add_test_state()
-    stepfunctions.record_no_task_success_after_a_stop()
-    stepfunctions.give_each_parse_its_own_query_language_scopes()
-    stepfunctions.fail_executions_whose_engine_raised()
-    stepfunctions.refuse_state_machines_aws_would_refuse()
-    stepfunctions.give_engine_errors_their_aws_codes()
-    sagemaker.register_sagemaker_service_integration()
-    sagemaker.install_local_sagemaker_backend()
-    sagemaker.route_invocations_to_served_models()
-    cloudformation.apply()
-    logs.filter_log_events_by_stream_prefix()
+    for patch in _moto_patches():
+        apply(patch)
     _applied = True
 
 
@@ -61,14 +98,14 @@ def keep_state_in(s3_store, stack_store, machine_store) -> None:
     process, after each store has restored what it kept)."""
     from harness.emulator.patches import persistence
 
-    persistence.write_s3_through(s3_store)
-    persistence.record_stack_changes(stack_store)
-    persistence.record_api_state_machines(machine_store)
+    apply(persistence.write_s3_through, s3_store)
+    apply(persistence.record_stack_changes, stack_store)
+    apply(persistence.record_api_state_machines, machine_store)
 
 
 def back_ecr_with(registry) -> None:
     """ECR's repositories, tokens and images are the local registry's (a started LocalRegistry)."""
     from harness.emulator.patches import ecr
 
-    ecr.point_repositories_at(registry)
-    ecr.serve_images_from(registry.client())
+    apply(ecr.point_repositories_at, registry)
+    apply(ecr.serve_images_from, registry.client())

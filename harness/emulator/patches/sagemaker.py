@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from moto.core.exceptions import ServiceException
-
 
 def register_sagemaker_service_integration() -> None:
     """moto lists "sagemaker" as an unsupported Task integration; supply one."""
@@ -42,18 +40,11 @@ def install_local_sagemaker_backend() -> None:
     moto.sagemaker.sagemaker_backends = backends
 
 
-class InvokeValidationError(ServiceException):
-    code = "ValidationError"
-
-
-class ModelError(ServiceException):
-    code = "ModelError"
-
-
 def route_invocations_to_served_models() -> None:
     """moto's InvokeEndpoint answers canned data; ours forwards to the endpoint's container,
     the body byte for byte (moto decoded it as UTF-8 first: every NumPy, protobuf or image
     payload was an HTTP 500)."""
+    from moto.core.exceptions import ServiceException
     from moto.sagemaker.exceptions import ValidationError
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
@@ -70,10 +61,12 @@ def route_invocations_to_served_models() -> None:
                 endpoint_name, body, response.headers.get("Content-Type"), response.headers.get("Accept")
             )
         except ValidationError as ex:
-            raise InvokeValidationError(ex.message) from None
+            raise ServiceException("ValidationError", ex.message) from None
         if status != 200:
             text = answer.decode("utf-8", "replace")
-            error = ModelError(f'Received client error ({status}) from primary with message "{text}".')
+            error = ServiceException(
+                "ModelError", f'Received client error ({status}) from primary with message "{text}".'
+            )
             error.OriginalStatusCode = status
             error.OriginalMessage = text
             raise error

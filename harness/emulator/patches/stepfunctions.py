@@ -10,18 +10,24 @@ import time
 import uuid
 
 import jsonata
-from moto.core.config import default_user_config
-from moto.core.exceptions import AWSError
-from moto.core.responses import ActionResult
-from moto.core.utils import utcnow
 
 STOP_EXECUTION_WAIT_S = 10
 # The test case an execution being started runs (set around StartExecution, read as its worker is made).
 _MOCK_TEST_CASE: contextvars.ContextVar = contextvars.ContextVar("mock_test_case", default=None)
 
 
+def aws_error(code: str, message: str, status: int = 400) -> Exception:
+    """An error the client sees as AWS's `code` (moto's AWSError, built here so that a moved
+    name fails the patch that raises it, not every patch at import)."""
+    from moto.core.exceptions import AWSError
+
+    return AWSError(message, exception_type=code, status=status)
+
+
 def enable_state_machine_execution() -> None:
     """moto stores state machines but runs nothing unless this switch is on."""
+    from moto.core.config import default_user_config
+
     default_user_config["stepfunctions"]["execute_state_machine"] = True
 
 
@@ -83,6 +89,8 @@ def make_stop_execution_synchronous() -> None:
     """On AWS, once StopExecution returns the execution is ABORTED, with the error and
     cause given. moto drops both and stops in the background, so an immediate
     DescribeExecution still says RUNNING."""
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -129,6 +137,7 @@ def name_unnamed_executions() -> None:
 def describe_executions_as_aws() -> None:
     """DescribeExecution's output is always JSON text ("\\"abc\\"", "null"); moto sent
     strings raw, dropped null, and crashed (HTTP 500) on timestamps in the output."""
+    from moto.core.responses import ActionResult
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -181,6 +190,7 @@ def complete_the_context_object() -> None:
 
 def add_start_sync_execution() -> None:
     """StartSyncExecution (EXPRESS machines) was not implemented (HTTP 500)."""
+    from moto.core.responses import ActionResult
     from moto.stepfunctions.exceptions import InvalidExecutionInput
     from moto.stepfunctions.parser.backend.execution import SyncExecution
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
@@ -189,7 +199,10 @@ def add_start_sync_execution() -> None:
     def start_sync_execution(backend, state_machine_arn, name=None, execution_input=None, trace_header=None):
         state_machine = backend.describe_state_machine(state_machine_arn)
         if state_machine.type != "EXPRESS":
-            raise StateMachineTypeNotSupported()
+            raise aws_error(
+                "StateMachineTypeNotSupported",
+                "This operation is not supported by this type of state machine",
+            )
         try:
             json.loads(execution_input or "{}")
         except ValueError as ex:
@@ -228,14 +241,6 @@ def add_start_sync_execution() -> None:
 
     StepFunctionsParserBackend.start_sync_execution = start_sync_execution
     StepFunctionResponse.start_sync_execution = start_sync_execution_response
-
-
-class StateMachineTypeNotSupported(AWSError):
-    TYPE = "StateMachineTypeNotSupported"
-    STATUS = 400
-
-    def __init__(self) -> None:
-        super().__init__("This operation is not supported by this type of state machine")
 
 
 def report_bad_jsonata_timestamps_as_query_errors() -> None:
@@ -400,11 +405,6 @@ def call_aws_sdk_services_by_their_boto_names() -> None:
         StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.setdefault(service, boto_name)
 
 
-class ValidationException(AWSError):
-    TYPE = "ValidationException"
-    STATUS = 400
-
-
 HISTORY_PAGE_DEFAULT = 100  # AWS's page size when maxResults is absent or 0
 HISTORY_PAGE_MAX = 1000
 
@@ -414,6 +414,7 @@ def page_execution_histories() -> None:
     (maxResults, nextToken) and honours reverseOrder, which a watcher needs to read only
     the newest events. The token names the next event's id, so paging survives events
     added meanwhile."""
+    from moto.core.responses import ActionResult
     from moto.stepfunctions.exceptions import InvalidToken
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -423,7 +424,7 @@ def page_execution_histories() -> None:
         reverse = bool(response._get_param("reverseOrder"))
         size = int(response._get_param("maxResults") or HISTORY_PAGE_DEFAULT)
         if not 0 < size <= HISTORY_PAGE_MAX:
-            raise ValidationException(f"maxResults must be between 0 and {HISTORY_PAGE_MAX}")
+            raise aws_error("ValidationException", f"maxResults must be between 0 and {HISTORY_PAGE_MAX}")
         token = response._get_param("nextToken")
         if reverse:
             events.reverse()
@@ -500,6 +501,7 @@ def name_the_field_of_undefined_jsonata_results() -> None:
 def add_validate_state_machine_definition() -> None:
     """moto lacks ValidateStateMachineDefinition, which a deployer calls to refuse a broken
     definition before it touches a stack; answer it from harness.emulator.asl_validation."""
+    from moto.core.responses import ActionResult
     from moto.stepfunctions.responses import StepFunctionResponse
 
     from harness.emulator import asl_validation
@@ -576,6 +578,7 @@ def run_mocked_test_cases() -> None:
 def add_test_state() -> None:
     """moto lacks TestState (one state, one input, inspection data); answer it from
     harness.emulator.test_state, which runs the engine's own TestState program."""
+    from moto.core.responses import ActionResult
     from moto.stepfunctions.responses import StepFunctionResponse
 
     from harness.emulator import test_state
@@ -680,8 +683,9 @@ def refuse_state_machines_aws_would_refuse() -> None:
         if errors:
             first = errors[0]
             where = f" at {first['location']}" if first.get("location") else ""
-            raise InvalidDefinition(
-                f"Invalid State Machine Definition: '{first['code']}: {first['message']}{where}'"
+            raise aws_error(
+                "InvalidDefinition",
+                f"Invalid State Machine Definition: '{first['code']}: {first['message']}{where}'",
             )
 
     original_create = StepFunctionsParserBackend.create_state_machine
@@ -702,7 +706,7 @@ def refuse_state_machines_aws_would_refuse() -> None:
         if existing is not None and (
             existing.definition != definition or existing.roleArn != roleArn or existing.type != machine_type
         ):
-            raise StateMachineAlreadyExists(f"State Machine Already Exists: '{arn}'")
+            raise aws_error("StateMachineAlreadyExists", f"State Machine Already Exists: '{arn}'")
         return original_create(backend, name, definition, roleArn, *args, **kwargs)
 
     def update_state_machine(backend, arn, definition=None, *args, **kwargs):
@@ -716,21 +720,12 @@ def refuse_state_machines_aws_would_refuse() -> None:
     StepFunctionsParserBackend.update_state_machine = update_state_machine
 
 
-class StateMachineAlreadyExists(AWSError):
-    TYPE = "StateMachineAlreadyExists"
-    STATUS = 400
-
-
-class InvalidDefinition(AWSError):
-    TYPE = "InvalidDefinition"
-    STATUS = 400
-
-
 def give_engine_errors_their_aws_codes() -> None:
     """The engine's exception classes (moto.stepfunctions.parser.api) declare their AWS code as
     `code` but inherit moto's AWSError, which reads `TYPE`: every one of them reached the client
     as `"__type": null` (InvalidExecutionInput, InvalidDefinition, ValidationException, ...).
     Give each its code and status."""
+    from moto.core.exceptions import AWSError
     from moto.stepfunctions.parser import api
 
     for value in vars(api).values():
