@@ -1,6 +1,6 @@
 """Requests to the JSON-protocol services checked as AWS checks them, before moto sees them.
 
-For Step Functions, SageMaker, CloudWatch Logs, ECR and EventBridge (the services
+For Step Functions, SageMaker, CloudWatch Logs, ECR, EventBridge and KMS (the services
 addressed by an `X-Amz-Target` header), against botocore's model of each operation:
 - an operation the service does not have: `UnknownOperationException`;
 - one moto does not implement, or whose work the local AWS does not do (refused.py):
@@ -14,6 +14,11 @@ addressed by an `X-Amz-Target` header), against botocore's model of each operati
   constraint: Member must not be null").
 Whatever still fails inside moto answers a JSON `InternalFailure` naming the operation,
 never an HTML page.
+
+The query-protocol services (CloudFormation, IAM, STS: `Action=` in a form body, the
+service named by the request's signature) get the same first two checks and the same
+last resort, answered in their XML error shape (`InvalidAction` for an operation the
+service does not have).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import importlib
 import io
 import json
 import re
+import urllib.parse
 
 from harness.emulator import refused
 
@@ -33,7 +39,15 @@ SERVICES = {
     "Logs_20140328": ("logs", "moto.logs.responses:LogsResponse"),
     "AmazonEC2ContainerRegistry_V20150921": ("ecr", "moto.ecr.responses:ECRResponse"),
     "AWSEvents": ("events", "moto.events.responses:EventsHandler"),
+    "TrentService": ("kms", "moto.kms.responses:KmsResponse"),
 }
+# SigV4 signing name -> moto's responses class, for the query-protocol services
+QUERY_SERVICES = {
+    "cloudformation": "moto.cloudformation.responses:CloudFormationResponse",
+    "iam": "moto.iam.responses:IamResponse",
+    "sts": "moto.sts.responses:TokenResponse",
+}
+_SIGNED_SERVICE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _JSON_TYPES = {str: "STRING_VALUE", int: "NUMBER_VALUE", float: "NUMBER_VALUE", bool: "BOOLEAN_VALUE"}
 _SHAPE_TYPES = {
     "integer": "Integer",
@@ -54,7 +68,7 @@ def guarded(app):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         prefix, _, operation = target.partition(".")
         if prefix not in SERVICES or not operation:
-            return app(environ, start_response)
+            return _query_guarded(app, environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         refusal = _refusal(prefix, operation, body)
         if refusal is not None:
@@ -66,20 +80,36 @@ def guarded(app):
     return application
 
 
+def _query_guarded(app, environ, start_response):
+    """CloudFormation, IAM and STS requests: the operation exists and is served, or an XML refusal."""
+    signed = _SIGNED_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = signed.group(1) if signed else None
+    if service not in QUERY_SERVICES or environ.get("REQUEST_METHOD") != "POST":
+        return app(environ, start_response)
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    operation = (form.get("Action") or [""])[0]
+    if not operation:
+        return app(environ, start_response)
+    if operation not in _model(service).operation_names:
+        message = f"Could not find operation {operation} for version {(form.get('Version') or [''])[0]}"
+        return _answer_xml(start_response, 400, "InvalidAction", message)
+    unsupported = _unsupported(service, operation, QUERY_SERVICES[service])
+    if unsupported:
+        return _answer_xml(start_response, 501, "UnsupportedOperation", unsupported)
+    return _no_html_errors(app, environ, start_response, f"{service}.{operation}", xml=True)
+
+
 def _refusal(prefix: str, operation: str, body: bytes) -> tuple[int, str, str] | None:
     service, responses = SERVICES[prefix]
     model = _model(service)
     if operation not in model.operation_names:
         return 400, "UnknownOperationException", f"{prefix}.{operation} is not an operation of {service}"
-    why = refused.reason(service, operation)
-    if why or not hasattr(_responses_class(responses), _snake(operation)):
-        because = f": {why}" if why else ""
-        return (
-            501,
-            "UnsupportedOperation",
-            f"the local AWS does not support {service}:{operation} "
-            f"(AWS does; this emulator does not{because})",
-        )
+    unsupported = _unsupported(service, operation, responses)
+    if unsupported:
+        return 501, "UnsupportedOperation", unsupported
     try:
         params = json.loads(body or b"{}")
     except ValueError:
@@ -90,6 +120,15 @@ def _refusal(prefix: str, operation: str, body: bytes) -> tuple[int, str, str] |
     if shape is None:
         return None
     return _validation_problem(params, shape)
+
+
+def _unsupported(service: str, operation: str, responses: str) -> str | None:
+    """Why the local AWS refuses an operation AWS has (no handler, or work it does not do)."""
+    why = refused.reason(service, operation)
+    if not why and hasattr(_responses_class(responses), _snake(operation)):
+        return None
+    because = f": {why}" if why else ""
+    return f"the local AWS does not support {service}:{operation} (AWS does; this emulator does not{because})"
 
 
 def _validation_problem(params: dict, shape) -> tuple[int, str, str] | None:
@@ -171,8 +210,9 @@ def _target_type(shape, path: str) -> str:
     return _SHAPE_TYPES.get(shape.type_name, shape.type_name.title())
 
 
-def _no_html_errors(app, environ, start_response, operation: str):
-    """Pass the answer through, except an HTML 500 from inside moto: a JSON InternalFailure."""
+def _no_html_errors(app, environ, start_response, operation: str, xml: bool = False):
+    """Pass the answer through, except an HTML 500 from inside moto: an InternalFailure in the
+    service's own error shape."""
     caught = {}
 
     def capture(status, headers, exc_info=None):
@@ -182,7 +222,8 @@ def _no_html_errors(app, environ, start_response, operation: str):
     chunks = list(app(environ, capture))
     content_type = dict((k.lower(), v) for k, v in caught["headers"]).get("content-type", "")
     if caught["status"].startswith("500") and "html" in content_type:
-        return _answer(
+        answer = _answer_xml if xml else _answer
+        return answer(
             start_response, 500, "InternalFailure", f"the local AWS failed on {operation}: see its log"
         )
     start_response(caught["status"], caught["headers"])
@@ -200,6 +241,20 @@ def _answer(start_response, status: int, code: str, message: str):
             ("x-amzn-ErrorType", code),
         ],
     )
+    return [body]
+
+
+def _answer_xml(start_response, status: int, code: str, message: str):
+    """The query protocol's error document (what botocore's query parser reads)."""
+    from xml.sax.saxutils import escape
+
+    sender = "Sender" if status < 500 else "Receiver"
+    body = (
+        f"<ErrorResponse><Error><Type>{sender}</Type><Code>{code}</Code>"
+        f"<Message>{escape(message)}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
+    ).encode()
+    reason = {400: "Bad Request", 500: "Internal Server Error", 501: "Not Implemented"}[status]
+    start_response(f"{status} {reason}", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
     return [body]
 
 

@@ -70,3 +70,48 @@ def test_other_requests_pass_untouched():
 
     request_guard.guarded(app)({"PATH_INFO": "/bucket/key"}, lambda status, headers: None)
     assert seen == {"called": True}
+
+
+def query_call(service: str, form: str):
+    """A query-protocol request (CloudFormation, IAM, STS) as botocore signs it."""
+    seen = {}
+
+    def moto(environ, start_response):
+        seen["body"] = environ["wsgi.input"].read()
+        start_response("500 INTERNAL SERVER ERROR", [("Content-Type", "text/html")])
+        return [b"<html>500</html>"]
+
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"] = status
+
+    body = form.encode()
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=test/20261204/us-east-1/{service}/aws4_request, "
+        "SignedHeaders=host, Signature=x",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+    }
+    chunks = request_guard.guarded(moto)(environ, start_response)
+    return answer["status"], b"".join(chunks).decode(), seen.get("body")
+
+
+def test_a_query_operation_moto_lacks_is_refused_in_the_services_xml_shape():
+    status, answer, seen = query_call("cloudformation", "Action=ListStackRefactors&Version=2010-05-15")
+    assert status.startswith("501") and seen is None
+    assert "<Code>UnsupportedOperation</Code>" in answer
+    assert "the local AWS does not support cloudformation:ListStackRefactors" in answer
+
+
+def test_a_query_operation_the_service_does_not_have_is_invalid_action():
+    status, answer, _ = query_call("iam", "Action=MakeMeAdmin&Version=2010-05-08")
+    assert status.startswith("400") and "<Code>InvalidAction</Code>" in answer
+
+
+def test_a_served_query_operation_reaches_moto_and_an_html_500_becomes_xml():
+    status, answer, seen = query_call("cloudformation", "Action=DescribeStacks&Version=2010-05-15")
+    assert seen == b"Action=DescribeStacks&Version=2010-05-15"
+    assert status.startswith("500") and "<Code>InternalFailure</Code>" in answer
+    assert "cloudformation.DescribeStacks" in answer

@@ -276,7 +276,9 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             container = {**packaged, **container, "Environment": environment}
         return container
 
-    def list_jobs(self, kind: str, filters: dict[str, Any], members: list[str]) -> tuple[list, str | None]:
+    def list_jobs_of_kind(
+        self, kind: str, filters: dict[str, Any], members: list[str]
+    ) -> tuple[list, str | None]:
         """List*Jobs as AWS answers them: filtered, then sorted (SortBy CreationTime, Name or
         Status; SortOrder), then paged (MaxResults, default 10; NextToken)."""
         jobs = list(getattr(self, f"{kind}_jobs").values())

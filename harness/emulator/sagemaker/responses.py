@@ -68,7 +68,7 @@ class LocalSageMakerResponse(SageMakerResponse):
         title = kind.title()
         output = _model().operation_model(f"List{title}Jobs").output_shape
         members = list(output.members[f"{title}JobSummaries"].member.members)
-        summaries, token = self.sagemaker_backend.list_jobs(kind, self._request(), members)
+        summaries, token = self.sagemaker_backend.list_jobs_of_kind(kind, self._request(), members)
         return ActionResult({f"{title}JobSummaries": summaries, "NextToken": token})
 
     def describe_training_job(self) -> ActionResult:
