@@ -48,6 +48,13 @@ def route_invocations_to_served_models() -> None:
     from moto.sagemaker.exceptions import ValidationError
     from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
+    # moto serializes an error by its class's `code`: one class per AWS error code.
+    class InvokeValidationError(ServiceException):
+        code = "ValidationError"
+
+    class ModelError(ServiceException):
+        code = "ModelError"
+
     from harness.emulator.sagemaker.backends import local_sagemaker_backends
 
     def invoke_endpoint(response):
@@ -61,12 +68,10 @@ def route_invocations_to_served_models() -> None:
                 endpoint_name, body, response.headers.get("Content-Type"), response.headers.get("Accept")
             )
         except ValidationError as ex:
-            raise ServiceException("ValidationError", ex.message) from None
+            raise InvokeValidationError(ex.message) from None
         if status != 200:
             text = answer.decode("utf-8", "replace")
-            error = ServiceException(
-                "ModelError", f'Received client error ({status}) from primary with message "{text}".'
-            )
+            error = ModelError(f'Received client error ({status}) from primary with message "{text}".')
             error.OriginalStatusCode = status
             error.OriginalMessage = text
             raise error
