@@ -14,6 +14,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 
 MODEL_FILE = "model.joblib"
 
@@ -44,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     args.model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.model_dir / MODEL_FILE)
     print(f"train: fitted logistic regression (C={args.C}) on {len(data)} rows, {data.shape[1] - 1} features")
+    # Read by the pipeline's metric definitions (pipelines/training.py: TRAINING_METRICS).
+    features, labels = data[:, 1:], data[:, 0].astype(int)
+    accuracy = model.score(features, labels)
+    loss = log_loss(labels, model.predict_proba(features), labels=model.classes_)
+    print(f"train: accuracy={accuracy:.4f} log_loss={loss:.4f} on the training rows")
     return 0
 
 

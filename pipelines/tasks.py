@@ -109,8 +109,14 @@ def processing(
     )
 
 
-def training(state_id: str, job_name, hyperparameters, train_uri, output_uri, **kwargs) -> steps.Task:
-    """A training job through the sagemaker-training toolkit (entry point in the hyperparameters)."""
+def training(
+    state_id: str, job_name, hyperparameters, train_uri, output_uri, metric_definitions=(), **kwargs
+) -> steps.Task:
+    """A training job through the sagemaker-training toolkit (entry point in the hyperparameters);
+    `metric_definitions` ({Name, Regex}) turn lines of its log into SageMaker metrics."""
+    algorithm = {"TrainingImage": JOB_IMAGE, "TrainingInputMode": "File"}
+    if metric_definitions:
+        algorithm["MetricDefinitions"] = [dict(d) for d in metric_definitions]
     return steps.Task(
         state_id,
         resource=f"{SAGEMAKER}:createTrainingJob.sync",
@@ -118,7 +124,7 @@ def training(state_id: str, job_name, hyperparameters, train_uri, output_uri, **
             {
                 "TrainingJobName": job_name,
                 "RoleArn": SAGEMAKER_ROLE,
-                "AlgorithmSpecification": {"TrainingImage": JOB_IMAGE, "TrainingInputMode": "File"},
+                "AlgorithmSpecification": algorithm,
                 "HyperParameters": hyperparameters,
                 "InputDataConfig": [
                     {

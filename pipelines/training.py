@@ -55,6 +55,13 @@ INPUT_SCHEMA = {
     "ModelName": str,
 }
 
+# What jobs/train.py prints ("train: accuracy=0.8310 log_loss=0.3870 on the training rows"),
+# as SageMaker metrics: FinalMetricDataList in the job's description, CloudWatch datapoints.
+TRAINING_METRICS = (
+    {"Name": "train:accuracy", "Regex": r"train: accuracy=([0-9.]+)"},
+    {"Name": "train:log_loss", "Regex": r"log_loss=([0-9.]+)"},
+)
+
 
 def definition(build: BuildContext) -> dict:
     """The ASL of the training pipeline, gated on the configured quality metric."""
@@ -83,6 +90,7 @@ def definition(build: BuildContext) -> dict:
         run["Hyperparameters"],
         train_uri=run["TrainUri"],
         output_uri=run["ModelOutputUri"],
+        metric_definitions=TRAINING_METRICS,
         result_path="$.train",
     )
     evaluate = tasks.processing(

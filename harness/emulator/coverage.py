@@ -8,8 +8,9 @@ Each operation of each service the local AWS serves is one of:
 - **upstream**: served by moto as it is;
 - **refused**: answered with UnsupportedOperation naming it, because moto has no handler
   or because the local AWS does not do the work (harness/emulator/refused.py says why);
-- **unchecked**: a REST service (S3, SageMaker Runtime) whose requests moto routes by path,
-  not by operation, so no guard refuses what moto has no handler for: its answer is moto's.
+- **unchecked**: an operation moto has no handler of that name for, in a service the request
+  guard does not check by operation (S3 and SageMaker Runtime, routed by path; CloudWatch,
+  whose SDKs speak CBOR): nothing refuses it, so its answer is moto's.
 
 The page is generated, never edited: tests/unit/test_coverage_page.py fails when the
 emulator and the page disagree.
@@ -27,6 +28,10 @@ from harness.emulator import refused, request_guard
 
 # botocore service -> (the responses class that serves it, the backend class behind it)
 SERVICES = {
+    "cloudwatch": (
+        "moto.cloudwatch.responses:CloudWatchResponse",
+        "moto.cloudwatch.models:CloudWatchBackend",
+    ),
     "cloudformation": (
         "moto.cloudformation.responses:CloudFormationResponse",
         "moto.cloudformation.models:CloudFormationBackend",
@@ -110,7 +115,9 @@ def _classify(service: str, name: str, responses: type, backend: type, calls: di
         return Operation(service, name, UPSTREAM)
     if service in GUARDED:
         return Operation(service, name, REFUSED, "no handler: moto does not implement it")
-    return Operation(service, name, UNCHECKED, "no handler of this name: moto routes it by path")
+    return Operation(
+        service, name, UNCHECKED, "no handler of this name; the guard does not check this service"
+    )
 
 
 def _ours(function) -> bool:
@@ -159,8 +166,9 @@ def render(found: list[Operation]) -> str:
         "service models and the emulator; do not edit. **changed**: served with the project's own code",
         "in its path (the tests that call it are named); **upstream**: served by moto as it is;",
         "**refused**: answered with `UnsupportedOperation` (HTTP 501) naming the operation and why;",
-        "**unchecked**: a REST service's operation moto has no handler of that name for (moto routes",
-        "S3 and SageMaker Runtime by path, so nothing refuses it: its answer is moto's).",
+        "**unchecked**: an operation moto has no handler of that name for, in a service the request",
+        "guard does not check by operation (S3, SageMaker Runtime, CloudWatch): nothing refuses it, so",
+        "moto answers.",
         "",
         "| service | operations | changed | upstream | refused | unchecked |",
         "|---|---:|---:|---:|---:|---:|",

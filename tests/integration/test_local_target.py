@@ -63,6 +63,10 @@ def test_training_then_inference_prints_metrics_and_predictions(harness):
     assert training["data"]["sha256"] and training["code"]["sha256"] and training["image"]["id"]
     assert [s["name"] for s in training["steps"]][:3] == ["Preprocess", "Train", "Evaluate"]
     assert training["metrics"]["roc_auc"] > 0.7
+    sagemaker = boto3.client("sagemaker", endpoint_url=harness.s3.meta.endpoint_url, region_name="us-east-1")
+    train = sagemaker.describe_training_job(TrainingJobName=f"{training['run_id']}-train")
+    final = {m["MetricName"]: m["Value"] for m in train["FinalMetricDataList"]}  # the metric definitions
+    assert set(final) == {"train:accuracy", "train:log_loss"} and 0.5 < final["train:accuracy"] <= 1
     recorded = harness.s3.get_object(Bucket=harness.bucket, Key=f"runs/{training['run_id']}/record.json")
     assert json.loads(recorded["Body"].read())["run_id"] == training["run_id"]
     published = json.loads(

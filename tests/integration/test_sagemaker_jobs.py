@@ -371,3 +371,39 @@ def _processing_input(name: str, uri: str, local_path: str) -> dict:
             "S3InputMode": "File",
         },
     }
+
+
+def test_metric_definitions_give_final_metrics_and_cloudwatch_data_the_sdk_reads(
+    aws_client, bucket, tiny_image, local_aws, monkeypatch
+):
+    sm = aws_client("sagemaker")
+    name = unique("metrics")
+    request = training_request(name, tiny_image, bucket, HyperParameters={"epochs": "3"})
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "train:loss", "Regex": r"loss=([0-9.]+)"},
+        {"Name": "train:epoch", "Regex": r"epoch=(\d+)"},
+        {"Name": "never", "Regex": r"nothing prints (this)"},
+    ]
+    sm.create_training_job(**request)
+    answer, _ = wait_for_job(describe_training(sm, name), "TrainingJobStatus")
+
+    assert answer["TrainingJobStatus"] == "Completed", answer.get("FailureReason")
+    final = {m["MetricName"]: m["Value"] for m in answer["FinalMetricDataList"]}
+    assert final == {"train:loss": pytest.approx(0.3333), "train:epoch": 2.0}
+
+    import boto3
+    from sagemaker import Session
+    from sagemaker.analytics import TrainingJobAnalytics
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", local_aws.endpoint_url)  # as `emulator env` sets it
+    session = Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket=bucket)
+    frame = TrainingJobAnalytics(name, ["train:loss"], sagemaker_session=session).dataframe()
+    assert list(frame["metric_name"]) == ["train:loss"]
+    assert frame["value"].iloc[0] == pytest.approx((1 + 0.5 + 0.3333) / 3, rel=1e-3)  # the minute's average
+
+
+def test_a_regex_that_does_not_compile_is_refused(aws_client, bucket, tiny_image):
+    request = training_request(unique("badregex"), tiny_image, bucket)
+    request["AlgorithmSpecification"]["MetricDefinitions"] = [{"Name": "loss", "Regex": "loss=(["}]
+    with pytest.raises(ClientError, match="the regex of 'loss' does not compile"):
+        aws_client("sagemaker").create_training_job(**request)

@@ -12,6 +12,7 @@ enforced the way AWS does it (Stopped, secondary status MaxRuntimeExceeded).
 from __future__ import annotations
 
 import copy
+import re
 import threading
 from typing import Any
 
@@ -20,6 +21,7 @@ from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
 from harness.emulator.sagemaker.logs import JobLog
+from harness.emulator.sagemaker.metrics import MetricsRecorder
 from harness.emulator.sagemaker.runner import (
     HostedModel,
     HostingFailed,
@@ -97,6 +99,13 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         algorithm = request.get("AlgorithmSpecification") or {}
         if not algorithm.get("TrainingImage"):
             raise ValidationError("AlgorithmSpecification.TrainingImage must be specified.")
+        for definition in algorithm.get("MetricDefinitions") or []:
+            try:
+                re.compile(definition["Regex"])
+            except re.error as ex:
+                raise ValidationError(
+                    f"Invalid MetricDefinitions: the regex of {definition['Name']!r} does not compile ({ex})."
+                ) from None
         resources = request.get("ResourceConfig") or {}
         job = self.create_training_job(
             training_job_name=name,
@@ -359,6 +368,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         self._mark_started(spec.kind, job)
         try:
             log = JobLog(self.account_id, self.region_name, spec.kind, spec.name)
+            if spec.kind == "training":
+                definitions = (spec.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions")
+                recorder = MetricsRecorder(definitions, job, self.account_id, self.region_name)
+                log = recorder.watching(log)
             outcome = self.runner.run(spec, log, active.stop)
         except Exception as ex:  # a runner must not raise; if one does, the job fails
             outcome = JobOutcome("Failed", f"InternalServerError: {ex}")
