@@ -148,6 +148,49 @@ def job_network_gateway() -> str | None:
     return None
 
 
+def create_job_network(job_arn: str) -> str:
+    """A bridge network of one job's own (its hosts find each other by name there), labelled
+    like its containers so that an orphan is found and removed."""
+    import hashlib
+
+    name = f"mlharness-{hashlib.sha256(job_arn.encode()).hexdigest()[:16]}"
+    docker_client().networks.create(name, driver="bridge", labels=labels_for(job_arn))
+    return name
+
+
+def remove_network(name: str) -> None:
+    try:
+        docker_client().networks.get(name).remove()
+    except Exception as ex:  # gone already, or a container still attached: the next start removes it
+        log.debug("could not remove network %s: %s", name, ex)
+
+
+def remove_own_networks() -> None:
+    """Remove every job network this emulator process made."""
+    try:
+        networks = docker_client().networks.list(
+            filters={"label": f"{INSTANCE_LABEL}={processes.instance_id()}"}
+        )
+    except DockerUnavailable:
+        return
+    for network in networks:
+        remove_network(network.name)
+
+
+def remove_orphaned_networks() -> int:
+    """Remove job networks left by emulators of this PID namespace that are no longer running."""
+    try:
+        networks = docker_client().networks.list(filters={"label": OWNER_LABEL})
+    except DockerUnavailable:
+        return 0
+    removed = 0
+    for network in networks:
+        if _orphaned(network.attrs.get("Labels") or {}):
+            remove_network(network.name)
+            removed += 1
+    return removed
+
+
 def image_exists(image: str) -> bool:
     import docker.errors
 

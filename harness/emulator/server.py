@@ -233,12 +233,13 @@ def serve(
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.s3_store import S3Store
     from harness.emulator.sagemaker import logs as job_logs
+    from harness.emulator.sagemaker.docker_runner import DockerRunner, SplitRunner
     from harness.emulator.sagemaker.local_mode import LocalModeRunner
     from harness.emulator.sagemaker.models import LocalSageMakerBackend
     from harness.emulator.stack_store import StackStore
 
     patches.apply_patches()
-    removed = containers.remove_orphaned_containers()
+    removed = containers.remove_orphaned_containers() + containers.remove_orphaned_networks()
     if removed:
         log.info("removed %d container(s) left by an earlier emulator", removed)
 
@@ -249,8 +250,11 @@ def serve(
     # Job scratch (downloads, /opt/ml mounts) lives in the temp dir: local mode refuses to
     # mount from sensitive paths, /root among them, where a root user's state dir would be.
     work_dir = Path(tempfile.mkdtemp(prefix="mlharness-jobs-"))
-    runner = LocalModeRunner(container_url, str(work_dir), keep_containers=keep_containers)
-    LocalSageMakerBackend.configure(runner, model_host=runner)
+    local_mode = LocalModeRunner(container_url, str(work_dir), keep_containers=keep_containers)
+    runner = local_mode
+    if os.environ.get("MLHARNESS_RUNNER") == "docker":
+        runner = SplitRunner(DockerRunner(container_url, str(work_dir), keep_containers), local_mode)
+    LocalSageMakerBackend.configure(runner, model_host=local_mode)
     stores = (
         S3Store(state_dir / "s3"),
         StackStore(state_dir / "stacks"),

@@ -24,6 +24,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+import docker
 from harness.paths import ROOT
 from tests.integration.helpers import census_csv
 from tests.integration.test_user_env import exported
@@ -80,7 +81,10 @@ def sklearn_stand_in(job_image, docker_client):
     repository, tag = uri.rsplit(":", 1)
     docker_client.images.get(job_image).tag(repository, tag=tag)
     yield uri
-    docker_client.images.remove(uri, noprune=True)
+    try:
+        docker_client.images.remove(uri, noprune=True)
+    except docker.errors.ImageNotFound:  # another session on this engine removed the tag first
+        pass
 
 
 @pytest.fixture

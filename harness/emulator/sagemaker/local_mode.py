@@ -23,6 +23,7 @@ from harness.emulator.sagemaker.runner import (
     JobOutcome,
     JobRunner,
     JobSpec,
+    LogFactory,
     LogSink,
     ModelHost,
     StopSignal,
@@ -44,7 +45,8 @@ class LocalModeRunner(JobRunner, ModelHost):
         self.keep_containers = keep_containers
 
     # -- JobRunner -------------------------------------------------------
-    def run(self, spec: JobSpec, log_line: LogSink, stop: StopSignal) -> JobOutcome:
+    def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
+        log_line = logs("i-local" if spec.kind == "transform" else "algo-1")
         tail: collections.deque[str] = collections.deque(maxlen=FAILURE_TAIL_LINES)
         compose_tail: collections.deque[str] = collections.deque(maxlen=3)
 

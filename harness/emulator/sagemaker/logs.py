@@ -30,13 +30,21 @@ def persist_to(store) -> None:
 class JobLog:
     """A callable sink: each call appends one line to the job's log stream."""
 
-    def __init__(self, account_id: str, region: str, kind: str, name: str, stream: str | None = None):
+    def __init__(
+        self,
+        account_id: str,
+        region: str,
+        kind: str,
+        name: str,
+        stream: str | None = None,
+        host: str | None = None,
+    ):
         from moto.logs.models import logs_backends
 
         self._backend = logs_backends[account_id][region]
         self._where = (account_id, region)
         self.group = LOG_GROUPS[kind].format(name=name)
-        instance = "algo-1" if kind in ("training", "processing") else "i-local"
+        instance = host or ("algo-1" if kind in ("training", "processing") else "i-local")
         self.stream = stream or f"{name}/{instance}-{int(time.time())}"
         with _create_lock:
             if self.group not in self._backend.groups:

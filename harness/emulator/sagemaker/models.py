@@ -367,12 +367,16 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             timer.start()
         self._mark_started(spec.kind, job)
         try:
-            log = JobLog(self.account_id, self.region_name, spec.kind, spec.name)
+            recorder = None
             if spec.kind == "training":
                 definitions = (spec.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions")
                 recorder = MetricsRecorder(definitions, job, self.account_id, self.region_name)
-                log = recorder.watching(log)
-            outcome = self.runner.run(spec, log, active.stop)
+
+            def logs(host: str):
+                sink = JobLog(self.account_id, self.region_name, spec.kind, spec.name, host=host)
+                return recorder.watching(sink) if recorder else sink
+
+            outcome = self.runner.run(spec, logs, active.stop)
         except Exception as ex:  # a runner must not raise; if one does, the job fails
             outcome = JobOutcome("Failed", f"InternalServerError: {ex}")
         finally:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 LogSink = Callable[[str], None]
+# host name ("algo-1") -> the sink of that host's log stream
+LogFactory = Callable[[str], LogSink]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +59,9 @@ class StopSignal:
 
 class JobRunner(abc.ABC):
     @abc.abstractmethod
-    def run(self, spec: JobSpec, log: LogSink, stop: StopSignal) -> JobOutcome:
-        """Run the job until it ends; return how it ended. Must not raise."""
+    def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
+        """Run the job until it ends; return how it ended. Must not raise. `logs(host)` gives
+        the sink of each host's log stream."""
 
     @abc.abstractmethod
     def stop(self, spec: JobSpec) -> None:

@@ -1,0 +1,112 @@
+"""The container contract SageMaker documents: what a job's containers find, where, and
+what they are started with. Pure (no Docker, no S3): the runner lays it out.
+
+Training (docs: "How Amazon SageMaker Runs Your Training Image"): the container is
+started with `train`; /opt/ml/input/config/{hyperparameters,inputdataconfig,
+resourceconfig}.json (and checkpointconfig.json with a CheckpointConfig); each channel's
+data in /opt/ml/input/data/<channel>; the model is what it leaves in /opt/ml/model,
+other output in /opt/ml/output/data, a failure description in /opt/ml/output/failure;
+checkpoints in /opt/ml/checkpoints (or the configured LocalPath).
+Processing ("Build Your Own Processing Container"): the entrypoint and arguments of
+AppSpecification; /opt/ml/config/{processingjobconfig,resourceconfig}.json; each input at
+its LocalPath; each output collected from its LocalPath.
+Serving ("Use Your Own Inference Code"): started with `serve`; the model extracted in
+/opt/ml/model; answers GET /ping and POST /invocations on port 8080.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+INPUT = "/opt/ml/input"
+CONFIG = "/opt/ml/input/config"
+DATA = "/opt/ml/input/data"
+MODEL = "/opt/ml/model"
+OUTPUT = "/opt/ml/output"
+CHECKPOINTS = "/opt/ml/checkpoints"
+PROCESSING_CONFIG = "/opt/ml/config"
+SERVING_PORT = 8080
+GROUP = "homogeneousCluster"
+
+
+def hosts(count: int) -> list[str]:
+    return [f"algo-{i}" for i in range(1, max(count, 1) + 1)]
+
+
+def resource_config(host: str, all_hosts: list[str], instance_type: str | None) -> dict[str, Any]:
+    config: dict[str, Any] = {"current_host": host, "hosts": list(all_hosts)}
+    if instance_type:
+        config |= {
+            "current_instance_type": instance_type,
+            "current_group_name": GROUP,
+            "instance_groups": [
+                {"instance_group_name": GROUP, "instance_type": instance_type, "hosts": list(all_hosts)}
+            ],
+        }
+    return config | {"network_interface_name": "eth0"}
+
+
+def input_data_config(request: dict[str, Any]) -> dict[str, Any]:
+    """inputdataconfig.json: each channel's content type, input mode and distribution."""
+    default_mode = (request.get("AlgorithmSpecification") or {}).get("TrainingInputMode", "File")
+    config = {}
+    for channel in request.get("InputDataConfig") or []:
+        source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+        entry = {
+            "TrainingInputMode": channel.get("InputMode") or default_mode,
+            "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
+            "RecordWrapperType": channel.get("RecordWrapperType", "None"),
+        }
+        if channel.get("ContentType"):
+            entry["ContentType"] = channel["ContentType"]
+        config[channel["ChannelName"]] = entry
+    return config
+
+
+def checkpoint_path(request: dict[str, Any]) -> str | None:
+    checkpoint = request.get("CheckpointConfig")
+    if not checkpoint:
+        return None
+    return checkpoint.get("LocalPath") or CHECKPOINTS
+
+
+def training_files(request: dict[str, Any], host: str, all_hosts: list[str]) -> dict[str, bytes]:
+    """The files under /opt/ml/input/config for one host, by name."""
+    instance_type = (request.get("ResourceConfig") or {}).get("InstanceType")
+    files = {
+        "hyperparameters.json": request.get("HyperParameters") or {},
+        "inputdataconfig.json": input_data_config(request),
+        "resourceconfig.json": resource_config(host, all_hosts, instance_type),
+    }
+    if request.get("CheckpointConfig"):
+        files["checkpointconfig.json"] = {
+            "LocalPath": checkpoint_path(request),
+            "S3Uri": request["CheckpointConfig"]["S3Uri"],
+        }
+    return {name: json.dumps(document).encode() for name, document in files.items()}
+
+
+def processing_files(request: dict[str, Any], arn: str, host: str, all_hosts: list[str]) -> dict[str, bytes]:
+    """The files under /opt/ml/config for one host, by name."""
+    instance_type = request["ProcessingResources"]["ClusterConfig"].get("InstanceType")
+    job = {key: value for key, value in request.items() if key != "Tags"} | {"ProcessingJobArn": arn}
+    files = {
+        "processingjobconfig.json": job,
+        "resourceconfig.json": resource_config(host, all_hosts, instance_type),
+    }
+    return {name: json.dumps(document).encode() for name, document in files.items()}
+
+
+def training_environment(request: dict[str, Any], arn: str) -> dict[str, str]:
+    return {
+        "TRAINING_JOB_NAME": request["TrainingJobName"],
+        "TRAINING_JOB_ARN": arn,
+        **(request.get("Environment") or {}),
+    }
+
+
+def processing_command(request: dict[str, Any]) -> tuple[list[str] | None, list[str] | None]:
+    """(entrypoint, command) for Docker: the image's own when the request names none."""
+    app = request["AppSpecification"]
+    return app.get("ContainerEntrypoint"), app.get("ContainerArguments")

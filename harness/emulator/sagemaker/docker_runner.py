@@ -1,0 +1,456 @@
+"""The project's own job runner: SageMaker's container contract through the Docker API.
+
+For each job: a folder per host laid out as contract.py says, the inputs staged from the
+local AWS's S3 (channels.py), one container per instance (hostnames algo-1 ... algo-N on
+a network of the job's own when there are several), each host's output in its own log
+stream, CPU and memory limits from the instance type (instances.py), then the outcome
+as AWS reports it: the exit code, /opt/ml/output/failure, an out-of-memory kill; and the
+outputs uploaded (model.tar.gz and output.tar.gz, processing outputs), a stopped training
+job's model included. Checkpoints are restored at start and synced while the job runs.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from harness.emulator import containers
+from harness.emulator.sagemaker import channels, contract, instances
+from harness.emulator.sagemaker.runner import JobOutcome, JobRunner, JobSpec, LogFactory, StopSignal
+
+log = logging.getLogger(__name__)
+
+FAILURE_TAIL_LINES = 10
+FAILURE_FILE_LIMIT = 1024  # AWS keeps the first KiB of /opt/ml/output/failure
+STOP_GRACE_S = 10  # SIGTERM, then this long before SIGKILL (AWS waits 120 s)
+SYNC_INTERVAL_S = 2.0
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+OUT_OF_MEMORY = (
+    "OutOfMemoryError: Please use an instance type with more memory, or reduce the size of job data "
+    "processed on an instance."
+)
+
+
+class JobFailed(Exception):
+    """The job ends Failed; the message is its FailureReason."""
+
+
+class DockerRunner(JobRunner):
+    def __init__(self, endpoint_url: str, work_dir: str, keep_containers: bool = False):
+        """endpoint_url: the local AWS as seen from this machine *and* from job containers."""
+        self.endpoint_url = endpoint_url
+        self.work_dir = Path(work_dir)
+        self.keep_containers = keep_containers
+        self._machine: tuple[int, int] | None = None
+        self._stopping: set[str] = set()  # containers already sent SIGTERM
+        self._lock = threading.Lock()
+
+    def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
+        job = _Job(self, spec, logs, stop)
+        try:
+            return job.run()
+        except JobFailed as ex:
+            return JobOutcome("Failed", str(ex))
+        except channels.DataError as ex:
+            return JobOutcome("Failed", str(ex))
+        except Exception as ex:  # the job fails; the local AWS carries on
+            log.debug("job %s failed", spec.name, exc_info=True)
+            if stop.is_set():
+                return JobOutcome("Stopped")
+            return JobOutcome("Failed", f"InternalServerError: {_one_line(ex)}")
+        finally:
+            job.clean_up()
+
+    def stop(self, spec: JobSpec) -> None:
+        """Ask the job's containers to end: SIGTERM now, SIGKILL after the grace period."""
+        for listed in containers.job_containers(spec.arn):
+            with self._lock:
+                if listed["Id"] in self._stopping:
+                    continue
+                self._stopping.add(listed["Id"])
+            threading.Thread(target=_stop_container, args=(listed["Id"],), daemon=True).start()
+
+    def shutdown(self) -> None:
+        containers.remove_own_containers()
+        containers.remove_own_networks()
+
+    # -- shared by jobs ---------------------------------------------------------------
+    def s3(self, region: str) -> channels.S3Data:
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=region,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+        return channels.S3Data(client, region)
+
+    def aws_environment(self, region: str) -> dict[str, str]:
+        """What a job container gets so its own AWS calls reach the local AWS."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            **FAKE_CREDENTIALS,
+        }
+
+    def limits(self, instance_type: str | None) -> instances.Limits:
+        if self._machine is None:
+            info = containers.docker_client().info()
+            self._machine = (int(info.get("NCPU") or 1), int(info.get("MemTotal") or 0))
+        cpus, memory = self._machine
+        return instances.limits_for(instance_type, cpus, memory)
+
+
+@dataclass
+class _Host:
+    name: str
+    root: Path
+    sink: Any
+    tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=FAILURE_TAIL_LINES))
+    container: Any = None
+    checkpoints: Path | None = None
+    seen: dict = field(default_factory=dict)
+
+
+class _Job:
+    """One job's run: folders, containers, the outcome, clean-up."""
+
+    def __init__(self, runner: DockerRunner, spec: JobSpec, logs: LogFactory, stop: StopSignal):
+        self.runner, self.spec, self.logs, self.stop = runner, spec, logs, stop
+        self.request = spec.request
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=runner.work_dir))
+        self.network: str | None = None
+        self.hosts: list[_Host] = []
+        self.data = runner.s3(spec.region)
+
+    # -- the run ---------------------------------------------------------------------
+    def run(self) -> JobOutcome:
+        if self.spec.kind == "training":
+            return self._train()
+        if self.spec.kind == "processing":
+            return self._process()
+        raise ValueError(f"DockerRunner runs training and processing jobs, not {self.spec.kind}")
+
+    def _train(self) -> JobOutcome:
+        request = self.request
+        resources = request.get("ResourceConfig") or {}
+        image = request["AlgorithmSpecification"]["TrainingImage"]
+        self._check_image(image)
+        names = contract.hosts(int(resources.get("InstanceCount") or 1))
+        self._make_hosts(names)
+        for index, host in enumerate(self.hosts):
+            config = host.root / "input" / "config"
+            config.mkdir(parents=True)
+            for file_name, body in contract.training_files(request, host.name, names).items():
+                (config / file_name).write_bytes(body)
+            for sub in ("model", "output/data"):
+                (host.root / sub).mkdir(parents=True)
+            self._stage_channels(host, index, len(names))
+        checkpoint = request.get("CheckpointConfig")
+        if checkpoint:
+            for host in self.hosts:
+                host.checkpoints = host.root / "checkpoints"
+                host.checkpoints.mkdir()
+                restored = self.data.download_prefix(checkpoint["S3Uri"], host.checkpoints)
+                channels.changed_since(host.checkpoints, host.seen)  # restored files are not new
+                if restored:
+                    host.sink(f"local AWS: restored {restored} checkpoint file(s) from {checkpoint['S3Uri']}")
+        environment = contract.training_environment(request, self.spec.arn)
+        for host in self.hosts:
+            mounts = {
+                host.root / "input": contract.INPUT,
+                host.root / "model": contract.MODEL,
+                host.root / "output": contract.OUTPUT,
+            }
+            if host.checkpoints is not None:
+                mounts[host.checkpoints] = contract.checkpoint_path(request)
+            self._create_container(
+                host, image, None, ["train"], environment, mounts, resources.get("InstanceType")
+            )
+        exit_codes = self._start_and_wait(checkpoint)
+        outcome = self._outcome(exit_codes)
+        if outcome.status in ("Completed", "Stopped"):
+            outcome.model_artifacts = self._upload_training_outputs()
+        return outcome
+
+    def _process(self) -> JobOutcome:
+        request = self.request
+        cluster = request["ProcessingResources"]["ClusterConfig"]
+        image = request["AppSpecification"]["ImageUri"]
+        self._check_image(image)
+        names = contract.hosts(int(cluster.get("InstanceCount") or 1))
+        self._make_hosts(names)
+        entrypoint, command = contract.processing_command(request)
+        outputs = (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+        for index, host in enumerate(self.hosts):
+            config = host.root / "config"
+            config.mkdir(parents=True)
+            for file_name, body in contract.processing_files(
+                request, self.spec.arn, host.name, names
+            ).items():
+                (config / file_name).write_bytes(body)
+            mounts = {config: contract.PROCESSING_CONFIG}
+            for number, item in enumerate(request.get("ProcessingInputs") or []):
+                source = item.get("S3Input")
+                if not source:
+                    raise JobFailed(
+                        f"ClientError: input {item.get('InputName')}: only S3Input is supported locally"
+                    )
+                folder = host.root / "inputs" / str(number)
+                folder.mkdir(parents=True)
+                found = self.data.objects(source["S3Uri"], source.get("S3DataType", "S3Prefix"))
+                mine = channels.shard(
+                    found, source.get("S3DataDistributionType", "FullyReplicated"), index, len(names)
+                )
+                self.data.download(mine, folder, gunzip=source.get("S3CompressionType") == "Gzip")
+                mounts[folder] = source["LocalPath"]
+            for number, item in enumerate(outputs):
+                folder = host.root / "outputs" / str(number)
+                folder.mkdir(parents=True)
+                mounts[folder] = item["S3Output"]["LocalPath"]
+            environment = dict(request.get("Environment") or {})
+            self._create_container(
+                host, image, entrypoint, command, environment, mounts, cluster.get("InstanceType")
+            )
+        exit_codes = self._start_and_wait(None)
+        outcome = self._outcome(exit_codes)
+        if outcome.status == "Completed":
+            for host in self.hosts:
+                for number, item in enumerate(outputs):
+                    self.data.upload_folder(host.root / "outputs" / str(number), item["S3Output"]["S3Uri"])
+        return outcome
+
+    # -- steps -------------------------------------------------------------------------
+    def _check_image(self, image: str) -> None:
+        if not containers.image_exists(image):
+            raise JobFailed(f"ClientError: Requested image {image} not found.")
+
+    def _make_hosts(self, names: list[str]) -> None:
+        for name in names:
+            root = self.folder / name
+            root.mkdir()
+            sink = self.logs(name)
+            self.hosts.append(_Host(name, root, sink))
+        for host in self.hosts:
+            host_sink = host.sink
+
+            def sink(line: str, host=host, write=host_sink) -> None:
+                host.tail.append(line)
+                write(line)
+
+            host.sink = sink
+
+    def _stage_channels(self, host: _Host, index: int, count: int) -> None:
+        data = host.root / "input" / "data"
+        data.mkdir(parents=True)
+        for channel in self.request.get("InputDataConfig") or []:
+            source = (channel.get("DataSource") or {}).get("S3DataSource")
+            if source is None:
+                name = channel["ChannelName"]
+                raise JobFailed(f"ClientError: channel {name}: only S3 data sources are supported locally")
+            found = self.data.objects(source["S3Uri"], source.get("S3DataType", "S3Prefix"))
+            mine = channels.shard(
+                found, source.get("S3DataDistributionType", "FullyReplicated"), index, count
+            )
+            folder = data / channel["ChannelName"]
+            folder.mkdir()
+            self.data.download(mine, folder)
+
+    def _create_container(
+        self,
+        host: _Host,
+        image: str,
+        entrypoint: list[str] | None,
+        command: list[str] | None,
+        environment: dict[str, str],
+        mounts: dict[Path, str],
+        instance_type: str | None,
+    ) -> None:
+        client = containers.docker_client()
+        isolated = bool(
+            self.request.get("EnableNetworkIsolation")
+            or (self.request.get("NetworkConfig") or {}).get("EnableNetworkIsolation")
+        )
+        limits = self.runner.limits(instance_type)
+        if limits.note:
+            host.sink(limits.note)
+        env = (
+            dict(environment)
+            if isolated
+            else {**self.runner.aws_environment(self.spec.region), **environment}
+        )
+        network = None if isolated else self._network()
+        created = client.api.create_container(
+            image,
+            command=command,
+            entrypoint=entrypoint,
+            hostname=host.name,
+            environment=env,
+            labels=containers.labels_for(self.spec.arn),
+            host_config=client.api.create_host_config(
+                binds={
+                    str(path): {"bind": target, "mode": "rw"}
+                    for path, target in sorted(mounts.items(), key=lambda m: m[1])
+                },
+                network_mode="none" if isolated else network,
+                mem_limit=limits.mem_bytes,
+                nano_cpus=limits.nano_cpus,
+            ),
+            networking_config=(
+                client.api.create_networking_config(
+                    {network: client.api.create_endpoint_config(aliases=[host.name])}
+                )
+                if network
+                else None
+            ),
+        )
+        host.container = created["Id"]
+        if network and network != containers.JOB_NETWORK:
+            client.api.connect_container_to_network(host.container, containers.JOB_NETWORK)  # the local AWS
+
+    def _network(self) -> str:
+        """One host: the job network the local AWS listens on; several: a network of the job's own,
+        where each host is found by its name."""
+        if len(self.hosts) == 1:
+            return containers.JOB_NETWORK
+        if self.network is None:
+            self.network = containers.create_job_network(self.spec.arn)
+        return self.network
+
+    def _start_and_wait(self, checkpoint: dict | None) -> dict[str, int]:
+        client = containers.docker_client()
+        readers = []
+        for host in self.hosts:
+            client.api.start(host.container)
+            reader = threading.Thread(
+                target=_stream_output, args=(host,), name=f"log-{host.name}", daemon=True
+            )
+            reader.start()
+            readers.append(reader)
+        syncing = threading.Event()
+        syncer = None
+        if checkpoint:
+            syncer = threading.Thread(
+                target=self._sync_checkpoints, args=(checkpoint["S3Uri"], syncing), daemon=True
+            )
+            syncer.start()
+        codes = {}
+        for host in self.hosts:
+            codes[host.name] = int(client.api.wait(host.container)["StatusCode"])
+        for reader in readers:
+            reader.join(timeout=10)
+        if syncer is not None:
+            syncing.set()
+            syncer.join()
+            self._upload_changed_checkpoints(checkpoint["S3Uri"])
+        return codes
+
+    def _sync_checkpoints(self, uri: str, done: threading.Event) -> None:
+        while not done.wait(SYNC_INTERVAL_S):
+            try:
+                self._upload_changed_checkpoints(uri)
+            except Exception:  # a file written while read: the next round takes it
+                log.debug("checkpoint sync of %s failed", self.spec.name, exc_info=True)
+
+    def _upload_changed_checkpoints(self, uri: str) -> None:
+        for host in self.hosts:
+            changed = channels.changed_since(host.checkpoints, host.seen)
+            if changed:
+                self.data.upload_folder(host.checkpoints, uri, only=changed)
+
+    def _outcome(self, exit_codes: dict[str, int]) -> JobOutcome:
+        client = containers.docker_client()
+        if self.stop.is_set():
+            return JobOutcome("Stopped")
+        for host in self.hosts:
+            code = exit_codes[host.name]
+            if code == 0:
+                continue
+            state = client.api.inspect_container(host.container)["State"]
+            if state.get("OOMKilled"):
+                return JobOutcome("Failed", OUT_OF_MEMORY)
+            failure = self._failure_file(host)
+            if failure:
+                return JobOutcome("Failed", f"AlgorithmError: {failure}")
+            text = "\n".join(line for line in host.tail if line.strip())
+            return JobOutcome("Failed", f"AlgorithmError: {text}, exit code: {code}")
+        return JobOutcome("Completed")
+
+    def _failure_file(self, host: _Host) -> str | None:
+        path = host.root / "output" / "failure"
+        if self.spec.kind != "training" or not path.is_file():
+            return None
+        return path.read_text(errors="replace")[:FAILURE_FILE_LIMIT].strip() or None
+
+    def _upload_training_outputs(self) -> str:
+        output = f"{self.request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{self.spec.name}/output"
+        first = self.hosts[0].root  # the model and output data come from the first host, as on AWS
+        model_uri = f"{output}/model.tar.gz"
+        self.data.put(channels.pack(first / "model"), model_uri)
+        if any((first / "output" / "data").iterdir()):
+            self.data.put(channels.pack(first / "output" / "data"), f"{output}/output.tar.gz")
+        return model_uri
+
+    def clean_up(self) -> None:
+        if not self.runner.keep_containers:
+            containers.remove_job_containers(self.spec.arn)
+        if self.network:
+            containers.remove_network(self.network)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _stream_output(host: _Host) -> None:
+    """The container's output, line by line, into its host's log."""
+    client = containers.docker_client()
+    pending = b""
+    try:
+        for chunk in client.api.logs(host.container, stream=True, follow=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                host.sink(line.decode("utf-8", "replace").rstrip("\r"))
+        if pending:
+            host.sink(pending.decode("utf-8", "replace").rstrip("\r"))
+    except Exception:  # the container was removed under us: its log ends here
+        log.debug("log of %s ended", host.name, exc_info=True)
+
+
+def _stop_container(container_id: str) -> None:
+    try:
+        containers.docker_client().api.stop(container_id, timeout=STOP_GRACE_S)
+    except Exception:  # already ended
+        pass
+
+
+def _one_line(ex: BaseException) -> str:
+    return " ".join(str(ex).split()) or type(ex).__name__
+
+
+class SplitRunner(JobRunner):
+    """Training and processing on the project's runner, transform on another (while batch
+    transform moves over)."""
+
+    def __init__(self, jobs: JobRunner, transforms: JobRunner):
+        self.jobs, self.transforms = jobs, transforms
+
+    def _for(self, spec: JobSpec) -> JobRunner:
+        return self.transforms if spec.kind == "transform" else self.jobs
+
+    def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
+        return self._for(spec).run(spec, logs, stop)
+
+    def stop(self, spec: JobSpec) -> None:
+        self._for(spec).stop(spec)
+
+    def shutdown(self) -> None:
+        self.jobs.shutdown()
+        self.transforms.shutdown()
