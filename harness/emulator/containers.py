@@ -19,8 +19,8 @@ from harness.emulator import processes
 OWNER_LABEL = "org.mlharness.emulator.pid"
 INSTANCE_LABEL = "org.mlharness.emulator.instance"
 JOB_LABEL = "org.mlharness.job"
-# The network SageMaker local mode attaches job containers to.
-JOB_NETWORK = "sagemaker-local"
+# The network job and serving containers join; the local AWS listens on its gateway.
+JOB_NETWORK = "mlharness-jobs"
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +131,7 @@ def job_network_gateway() -> str | None:
     try:
         network = client.networks.get(JOB_NETWORK)
     except docker.errors.NotFound:
-        # Labels as docker-compose would set them, so compose adopts it silently.
-        network = client.networks.create(
-            JOB_NETWORK,
-            driver="bridge",
-            labels={
-                "com.docker.compose.network": JOB_NETWORK,
-                "com.docker.compose.project": "sagemaker-local",
-            },
-        )
+        network = client.networks.create(JOB_NETWORK, driver="bridge")
         network.reload()
     configs = network.attrs.get("IPAM", {}).get("Config") or []
     for config in configs:

@@ -233,8 +233,7 @@ def serve(
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.s3_store import S3Store
     from harness.emulator.sagemaker import logs as job_logs
-    from harness.emulator.sagemaker.docker_runner import DockerRunner, SplitRunner
-    from harness.emulator.sagemaker.local_mode import LocalModeRunner
+    from harness.emulator.sagemaker.docker_runner import DockerRunner
     from harness.emulator.sagemaker.models import LocalSageMakerBackend
     from harness.emulator.stack_store import StackStore
 
@@ -247,14 +246,10 @@ def serve(
     hosts = [host] + ([gateway] if gateway and gateway != host else [])
     container_url = f"http://{gateway}:{port}" if gateway else f"http://{host}:{port}"
 
-    # Job scratch (downloads, /opt/ml mounts) lives in the temp dir: local mode refuses to
-    # mount from sensitive paths, /root among them, where a root user's state dir would be.
+    # Job scratch (staged inputs, the /opt/ml folders containers mount) lives in the temp dir.
     work_dir = Path(tempfile.mkdtemp(prefix="mlharness-jobs-"))
-    local_mode = LocalModeRunner(container_url, str(work_dir), keep_containers=keep_containers)
-    runner = local_mode
-    if os.environ.get("MLHARNESS_RUNNER") == "docker":
-        runner = SplitRunner(DockerRunner(container_url, str(work_dir), keep_containers), local_mode)
-    LocalSageMakerBackend.configure(runner, model_host=local_mode)
+    runner = DockerRunner(container_url, str(work_dir), keep_containers=keep_containers)
+    LocalSageMakerBackend.configure(runner, model_host=runner)
     stores = (
         S3Store(state_dir / "s3"),
         StackStore(state_dir / "stacks"),
@@ -297,9 +292,6 @@ def serve(
         tmp.write_text(json.dumps(info))
         tmp.replace(ready_file)
     print(f"local AWS ready on {', '.join(info['listen'])} (state: {state_dir})", flush=True)
-    # Importing the SageMaker SDK takes a second or two: do it now, in the background,
-    # rather than in the first job.
-    threading.Thread(target=patches.apply_sdk_patches, name="sdk-warm-up", daemon=True).start()
 
     stopping.wait()
     print("local AWS stopping: ending running jobs", flush=True)

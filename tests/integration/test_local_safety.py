@@ -41,7 +41,7 @@ def local_addresses() -> set[str]:
     """Addresses of this machine: loopback and the Docker networks' gateways."""
     gateways = "{{range .IPAM.Config}}{{.Gateway}} {{end}}"
     result = subprocess.run(
-        ["docker", "network", "inspect", "-f", gateways, "sagemaker-local", "bridge"],
+        ["docker", "network", "inspect", "-f", gateways, "mlharness-jobs", "bridge"],
         capture_output=True,
         text=True,
     )

@@ -11,7 +11,6 @@ import boto3
 import pytest
 
 from harness.emulator import patches
-from harness.emulator.patches import sdk  # noqa: F401  (patches.sdk below)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -111,51 +110,6 @@ def test_sagemaker_api_is_served_by_the_local_backend():
     assert isinstance(backend, LocalSageMakerBackend)
     # moto routes requests through the urls module that sits beside the backend's models.
     assert backend._url_module.__name__ == "harness.emulator.sagemaker.urls"
-
-
-def test_local_mode_streams_output_through_the_patched_function():
-    from sagemaker.local import image
-
-    patches.apply_sdk_patches()
-    for method in (
-        image._SageMakerContainer.process,
-        image._SageMakerContainer.train,
-        image._HostingContainer.run,
-    ):
-        assert "_stream_output(" in inspect.getsource(method), method.__qualname__
-    assert image._stream_output.__module__ == patches.sdk.__name__
-
-
-def test_sdk_telemetry_is_silenced():
-    from sagemaker.telemetry import telemetry_logging
-
-    patches.apply_sdk_patches()
-    assert telemetry_logging._send_telemetry_request() is None
-
-
-def test_compose_output_is_routed_by_folder(tmp_path):
-    import subprocess
-    import sys
-
-    from sagemaker.local import image
-
-    patches.apply_sdk_patches()
-    lines, compose_lines = [], []
-    folder = tmp_path / "job"
-    folder.mkdir()
-    patches.local_mode_output.register(str(folder), lines.append, compose_lines.append)
-    try:
-        script = "print('algo-1-abc  | \\x1b[0m hello'); print('Creating algo-1-abc ... done')"
-        process = subprocess.Popen(
-            [sys.executable, "-c", script, "-f", str(folder / "docker-compose.yaml")],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        assert image._stream_output(process) == 0
-    finally:
-        patches.local_mode_output.unregister(str(folder))
-    assert lines == ["hello"]
-    assert compose_lines == ["Creating algo-1-abc ... done"]
 
 
 def test_a_state_machine_created_by_cloudformation_executes():
@@ -494,21 +448,6 @@ def test_invocations_read_the_raw_body_upstream_keeps():
 
     source = _source(BaseResponse.setup_class)
     assert "self.raw_body = self.body" in source and "not use_raw_body" in source
-
-
-def test_submit_directories_are_read_where_local_mode_decodes_them():
-    import sagemaker.local.image as image
-
-    prepare = image._SageMakerContainer._prepare_training_volumes
-    assert _signature(prepare) == [
-        "self",
-        "data_dir",
-        "input_data_config",
-        "output_data_config",
-        "hyperparameters",
-    ]
-    assert "json.loads(hyperparameters[sagemaker.estimator.DIR_PARAM_NAME])" in _source(prepare)
-    assert "json.loads(params[key])" in _source(image._SageMakerContainer._update_local_src_path)
 
 
 def test_write_through_hooks_wrap_upstream_methods_of_these_shapes():

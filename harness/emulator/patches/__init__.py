@@ -1,11 +1,10 @@
-"""Every change the emulator makes to moto and to the SageMaker SDK.
+"""Every change the emulator makes to moto.
 
 One module per service, one function per patch, each naming the upstream defect
 it works around and importing the upstream names it touches inside itself.
 `apply_patches()` applies the moto ones one at a time (a patch that no longer fits
 fails as PatchFailed naming it); `keep_state_in()` and `back_ecr_with()` the
 write-through and registry hooks, which need the emulator's stores and registry;
-`apply_sdk_patches()` the SDK ones, lazily, where a job starts.
 tests/unit/test_patches.py pins each patch to the upstream hook it relies on, so an
 upgrade that moves one fails loudly; `tox -e upstream` runs them against the newest
 moto on the index.
@@ -13,16 +12,12 @@ moto on the index.
 
 from __future__ import annotations
 
-from harness.emulator.patches.sdk import apply_sdk_patches, local_mode_output
-
 __all__ = [
     "PatchFailed",
     "apply",
     "apply_patches",
-    "apply_sdk_patches",
     "back_ecr_with",
     "keep_state_in",
-    "local_mode_output",
 ]
 
 _applied = False

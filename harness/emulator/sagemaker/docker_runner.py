@@ -23,8 +23,18 @@ from typing import Any
 import boto3
 
 from harness.emulator import containers
-from harness.emulator.sagemaker import channels, contract, instances
-from harness.emulator.sagemaker.runner import JobOutcome, JobRunner, JobSpec, LogFactory, StopSignal
+from harness.emulator.sagemaker import channels, contract, instances, serving, transform
+from harness.emulator.sagemaker.runner import (
+    HostedModel,
+    HostingFailed,
+    JobOutcome,
+    JobRunner,
+    JobSpec,
+    LogFactory,
+    LogSink,
+    ModelHost,
+    StopSignal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +53,7 @@ class JobFailed(Exception):
     """The job ends Failed; the message is its FailureReason."""
 
 
-class DockerRunner(JobRunner):
+class DockerRunner(JobRunner, ModelHost):
     def __init__(self, endpoint_url: str, work_dir: str, keep_containers: bool = False):
         """endpoint_url: the local AWS as seen from this machine *and* from job containers."""
         self.endpoint_url = endpoint_url
@@ -57,10 +67,8 @@ class DockerRunner(JobRunner):
         job = _Job(self, spec, logs, stop)
         try:
             return job.run()
-        except JobFailed as ex:
-            return JobOutcome("Failed", str(ex))
-        except channels.DataError as ex:
-            return JobOutcome("Failed", str(ex))
+        except (JobFailed, channels.DataError, serving.ServingError, transform.TransformError) as ex:
+            return JobOutcome("Stopped") if stop.is_set() else JobOutcome("Failed", str(ex))
         except Exception as ex:  # the job fails; the local AWS carries on
             log.debug("job %s failed", spec.name, exc_info=True)
             if stop.is_set():
@@ -81,6 +89,25 @@ class DockerRunner(JobRunner):
     def shutdown(self) -> None:
         containers.remove_own_containers()
         containers.remove_own_networks()
+
+    # -- ModelHost -------------------------------------------------------------------
+    def host(self, spec: JobSpec, log: LogSink) -> HostedModel:
+        container = spec.model_container or {}
+        folder = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=self.work_dir))
+        try:
+            self.s3(spec.region).unpack_model(container.get("ModelDataUrl") or "", folder / "model")
+            environment = {**self.aws_environment(spec.region), **(container.get("Environment") or {})}
+            labels = containers.labels_for(spec.arn)
+            return serving.serve(
+                container["Image"], folder, environment, labels, log, keep=self.keep_containers
+            )
+        except (channels.DataError, serving.ServingError) as ex:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise HostingFailed(str(ex)) from None
+
+    def unhost(self, hosted: HostedModel) -> None:
+        assert isinstance(hosted, serving.ServedModel)
+        hosted.stop()
 
     # -- shared by jobs ---------------------------------------------------------------
     def s3(self, region: str) -> channels.S3Data:
@@ -138,7 +165,9 @@ class _Job:
             return self._train()
         if self.spec.kind == "processing":
             return self._process()
-        raise ValueError(f"DockerRunner runs training and processing jobs, not {self.spec.kind}")
+        if self.spec.kind == "transform":
+            return self._transform()
+        raise ValueError(f"no such kind of job: {self.spec.kind}")
 
     def _train(self) -> JobOutcome:
         request = self.request
@@ -228,6 +257,44 @@ class _Job:
                 for number, item in enumerate(outputs):
                     self.data.upload_folder(host.root / "outputs" / str(number), item["S3Output"]["S3Uri"])
         return outcome
+
+    def _transform(self) -> JobOutcome:
+        request, container = self.request, self.spec.model_container or {}
+        resources = request.get("TransformResources") or {}
+        count = int(resources.get("InstanceCount") or 1)
+        names = ["i-local"] if count == 1 else [f"i-local-{n}" for n in range(1, count + 1)]
+        environment = {
+            **self.runner.aws_environment(self.spec.region),
+            **(container.get("Environment") or {}),
+            **transform.serving_environment(request),
+        }
+        limits = self.runner.limits(resources.get("InstanceType"))
+        models, sinks = [], []
+        try:
+            for name in names:
+                sink = self.logs(name)
+                if limits.note:
+                    sink(limits.note)
+                folder = self.folder / name
+                self.data.unpack_model(container.get("ModelDataUrl") or "", folder / "model")
+                labels = containers.labels_for(self.spec.arn)
+                models.append(
+                    serving.serve(
+                        container["Image"],
+                        folder,
+                        environment,
+                        labels,
+                        sink,
+                        limits,
+                        self.runner.keep_containers,
+                    )
+                )
+                sinks.append(sink)
+            transform.transform_all(request, self.data, models, sinks)
+        finally:
+            for model in models:
+                model.stop()
+        return JobOutcome("Stopped") if self.stop.is_set() else JobOutcome("Completed")
 
     # -- steps -------------------------------------------------------------------------
     def _check_image(self, image: str) -> None:
@@ -433,24 +500,3 @@ def _stop_container(container_id: str) -> None:
 
 def _one_line(ex: BaseException) -> str:
     return " ".join(str(ex).split()) or type(ex).__name__
-
-
-class SplitRunner(JobRunner):
-    """Training and processing on the project's runner, transform on another (while batch
-    transform moves over)."""
-
-    def __init__(self, jobs: JobRunner, transforms: JobRunner):
-        self.jobs, self.transforms = jobs, transforms
-
-    def _for(self, spec: JobSpec) -> JobRunner:
-        return self.transforms if spec.kind == "transform" else self.jobs
-
-    def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
-        return self._for(spec).run(spec, logs, stop)
-
-    def stop(self, spec: JobSpec) -> None:
-        self._for(spec).stop(spec)
-
-    def shutdown(self) -> None:
-        self.jobs.shutdown()
-        self.transforms.shutdown()

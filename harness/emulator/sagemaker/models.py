@@ -2,10 +2,10 @@
 
 Extends moto's backend: moto keeps the resource shapes, ARNs, List* and models;
 this class replaces the job lifecycle. Create*Job returns at once with the job
-InProgress, a thread runs it through the configured `JobRunner` (Docker, via
-SageMaker local mode), and Describe*Job reports InProgress, then Completed,
-Failed (with FailureReason from the container's last log lines) or Stopped.
-Stop*Job kills the job's containers; StoppingCondition.MaxRuntimeInSeconds is
+InProgress, a thread runs it through the configured `JobRunner` (docker_runner.py:
+containers, as SageMaker's contract says), and Describe*Job reports InProgress, then
+Completed, Failed (with the FailureReason AWS would give) or Stopped.
+Stop*Job stops the job's containers; StoppingCondition.MaxRuntimeInSeconds is
 enforced the way AWS does it (Stopped, secondary status MaxRuntimeExceeded).
 """
 

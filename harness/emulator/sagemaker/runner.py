@@ -1,8 +1,8 @@
 """The job runner interface: one method that runs a SageMaker job to its end.
 
 The backend owns the job's lifecycle (statuses, times, describe shapes); a runner
-only makes the job happen and says how it ended. `LocalModeRunner` runs it in
-Docker through SageMaker local mode.
+only makes the job happen and says how it ended. `DockerRunner` (docker_runner.py)
+runs it in containers, as SageMaker's container contract says.
 """
 
 from __future__ import annotations

@@ -1,24 +1,34 @@
-"""A model served in a container through local mode: start, wait for /ping, invoke, stop.
+"""A model served in a container, as SageMaker serves it: the image started with `serve`,
+the model's artifacts extracted in /opt/ml/model, GET /ping until it answers 200, then
+POST /invocations. Used by endpoints and batch transform.
 
-Used by batch transform and by endpoints. Each serving container gets a port of
-its own (local mode puts every one on 8080), and readiness is polled every 0.2 s
-(local mode sleeps 5 s between polls).
+Each serving container gets a port of its own on loopback (several run at once), is
+on the job network (so its code reaches the local AWS), and its output goes to the log
+it is given; readiness is polled every 0.2 s.
 """
 
 from __future__ import annotations
 
+import collections
+import shutil
 import socket
+import threading
 import time
-from typing import Any
+from pathlib import Path
 
 import urllib3
 
+from harness.emulator import containers
+from harness.emulator.sagemaker import contract
+from harness.emulator.sagemaker.runner import HostedModel, LogSink
+
 PING_INTERVAL_S = 0.2
 PING_TIMEOUT_S = 120
+TAIL_LINES = 5
 
 
 class ServingError(RuntimeError):
-    pass
+    """The model could not be brought into service; the message says why."""
 
 
 def free_port() -> int:
@@ -27,13 +37,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ServedModel:
+class ServedModel(HostedModel):
     """A running serving container and the way to call it."""
 
-    def __init__(self, container, port: int):
-        self._container = container
+    def __init__(self, container_id: str, port: int, folder: Path, log: LogSink, keep: bool = False):
+        self.container_id = container_id
         self.base_url = f"http://127.0.0.1:{port}"
-        self._http = urllib3.PoolManager(maxsize=4, retries=False)
+        self.folder = folder
+        self.keep = keep
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._http = urllib3.PoolManager(maxsize=8, retries=False)
+        self._log = log
+        self._reader = threading.Thread(
+            target=self._stream_output, name=f"serve-{container_id[:12]}", daemon=True
+        )
+        self._reader.start()
 
     def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[int, bytes, str]:
         headers = {}
@@ -49,6 +67,7 @@ class ServedModel:
         )
 
     def wait_until_ready(self) -> None:
+        api = containers.docker_client().api
         deadline = time.monotonic() + PING_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
@@ -56,25 +75,74 @@ class ServedModel:
                     return
             except urllib3.exceptions.HTTPError:
                 pass
-            hosting = self._container.container
-            if hosting is not None and hosting.process is not None and hosting.process.poll() is not None:
-                raise ServingError("the serving container exited before answering /ping")
+            state = api.inspect_container(self.container_id)["State"]
+            if not state.get("Running"):
+                self._reader.join(timeout=5)
+                said = "; ".join(line for line in self.tail if line.strip())
+                code = state.get("ExitCode")
+                said = f": {said}" if said else ""
+                raise ServingError(
+                    f"ClientError: the serving container exited (code {code}) before answering /ping{said}"
+                )
             time.sleep(PING_INTERVAL_S)
-        raise ServingError(f"the serving container did not answer /ping within {PING_TIMEOUT_S} s")
+        raise ServingError(
+            f"ClientError: the serving container did not answer /ping within {PING_TIMEOUT_S} s"
+        )
 
     def stop(self) -> None:
-        self._container.stop_serving()
+        try:
+            if not self.keep:
+                containers.docker_client().api.remove_container(self.container_id, force=True)
+        except Exception:  # already removed
+            pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _stream_output(self) -> None:
+        pending = b""
+        try:
+            for chunk in containers.docker_client().api.logs(self.container_id, stream=True, follow=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    text = line.decode("utf-8", "replace").rstrip("\r")
+                    self.tail.append(text)
+                    self._log(text)
+        except Exception:  # removed under us: the log ends here
+            pass
 
 
-def serve_model(session, model_container: dict[str, Any], environment: dict[str, str]) -> ServedModel:
-    """Start the model's serving container and return once it answers /ping."""
-    from sagemaker.local.image import _SageMakerContainer
-
+def serve(
+    image: str,
+    model_folder: Path,
+    environment: dict[str, str],
+    labels: dict[str, str],
+    log: LogSink,
+    limits=None,
+    keep: bool = False,
+) -> ServedModel:
+    """Start serving the model in `model_folder` (which `stop` removes) and return once it answers
+    /ping. Raises ServingError (the container removed) when it does not."""
+    client = containers.docker_client()
     port = free_port()
-    session.config["local"]["serving_port"] = port
-    container = _SageMakerContainer("local", 1, model_container["Image"], sagemaker_session=session)
-    container.serve(model_container.get("ModelDataUrl") or "", environment)
-    served = ServedModel(container, port)
+    if not containers.image_exists(image):
+        shutil.rmtree(model_folder, ignore_errors=True)
+        raise ServingError(f"ClientError: Requested image {image} not found.")
+    created = client.api.create_container(
+        image,
+        command=["serve"],
+        environment=environment,
+        labels=labels,
+        ports=[contract.SERVING_PORT],
+        host_config=client.api.create_host_config(
+            binds={str(model_folder / "model"): {"bind": contract.MODEL, "mode": "rw"}},
+            port_bindings={contract.SERVING_PORT: ("127.0.0.1", port)},
+            network_mode=containers.JOB_NETWORK,
+            mem_limit=getattr(limits, "mem_bytes", None),
+            nano_cpus=getattr(limits, "nano_cpus", None),
+        ),
+    )
+    client.api.start(created["Id"])
+    served = ServedModel(created["Id"], port, model_folder, log, keep)
     try:
         served.wait_until_ready()
     except BaseException:
