@@ -51,7 +51,7 @@ def test_training_job_runs_in_a_container_and_reports_its_lifecycle(
     assert artifact == f"s3://{bucket}/models/{name}/output/model.tar.gz"
     body = s3.get_object(Bucket=bucket, Key=f"models/{name}/output/model.tar.gz")["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-        assert json.load(tar.extractfile("model.json")) == {"lines": 4}
+        assert json.load(tar.extractfile("model.json")) == {"lines": 4, "host": "algo-1"}
     assert not [c for c in own_containers(docker_client) if job_label(c) == arn]
 
 

@@ -110,3 +110,32 @@ def processing_command(request: dict[str, Any]) -> tuple[list[str] | None, list[
     """(entrypoint, command) for Docker: the image's own when the request names none."""
     app = request["AppSpecification"]
     return app.get("ContainerEntrypoint"), app.get("ContainerArguments")
+
+
+def refusal(kind: str, request: dict[str, Any]) -> str | None:
+    """Why a Create*Job request is refused before it starts: what AWS refuses (an augmented
+    manifest outside Pipe mode, a gzip channel in File mode), or what the local AWS does not
+    run (Pipe mode, inputs that are not in S3, transform data processing); None when it runs."""
+    if kind == "training":
+        default_mode = (request.get("AlgorithmSpecification") or {}).get("TrainingInputMode", "File")
+        for channel in request.get("InputDataConfig") or []:
+            name, mode = channel["ChannelName"], channel.get("InputMode") or default_mode
+            source = (channel.get("DataSource") or {}).get("S3DataSource")
+            if source and source.get("S3DataType") == "AugmentedManifestFile" and mode != "Pipe":
+                return f"Channel {name}: AugmentedManifestFile can only be used with Pipe input mode."
+            if channel.get("CompressionType", "None") != "None" and mode != "Pipe":
+                return f"Channel {name}: CompressionType is only supported in Pipe input mode."
+            if mode == "Pipe":
+                return f"Channel {name}: the local AWS does not run Pipe input mode; use File or FastFile."
+            if source is None:
+                return f"Channel {name}: the local AWS reads channels from S3 only (S3DataSource)."
+    if kind == "processing":
+        for item in request.get("ProcessingInputs") or []:
+            source, name = item.get("S3Input"), item.get("InputName")
+            if source is None:
+                return f"Input {name}: the local AWS reads processing inputs from S3 only (S3Input)."
+            if source.get("S3InputMode") == "Pipe":
+                return f"Input {name}: the local AWS does not run Pipe input mode; use File."
+    if kind == "transform" and request.get("DataProcessing"):
+        return "DataProcessing (InputFilter, OutputFilter, JoinSource): the local AWS does not apply it."
+    return None

@@ -20,6 +20,7 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
+from harness.emulator.sagemaker import contract
 from harness.emulator.sagemaker.logs import JobLog
 from harness.emulator.sagemaker.metrics import MetricsRecorder
 from harness.emulator.sagemaker.runner import (
@@ -67,6 +68,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def create_processing_job_from_request(self, request: dict[str, Any]):
         name = request["ProcessingJobName"]
         self._refuse_reused_name("processing", self.processing_jobs, name)
+        _refuse_what_cannot_run("processing", request)
         if not request.get("AppSpecification", {}).get("ImageUri"):
             raise ValidationError("AppSpecification.ImageUri must be specified.")
         job = self.create_processing_job(
@@ -96,6 +98,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def create_training_job_from_request(self, request: dict[str, Any]):
         name = request["TrainingJobName"]
         self._refuse_reused_name("training", self.training_jobs, name)
+        _refuse_what_cannot_run("training", request)
         algorithm = request.get("AlgorithmSpecification") or {}
         if not algorithm.get("TrainingImage"):
             raise ValidationError("AlgorithmSpecification.TrainingImage must be specified.")
@@ -151,6 +154,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def create_transform_job_from_request(self, request: dict[str, Any]):
         name = request["TransformJobName"]
         self._refuse_reused_name("transform", self.transform_jobs, name)
+        _refuse_what_cannot_run("transform", request)
         resources = request.get("TransformResources") or {}
         container = self.serving_container(self.describe_model(request["ModelName"]))  # raises when unknown
         job = self.create_transform_job(
@@ -383,7 +387,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             if timer is not None:
                 timer.cancel()
         if active.stop.is_set() and outcome.status != "Failed":
-            outcome = JobOutcome("Stopped")
+            outcome = JobOutcome("Stopped", model_artifacts=outcome.model_artifacts)
         self._finish(spec.kind, job, outcome, active.stop.reason)
         with self._lock:
             self._active.pop(spec.arn, None)
@@ -422,8 +426,9 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             job.failure_reason = outcome.failure_reason
         if kind == "training":
             job.training_end_time = now
-            if outcome.status == "Completed":
+            if outcome.model_artifacts:  # a stopped job's model is uploaded too, as on AWS
                 job.model_artifacts = {"S3ModelArtifacts": outcome.model_artifacts}
+            if outcome.status == "Completed":
                 self._transition(job, "Uploading", "Uploading generated training model")
                 self._transition(job, "Completed", "Training job completed")
             elif outcome.status == "Stopped" and stop_reason == "MaxRuntimeExceeded":
@@ -488,3 +493,9 @@ def _page_start(token: str | None, total: int) -> int:
     if not token.isdigit() or int(token) > total:
         raise ValidationError(f'Invalid pagination token because "{token}".')
     return int(token)
+
+
+def _refuse_what_cannot_run(kind: str, request: dict[str, Any]) -> None:
+    why = contract.refusal(kind, request)
+    if why:
+        raise ValidationError(why)
