@@ -11,7 +11,6 @@ feature groups, monitoring job definitions) are served.
 from __future__ import annotations
 
 REFUSED: dict[tuple[str, str], str] = {
-    ("sagemaker", "CreateHyperParameterTuningJob"): "it runs no hyperparameter tuning jobs",
     ("sagemaker", "StartPipelineExecution"): "it runs no SageMaker Pipelines executions",
     ("sagemaker", "RetryPipelineExecution"): "it runs no SageMaker Pipelines executions",
     ("sagemaker", "CreateAutoMLJob"): "it runs no AutoML jobs",

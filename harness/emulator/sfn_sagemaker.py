@@ -48,6 +48,11 @@ _JOB_ACTIONS: Final[dict[str, tuple[str, str, str]]] = {
     "createprocessingjob": ("ProcessingJob", "describe_processing_job", "stop_processing_job"),
     "createtrainingjob": ("TrainingJob", "describe_training_job", "stop_training_job"),
     "createtransformjob": ("TransformJob", "describe_transform_job", "stop_transform_job"),
+    "createhyperparametertuningjob": (
+        "HyperParameterTuningJob",
+        "describe_hyper_parameter_tuning_job",
+        "stop_hyper_parameter_tuning_job",
+    ),
 }
 _PLAIN_ACTIONS: Final = {"createmodel", "createendpointconfig", "createendpoint", "updateendpoint"}
 _FINAL_FAILURES: Final = {"Failed", "Stopped"}

@@ -14,13 +14,15 @@ from __future__ import annotations
 import copy
 import re
 import threading
+import time
+import uuid
 from typing import Any
 
 from moto.core.utils import utcnow
-from moto.sagemaker.exceptions import ResourceInUseException, ValidationError
+from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
-from harness.emulator.sagemaker import contract
+from harness.emulator.sagemaker import contract, tuning
 from harness.emulator.sagemaker.logs import JobLog
 from harness.emulator.sagemaker.metrics import MetricsRecorder
 from harness.emulator.sagemaker.runner import (
@@ -58,6 +60,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         self._hosted: dict[str, HostedModel] = {}  # endpoint name -> model in service
         self._deployments = 0
         self._lock = threading.Lock()
+        self.tuning_runs: dict[str, tuning.TuningRun] = {}
 
     @classmethod
     def configure(cls, runner: JobRunner, model_host: ModelHost) -> None:
@@ -185,6 +188,151 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         self.describe_transform_job(transform_job_name)
         self._refuse_stop_of_ended("transform", self.transform_jobs[transform_job_name])
         self._request_stop(self.transform_jobs[transform_job_name].arn, "StopTransformJob")
+
+    # -- tuning --------------------------------------------------------------
+    def create_hyper_parameter_tuning_job_from_request(self, request: dict[str, Any]) -> tuning.TuningRun:
+        from moto.sagemaker.utils import arn_formatter
+
+        name = request["HyperParameterTuningJobName"]
+        if name in self.tuning_runs:
+            raise ResourceInUseException(f"Hyperparameter tuning job {name} already exists.")
+        try:
+            tuning.check(request)
+        except tuning.TuningError as ex:
+            raise ValidationError(str(ex)) from None
+        _refuse_what_cannot_run("training", request["TrainingJobDefinition"])
+        arn = arn_formatter("hyper-parameter-tuning-job", name.lower(), self.account_id, self.region_name)
+        request = copy.deepcopy(request)
+        tuning.settle_resource_config(request["TrainingJobDefinition"])
+        objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective")
+        if objective:  # SageMaker passes the objective to every job under this reserved name
+            static = request["TrainingJobDefinition"].setdefault("StaticHyperParameters", {})
+            static["_tuning_objective_metric"] = objective["MetricName"]
+        run = tuning.TuningRun(name, arn, request, utcnow())
+        self.tuning_runs[name] = run
+        threading.Thread(target=self._tune, args=(run,), name=f"tuning-{name}", daemon=True).start()
+        return run
+
+    def describe_hyper_parameter_tuning_job_answer(self, name: str) -> dict[str, Any]:
+        return self._tuning_run(name).describe(self.describe_training_job)
+
+    def list_tuning_runs(self, filters: dict[str, Any]) -> tuple[list, str | None]:
+        runs = [run.describe(self.describe_training_job) for run in self.tuning_runs.values()]
+        checks = {
+            "NameContains": lambda d, v: v in d["HyperParameterTuningJobName"],
+            "StatusEquals": lambda d, v: d["HyperParameterTuningJobStatus"] == v,
+            "CreationTimeAfter": lambda d, v: _time(d["CreationTime"]) > _time(v),
+            "CreationTimeBefore": lambda d, v: _time(d["CreationTime"]) < _time(v),
+            "LastModifiedTimeAfter": lambda d, v: _time(d.get("LastModifiedTime")) > _time(v),
+            "LastModifiedTimeBefore": lambda d, v: _time(d.get("LastModifiedTime")) < _time(v),
+        }
+        for field, check in checks.items():
+            if filters.get(field) is not None:
+                runs = [d for d in runs if check(d, filters[field])]
+        keys = {"Name": "HyperParameterTuningJobName", "Status": "HyperParameterTuningJobStatus"}
+        by = keys.get(filters.get("SortBy") or "", None)
+        runs.sort(key=(lambda d: d[by]) if by else (lambda d: _time(d["CreationTime"])),
+                  reverse=(filters.get("SortOrder") or "Ascending") == "Descending")  # fmt: skip
+        page, token = _page(runs, filters)
+        return [
+            {
+                "HyperParameterTuningJobName": d["HyperParameterTuningJobName"],
+                "HyperParameterTuningJobArn": d["HyperParameterTuningJobArn"],
+                "HyperParameterTuningJobStatus": d["HyperParameterTuningJobStatus"],
+                "Strategy": d["HyperParameterTuningJobConfig"]["Strategy"],
+                "CreationTime": d["CreationTime"],
+                "HyperParameterTuningEndTime": d.get("HyperParameterTuningEndTime"),
+                "LastModifiedTime": d.get("LastModifiedTime"),
+                "TrainingJobStatusCounters": d["TrainingJobStatusCounters"],
+                "ObjectiveStatusCounters": d["ObjectiveStatusCounters"],
+                "ResourceLimits": d["HyperParameterTuningJobConfig"]["ResourceLimits"],
+            }
+            for d in page
+        ], token
+
+    def list_trials(self, name: str, filters: dict[str, Any]) -> tuple[list, str | None]:
+        """ListTrainingJobsForHyperParameterTuningJob."""
+        summaries = self._tuning_run(name).summaries(self.describe_training_job)
+        if filters.get("StatusEquals"):
+            summaries = [s for s in summaries if s["TrainingJobStatus"] == filters["StatusEquals"]]
+        sort_by = filters.get("SortBy") or "Name"
+        if sort_by == "FinalObjectiveMetricValue":
+            summaries = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+            key = lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]  # noqa: E731
+        else:
+            field = {"Name": "TrainingJobName", "Status": "TrainingJobStatus"}.get(sort_by)
+            key = (lambda s: s[field]) if field else (lambda s: _time(s["CreationTime"]))  # noqa: E731
+        summaries.sort(key=key, reverse=(filters.get("SortOrder") or "Descending") == "Descending")
+        return _page(summaries, filters)
+
+    def stop_hyper_parameter_tuning_job(self, name: str) -> None:
+        run = self._tuning_run(name)
+        if run.status != "InProgress":
+            raise ValidationError(
+                f"The request was rejected because the hyperparameter tuning job is in status {run.status}."
+            )
+        run.status = "Stopping"
+        run.last_modified_time = utcnow()
+        run.stop.set()
+
+    def _tuning_run(self, name: str) -> tuning.TuningRun:
+        from moto.sagemaker.utils import arn_formatter
+
+        if name not in self.tuning_runs:
+            arn = arn_formatter("hyper-parameter-tuning-job", name.lower(), self.account_id, self.region_name)
+            raise ResourceNotFound(f"Amazon SageMaker can't find a tuning job with name {name} ({arn}).")
+        return self.tuning_runs[name]
+
+    def _tune(self, run: tuning.TuningRun) -> None:
+        """Start the jobs the search proposes, never more than MaxParallelTrainingJobs at once."""
+        limits = run.config["ResourceLimits"]
+        parallel = max(1, int(limits.get("MaxParallelTrainingJobs") or 1))
+        maximize = (run.objective or {}).get("Type") == "Maximize"
+        search = tuning.Search(run.config, run.config.get("RandomSeed"))
+        running: list[str] = []
+        try:
+            while not run.stop.is_set():
+                running = [name for name in running if not self._ended(name)]
+                if len(running) >= parallel:
+                    run.stop.wait(0.2)
+                    continue
+                point = search.next(self._tuned_results(run), maximize)
+                if point is None:
+                    break
+                name = f"{run.name}-{len(run.jobs) + 1:03d}-{uuid.uuid4().hex[:8]}"
+                run.jobs.append((name, point))
+                running.append(name)
+                job = self.create_training_job_from_request(tuning.training_request(run.request, name, point))
+                job.tuning_job_arn = run.arn  # DescribeTrainingJob's TuningJobArn
+            while running:
+                if run.stop.is_set():
+                    for name in running:
+                        self._request_stop(self.training_jobs[name].arn, "StopHyperParameterTuningJob")
+                running = [name for name in running if not self._ended(name)]
+                time.sleep(0.2)
+            self._settle(run)
+        except Exception as ex:  # the tuning job fails; the local AWS carries on
+            run.status, run.failure_reason = "Failed", f"InternalServerError: {ex}"
+        run.end_time = run.last_modified_time = utcnow()
+
+    def _settle(self, run: tuning.TuningRun) -> None:
+        summaries = run.summaries(self.describe_training_job)
+        if run.stop.is_set():
+            run.status = "Stopped"
+        elif summaries and all(s["TrainingJobStatus"] == "Failed" for s in summaries):
+            run.status, run.failure_reason = "Failed", "All training jobs failed."
+        else:
+            run.status = "Completed"
+
+    def _tuned_results(self, run: tuning.TuningRun) -> list[tuple[dict[str, str], float]]:
+        return [
+            (s["TunedHyperParameters"], s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+            for s in run.summaries(self.describe_training_job)
+            if "FinalHyperParameterTuningJobObjectiveMetric" in s
+        ]
+
+    def _ended(self, name: str) -> bool:
+        return self.training_jobs[name].training_job_status in ("Completed", "Failed", "Stopped")
 
     # -- endpoints -------------------------------------------------------------
     def create_endpoint(self, endpoint_name: str, endpoint_config_name: str, tags):
@@ -314,10 +462,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         )
         default_order = "Descending" if kind == "transform" else "Ascending"  # as each API documents
         described.sort(key=sort_key, reverse=(filters.get("SortOrder") or default_order) == "Descending")
-        start = _page_start(filters.get("NextToken"), len(described))
-        size = int(filters.get("MaxResults") or 10)
-        page = described[start : start + size]
-        next_token = str(start + size) if start + size < len(described) else None
+        page, next_token = _page(described, filters)
         return [{k: d[k] for k in members if d.get(k) is not None} for d in page], next_token
 
     def _refuse_stop_of_ended(self, kind: str, job: Any) -> None:
@@ -487,12 +632,14 @@ def _time(value: Any) -> float:
     return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
 
 
-def _page_start(token: str | None, total: int) -> int:
-    if not token:
-        return 0
-    if not token.isdigit() or int(token) > total:
+def _page(items: list, filters: dict[str, Any]) -> tuple[list, str | None]:
+    """One page (MaxResults, default 10) from NextToken on, and the token of the next."""
+    token = filters.get("NextToken")
+    if token and (not str(token).isdigit() or int(token) > len(items)):
         raise ValidationError(f'Invalid pagination token because "{token}".')
-    return int(token)
+    start = int(token or 0)
+    size = int(filters.get("MaxResults") or 10)
+    return items[start : start + size], (str(start + size) if start + size < len(items) else None)
 
 
 def _refuse_what_cannot_run(kind: str, request: dict[str, Any]) -> None:

@@ -108,6 +108,27 @@ class LocalSageMakerResponse(SageMakerResponse):
         described["CreatedBy"] = {}
         return ActionResult(described)
 
+    def create_hyper_parameter_tuning_job(self) -> ActionResult:
+        run = self.sagemaker_backend.create_hyper_parameter_tuning_job_from_request(self._request())
+        return ActionResult({"HyperParameterTuningJobArn": run.arn})
+
+    def describe_hyper_parameter_tuning_job(self) -> ActionResult:
+        name = self._get_param("HyperParameterTuningJobName")
+        return ActionResult(self.sagemaker_backend.describe_hyper_parameter_tuning_job_answer(name))
+
+    def list_hyper_parameter_tuning_jobs(self) -> ActionResult:
+        summaries, token = self.sagemaker_backend.list_tuning_runs(self._request())
+        return ActionResult({"HyperParameterTuningJobSummaries": summaries, "NextToken": token})
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(self) -> ActionResult:
+        request = self._request()
+        summaries, token = self.sagemaker_backend.list_trials(request["HyperParameterTuningJobName"], request)
+        return ActionResult({"TrainingJobSummaries": summaries, "NextToken": token})
+
+    def stop_hyper_parameter_tuning_job(self) -> EmptyResult:
+        self.sagemaker_backend.stop_hyper_parameter_tuning_job(self._get_param("HyperParameterTuningJobName"))
+        return EmptyResult()
+
     def update_endpoint(self) -> ActionResult:
         endpoint = self.sagemaker_backend.update_endpoint(
             self._get_param("EndpointName"), self._get_param("EndpointConfigName")
