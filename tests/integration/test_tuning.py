@@ -78,6 +78,8 @@ def test_six_trainings_never_more_than_two_at_once_and_the_best_by_the_objective
     )
     assert seen[0] == "InProgress" and answer["HyperParameterTuningJobStatus"] == "Completed"
     assert answer["TrainingJobStatusCounters"]["Completed"] == 6
+    (listed,) = sm.list_hyper_parameter_tuning_jobs(NameContains=name)["HyperParameterTuningJobSummaries"]
+    assert (listed["HyperParameterTuningJobStatus"], listed["Strategy"]) == ("Completed", "Random")
     assert answer["ObjectiveStatusCounters"] == {"Succeeded": 6, "Pending": 0, "Failed": 0}
 
     trials = sm.list_training_jobs_for_hyper_parameter_tuning_job(

@@ -250,7 +250,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             for d in page
         ], token
 
-    def list_trials(self, name: str, filters: dict[str, Any]) -> tuple[list, str | None]:
+    def list_training_jobs_of_tuning_run(self, name: str, filters: dict[str, Any]) -> tuple[list, str | None]:
         """ListTrainingJobsForHyperParameterTuningJob."""
         summaries = self._tuning_run(name).summaries(self.describe_training_job)
         if filters.get("StatusEquals"):

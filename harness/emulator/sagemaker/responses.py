@@ -122,7 +122,9 @@ class LocalSageMakerResponse(SageMakerResponse):
 
     def list_training_jobs_for_hyper_parameter_tuning_job(self) -> ActionResult:
         request = self._request()
-        summaries, token = self.sagemaker_backend.list_trials(request["HyperParameterTuningJobName"], request)
+        summaries, token = self.sagemaker_backend.list_training_jobs_of_tuning_run(
+            request["HyperParameterTuningJobName"], request
+        )
         return ActionResult({"TrainingJobSummaries": summaries, "NextToken": token})
 
     def stop_hyper_parameter_tuning_job(self) -> EmptyResult:
