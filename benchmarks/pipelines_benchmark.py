@@ -147,13 +147,12 @@ class SageMakerPipeline:
 
     def __init__(self, aws, image: str, deployment, size: int):
         import boto3
+        from sagemaker.telemetry import telemetry_logging
         from sagemaker.workflow.pipeline_context import LocalPipelineSession
-
-        from harness.emulator.patches.sdk import silence_sdk_telemetry
 
         # Stock SDK otherwise, but it must not try to reach an AWS host (offline it would
         # only fail, after a DNS lookup that this benchmark has no business making).
-        silence_sdk_telemetry()
+        telemetry_logging._send_telemetry_request = lambda *args, **kwargs: None
 
         self.image = image
         self.bucket = deployment.config.artifact_bucket
@@ -311,7 +310,7 @@ def _containers() -> set[str]:
 
 def report(setup: dict[str, float], results: dict[int, dict[str, list[float]]], repeats: int) -> None:
     names = {
-        "a": "(a) local target (Step Functions + SageMaker local)",
+        "a": "(a) local target (Step Functions + the local AWS)",
         "b": "(b) floor: job scripts as plain processes",
         "c": "(c) SageMaker Pipelines local mode (stock SDK)",
     }

@@ -1,7 +1,8 @@
 """The CloudFormation template of one environment, generated from the registered pipelines.
 
 Per pipeline: one state machine (`<stack>-<name>`), its own role, allowed SageMaker
-actions only on the kinds it declares and only on names carrying its prefix, and,
+actions only on the kinds its definition uses (of those it declares: a tuning stage
+that is off grants no tuning) and only on names carrying its prefix, and,
 when it declares a schedule input, an EventBridge rule (on when the environment
 gives an expression). The SageMaker role the jobs run with is shared. Deploy-time
 values are stack parameters; the artifact bucket comes from a bootstrap step outside
@@ -15,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import yaml
 
-from pipelines.checks import KIND_ACTIONS
+from pipelines.checks import KIND_ACTIONS, used_kinds
 from pipelines.contract import INSTANCE_KINDS, Pipeline
 
 CREATE_ROLE = "CreateSageMakerRole"
@@ -24,8 +25,8 @@ SAGEMAKER_ROLE_ARN = {
     "Fn::If": [CREATE_ROLE, {"Fn::GetAtt": ["SageMakerRole", "Arn"]}, {"Ref": "SageMakerRoleArn"}]
 }
 # Kinds whose create call passes the jobs' role to SageMaker.
-PASSES_ROLE = {"processing-job", "training-job", "model"}
-JOB_KINDS = {"processing-job", "training-job", "transform-job"}  # .sync integrations
+PASSES_ROLE = {"processing-job", "training-job", "hyper-parameter-tuning-job", "model"}
+JOB_KINDS = {"processing-job", "training-job", "hyper-parameter-tuning-job", "transform-job"}  # .sync
 SAGEMAKER_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
 
 
@@ -49,7 +50,8 @@ def instance_parameter(kind: str) -> str:
 def template(pipelines: Sequence[Pipeline], definitions: Mapping[str, dict], kms: bool = False) -> dict:
     """definitions: pipeline name -> ASL dict (with ${...} deploy-time placeholders).
     kms: the environment has a KMS key (the definitions encrypt jobs with it)."""
-    kinds = {kind for p in pipelines for kind in p.kinds}
+    granted = {p.name: used_kinds(definitions[p.name]) & set(p.kinds) for p in pipelines}
+    kinds = set().union(*granted.values())
     parameters = {
         "ArtifactBucket": {
             "Type": "String",
@@ -81,7 +83,7 @@ def template(pipelines: Sequence[Pipeline], definitions: Mapping[str, dict], kms
     outputs = {"SageMakerRoleArn": {"Value": SAGEMAKER_ROLE_ARN}}
     for pipeline in pipelines:
         logical = f"{pipeline.logical_id}StateMachine"
-        resources[f"{logical}Role"] = _state_machine_role(pipeline, kms)
+        resources[f"{logical}Role"] = _state_machine_role(pipeline, granted[pipeline.name], kms)
         resources[logical] = {
             "Type": "AWS::StepFunctions::StateMachine",
             "Properties": {
@@ -203,8 +205,8 @@ def _sagemaker_role(kms: bool) -> dict:
     }
 
 
-def _state_machine_role(pipeline: Pipeline, kms: bool) -> dict:
-    """What this pipeline's state machine may do: its kinds on its prefix, the bucket, no more."""
+def _state_machine_role(pipeline: Pipeline, kinds: set[str], kms: bool) -> dict:
+    """What this pipeline's state machine may do: `kinds` on its prefix, the bucket, no more."""
     statements = [
         {
             "Sid": _sid(kind),
@@ -212,9 +214,9 @@ def _state_machine_role(pipeline: Pipeline, kms: bool) -> dict:
             "Action": [f"sagemaker:{action}" for action in (*KIND_ACTIONS[kind], "AddTags")],
             "Resource": {"Fn::Sub": f"{SAGEMAKER_ARN}:{kind}/{pipeline.prefix}-*"},
         }
-        for kind in sorted(pipeline.kinds)
+        for kind in sorted(kinds)
     ]
-    if pipeline.kinds & PASSES_ROLE:
+    if kinds & PASSES_ROLE:
         statements.append(
             {
                 "Effect": "Allow",
@@ -239,7 +241,7 @@ def _state_machine_role(pipeline: Pipeline, kms: bool) -> dict:
                 ],
             }
         )
-    if pipeline.kinds & JOB_KINDS:
+    if kinds & JOB_KINDS:
         statements.append(
             {
                 # .sync integrations watch jobs through these managed rules

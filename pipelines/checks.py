@@ -21,6 +21,11 @@ from pipelines.contract import ContractError, Pipeline, RunContext
 KIND_ACTIONS = {
     "processing-job": ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob"),
     "training-job": ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"),
+    "hyper-parameter-tuning-job": (
+        "CreateHyperParameterTuningJob",
+        "DescribeHyperParameterTuningJob",
+        "StopHyperParameterTuningJob",
+    ),
     "transform-job": ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob"),
     "model": ("CreateModel", "DescribeModel", "DeleteModel"),
     # CreateEndpoint and UpdateEndpoint are authorised on the endpoint config as well
@@ -37,6 +42,7 @@ KIND_ACTIONS = {
 NAME_FIELDS = {
     "ProcessingJobName": "processing-job",
     "TrainingJobName": "training-job",
+    "HyperParameterTuningJobName": "hyper-parameter-tuning-job",
     "TransformJobName": "transform-job",
     "ModelName": "model",
     "EndpointConfigName": "endpoint-config",
@@ -46,6 +52,7 @@ NAME_FIELDS = {
 OPTIMISED = {
     "createProcessingJob": ("ProcessingJobName",),
     "createTrainingJob": ("TrainingJobName",),
+    "createHyperParameterTuningJob": ("HyperParameterTuningJobName",),
     "createTransformJob": ("TransformJobName",),
     "createModel": ("ModelName",),
     "createEndpointConfig": ("EndpointConfigName",),

@@ -22,6 +22,7 @@ PREFIX = re.compile(r"^[a-z][a-z0-9]{1,19}$")
 KINDS = (
     "processing-job",
     "training-job",
+    "hyper-parameter-tuning-job",
     "transform-job",
     "model",
     "endpoint-config",
@@ -31,6 +32,7 @@ KINDS = (
 INSTANCE_KINDS = {
     "processing-job": "Processing",
     "training-job": "Training",
+    "hyper-parameter-tuning-job": "Training",  # its training jobs
     "transform-job": "Transform",
     "endpoint": "Endpoint",
 }

@@ -109,47 +109,107 @@ def processing(
     )
 
 
-def training(
-    state_id: str, job_name, hyperparameters, train_uri, output_uri, metric_definitions=(), **kwargs
-) -> steps.Task:
+def training_job_definition(hyperparameters, train_uri, output_uri, metric_definitions=()) -> dict:
     """A training job through the sagemaker-training toolkit (entry point in the hyperparameters);
     `metric_definitions` ({Name, Regex}) turn lines of its log into SageMaker metrics."""
     algorithm = {"TrainingImage": JOB_IMAGE, "TrainingInputMode": "File"}
     if metric_definitions:
         algorithm["MetricDefinitions"] = [dict(d) for d in metric_definitions]
+    return {
+        "RoleArn": SAGEMAKER_ROLE,
+        "AlgorithmSpecification": algorithm,
+        "HyperParameters": hyperparameters,
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "ContentType": "text/csv",
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3DataDistributionType": "FullyReplicated",
+                        "S3Uri": train_uri,
+                    }
+                },
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": output_uri},
+        "ResourceConfig": {
+            "InstanceCount": 1,
+            "InstanceType": TRAINING_INSTANCE,
+            "VolumeSizeInGB": VOLUME_GB,
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_S},
+    }
+
+
+def training(
+    state_id: str, job_name, hyperparameters, train_uri, output_uri, metric_definitions=(), **kwargs
+) -> steps.Task:
+    """A training job (see training_job_definition)."""
+    definition = training_job_definition(hyperparameters, train_uri, output_uri, metric_definitions)
     return steps.Task(
         state_id,
         resource=f"{SAGEMAKER}:createTrainingJob.sync",
+        parameters=_with_paths({"TrainingJobName": job_name, **definition}),
+        **kwargs,
+    )
+
+
+def tuning(
+    state_id: str, job_name, config: dict, static_hyperparameters, train_uri, output_uri, metric_definitions,
+    **kwargs,
+) -> steps.Task:  # fmt: skip
+    """A hyperparameter tuning job over training_job_definition's jobs; `config` is its
+    HyperParameterTuningJobConfig (tuning_config makes one from a pipeline's settings)."""
+    definition = training_job_definition(static_hyperparameters, train_uri, output_uri, metric_definitions)
+    definition["StaticHyperParameters"] = definition.pop("HyperParameters")
+    return steps.Task(
+        state_id,
+        resource=f"{SAGEMAKER}:createHyperParameterTuningJob.sync",
         parameters=_with_paths(
             {
-                "TrainingJobName": job_name,
-                "RoleArn": SAGEMAKER_ROLE,
-                "AlgorithmSpecification": algorithm,
-                "HyperParameters": hyperparameters,
-                "InputDataConfig": [
-                    {
-                        "ChannelName": "train",
-                        "ContentType": "text/csv",
-                        "DataSource": {
-                            "S3DataSource": {
-                                "S3DataType": "S3Prefix",
-                                "S3DataDistributionType": "FullyReplicated",
-                                "S3Uri": train_uri,
-                            }
-                        },
-                    }
-                ],
-                "OutputDataConfig": {"S3OutputPath": output_uri},
-                "ResourceConfig": {
-                    "InstanceCount": 1,
-                    "InstanceType": TRAINING_INSTANCE,
-                    "VolumeSizeInGB": VOLUME_GB,
-                },
-                "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_S},
-            }
+                "HyperParameterTuningJobName": job_name,
+                "HyperParameterTuningJobConfig": config,
+                "TrainingJobDefinition": definition,
+            }  # fmt: skip
         ),
         **kwargs,
     )
+
+
+def tuning_config(tuning: dict) -> dict:
+    """HyperParameterTuningJobConfig from a pipeline's `tuning` settings: `strategy`, `max_jobs`,
+    `max_parallel`, `objective` ({metric, type}) and `ranges` (name -> {min, max, scaling,
+    integer} for numbers, or a list of values)."""
+    ranges: dict[str, list] = {}
+    for name, spec in sorted(tuning["ranges"].items()):
+        if isinstance(spec, list):
+            ranges.setdefault("CategoricalParameterRanges", []).append(
+                {"Name": name, "Values": [str(v) for v in spec]}
+            )
+            continue
+        kind = "IntegerParameterRanges" if spec.get("integer") else "ContinuousParameterRanges"
+        ranges.setdefault(kind, []).append(
+            {
+                "Name": name,
+                "MinValue": str(spec["min"]),
+                "MaxValue": str(spec["max"]),
+                "ScalingType": spec.get("scaling", "Auto"),
+            }
+        )
+    return {
+        "Strategy": tuning.get("strategy", "Bayesian"),
+        "HyperParameterTuningJobObjective": {
+            "Type": tuning["objective"]["type"],
+            "MetricName": tuning["objective"]["metric"],
+        },
+        "ResourceLimits": {
+            "MaxNumberOfTrainingJobs": int(tuning.get("max_jobs", 4)),
+            "MaxParallelTrainingJobs": int(tuning.get("max_parallel", 2)),
+        },
+        "ParameterRanges": ranges,
+        "TrainingJobEarlyStoppingType": "Off",
+    }
 
 
 def create_model(state_id: str, model_name, model_data, code_uri, **kwargs) -> steps.Task:
@@ -206,6 +266,10 @@ _KMS_FIELDS = {
     ],
     "createTrainingJob": [(("ResourceConfig",), "VolumeKmsKeyId"), (("OutputDataConfig",), "KmsKeyId")],
     "createTransformJob": [(("TransformResources",), "VolumeKmsKeyId"), (("TransformOutput",), "KmsKeyId")],
+    "createHyperParameterTuningJob": [
+        (("TrainingJobDefinition", "ResourceConfig"), "VolumeKmsKeyId"),
+        (("TrainingJobDefinition", "OutputDataConfig"), "KmsKeyId"),
+    ],
 }
 
 

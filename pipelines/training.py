@@ -31,6 +31,10 @@ SETTINGS = {
     "test_size": 0.2,
     "seed": 7,
     "hyperparameters": {"C": 1.0, "max_iter": 200},
+    # {} trains once; else a tuning job picks the hyperparameters (tasks.tuning_config), e.g.
+    # {strategy: Random, max_jobs: 6, max_parallel: 2, objective: {metric: "train:log_loss",
+    #  type: Minimize}, ranges: {C: {min: 0.01, max: 10, scaling: Logarithmic}}}
+    "tuning": {},
 }
 
 INPUT_SCHEMA = {
@@ -46,6 +50,7 @@ INPUT_SCHEMA = {
     "SampleOutputUri": str,
     "SampleUri": str,
     "TrainingJobName": str,
+    "TuningJobName": str,
     "Hyperparameters": dict,
     "ModelOutputUri": str,
     "EvaluateJobName": str,
@@ -84,15 +89,43 @@ def definition(build: BuildContext) -> dict:
         code_uri=run["CodeUri"],
         result_path="$.preprocess",
     )
-    train = tasks.training(
-        "Train",
-        run["TrainingJobName"],
-        run["Hyperparameters"],
-        train_uri=run["TrainUri"],
-        output_uri=run["ModelOutputUri"],
-        metric_definitions=TRAINING_METRICS,
-        result_path="$.train",
-    )
+    if build.settings["tuning"]:
+        train = tasks.tuning(
+            "Tune",
+            run["TuningJobName"],
+            tasks.tuning_config(build.settings["tuning"]),
+            run["Hyperparameters"],
+            train_uri=run["TrainUri"],
+            output_uri=run["ModelOutputUri"],
+            metric_definitions=TRAINING_METRICS,
+            result_path="$.tune",
+        )
+        # The best job's model, where every training job leaves it: what the rest reads as $.train.
+        best = steps.Pass(
+            "BestTrainingJob",
+            parameters={
+                "TrainingJobName.$": "$.tune.BestTrainingJob.TrainingJobName",
+                "TunedHyperParameters.$": "$.tune.BestTrainingJob.TunedHyperParameters",
+                "ModelArtifacts": {
+                    "S3ModelArtifacts.$": (
+                        "States.Format('{}/{}/output/model.tar.gz', $$.Execution.Input.ModelOutputUri, "
+                        "$.tune.BestTrainingJob.TrainingJobName)"
+                    )
+                },
+            },
+            result_path="$.train",
+        )
+    else:
+        train = tasks.training(
+            "Train",
+            run["TrainingJobName"],
+            run["Hyperparameters"],
+            train_uri=run["TrainUri"],
+            output_uri=run["ModelOutputUri"],
+            metric_definitions=TRAINING_METRICS,
+            result_path="$.train",
+        )
+        best = None
     evaluate = tasks.processing(
         "Evaluate",
         run["EvaluateJobName"],
@@ -174,15 +207,15 @@ def definition(build: BuildContext) -> dict:
         tasks.retry_transient(task)
     for task in (preprocess, train, evaluate, read_metrics, create_model, publish_model):
         tasks.catch_all(task, failed)
-    return steps.Graph(
-        steps.Chain([preprocess, train, evaluate, read_metrics, parse_metrics, gate])
-    ).to_dict()
+    chain = [preprocess, train, *([best] if best else []), evaluate, read_metrics, parse_metrics, gate]
+    return steps.Graph(steps.Chain(chain)).to_dict()
 
 
 def execution_input(run: RunContext) -> dict:
     """The execution input of one run: its names, URIs and parameters."""
     prefix, run_id, settings = run.prefix_uri, run.run_id, run.settings
-    hyperparameters = {k: str(v) for k, v in sorted(settings["hyperparameters"].items())}
+    tuned = set((settings["tuning"] or {}).get("ranges", {}))
+    hyperparameters = {k: str(v) for k, v in sorted(settings["hyperparameters"].items()) if k not in tuned}
     # The toolkit's own settings are JSON strings, as the SageMaker SDK writes them.
     hyperparameters.update(
         {
@@ -209,6 +242,7 @@ def execution_input(run: RunContext) -> dict:
         "SampleOutputUri": f"{prefix}/preprocess/sample",
         "SampleUri": f"{prefix}/preprocess/sample/{SAMPLE_FILE}",
         "TrainingJobName": f"{run_id}-train",
+        "TuningJobName": run_id,  # at most 32 characters: training-YYYYMMDD-HHMMSS-xxxxxx is 31
         "Hyperparameters": hyperparameters,
         "ModelOutputUri": f"{prefix}/model",
         "EvaluateJobName": f"{run_id}-evaluate",
@@ -224,6 +258,19 @@ def outputs(execution_input: dict, output: dict) -> Outputs:
     model = output["published"]
     metrics = output["evaluation"]["metrics"]
     shown = ", ".join(f"{k}={v}" for k, v in metrics.items() if k != "confusion_matrix")
+    tuned = []
+    if "tune" in output:
+        best = output["tune"]["BestTrainingJob"]
+        chosen = ", ".join(f"{k}={v}" for k, v in sorted(best["TunedHyperParameters"].items()))
+        objective = best["FinalHyperParameterTuningJobObjectiveMetric"]
+        counters = output["tune"]["TrainingJobStatusCounters"]
+        tuned = [
+            (
+                "tuning",
+                f"best of {counters['Completed']} training job(s): {best['TrainingJobName']} ({chosen}; "
+                f"{objective['MetricName']} {objective['Value']:g})",
+            )
+        ]
     return Outputs(
         values={
             "model_artifact_uri": model["ModelArtifactUri"],
@@ -238,6 +285,7 @@ def outputs(execution_input: dict, output: dict) -> Outputs:
             ("metrics", shown),
             ("confusion matrix [[tn, fp], [fn, tp]]", str(metrics.get("confusion_matrix"))),
             ("model artifact", model["ModelArtifactUri"]),
+            *tuned,
         ],
         headline=", ".join(f"{k}={metrics[k]}" for k in ("roc_auc", "accuracy") if k in metrics),
     )
@@ -263,6 +311,51 @@ def check_settings(settings: Mapping) -> None:
         raise ValueError("test_size: expected a number between 0 and 1")
     if not 0 <= settings["threshold"] <= 1:
         raise ValueError("threshold: expected a number between 0 and 1")
+    if settings["tuning"]:
+        _check_tuning(settings["tuning"])
+
+
+TUNING_KEYS = {"strategy", "max_jobs", "max_parallel", "objective", "ranges"}
+
+
+def _check_tuning(tuning: Mapping) -> None:
+    unknown = sorted(set(tuning) - TUNING_KEYS)
+    if unknown:
+        raise ValueError(f"tuning.{unknown[0]}: expected one of {', '.join(sorted(TUNING_KEYS))}")
+    if tuning.get("strategy", "Bayesian") not in ("Random", "Grid", "Bayesian"):
+        raise ValueError("tuning.strategy: expected Random, Grid or Bayesian")
+    for key in ("max_jobs", "max_parallel"):
+        value = tuning.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"tuning.{key}: expected a whole number of at least 1, got {value!r}")
+    objective = tuning.get("objective")
+    metrics = [m["Name"] for m in TRAINING_METRICS]
+    if not isinstance(objective, Mapping) or objective.get("metric") not in metrics:
+        raise ValueError(f"tuning.objective.metric: expected one of {', '.join(metrics)}")
+    if objective.get("type") not in ("Minimize", "Maximize"):
+        raise ValueError("tuning.objective.type: expected Minimize or Maximize")
+    ranges = tuning.get("ranges")
+    if not isinstance(ranges, Mapping) or not ranges:
+        raise ValueError("tuning.ranges: expected at least one hyperparameter to tune")
+    for name, spec in ranges.items():
+        if name not in HYPERPARAMETERS:
+            raise ValueError(f"tuning.ranges.{name}: expected one of {', '.join(HYPERPARAMETERS)}")
+        if isinstance(spec, list):
+            if not spec:
+                raise ValueError(f"tuning.ranges.{name}: expected at least one value")
+            continue
+        if not isinstance(spec, Mapping) or not {"min", "max"} <= set(spec):
+            raise ValueError(
+                f"tuning.ranges.{name}: expected {{min, max[, scaling, integer]}} or a list of values"
+            )
+        if not spec["min"] <= spec["max"]:
+            raise ValueError(
+                f"tuning.ranges.{name}: expected min at most max, got {spec['min']} and {spec['max']}"
+            )
+        if spec.get("scaling", "Auto") not in ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic"):
+            raise ValueError(
+                f"tuning.ranges.{name}.scaling: expected Auto, Linear, Logarithmic or ReverseLogarithmic"
+            )
 
 
 PIPELINE = Pipeline(
@@ -272,7 +365,8 @@ PIPELINE = Pipeline(
     definition=definition,
     execution_input=execution_input,
     outputs=outputs,
-    kinds=frozenset({"processing-job", "training-job", "model"}),
+    # hyper-parameter-tuning-job: the tuning stage, when pipelines.training.tuning is set
+    kinds=frozenset({"processing-job", "training-job", "hyper-parameter-tuning-job", "model"}),
     settings=SETTINGS,
     check_settings=check_settings,
     produces=(MODEL,),

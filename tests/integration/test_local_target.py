@@ -220,3 +220,29 @@ def test_detach_returns_once_the_execution_has_started(harness, local_aws):
     assert "-> Preprocess" not in result.stdout  # nothing watched
     sfn = boto3.client("stepfunctions", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
     assert sfn.describe_execution(executionArn=arn)["status"] in ("RUNNING", "SUCCEEDED")
+
+
+def test_the_tuning_stage_trains_through_a_tuning_job_and_publishes_the_best_model(harness, local_aws):
+    tuning = (
+        "pipelines.training.tuning={strategy: Random, max_jobs: 3, max_parallel: 2, "
+        "objective: {metric: 'train:log_loss', type: Minimize}, "
+        "ranges: {C: {min: 0.01, max: 10, scaling: Logarithmic}}}"
+    )
+    result = harness("run", "--target", "local", "--pipeline", "training", extra=(tuning,))
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "-> Tune" in result.stdout and "-> BestTrainingJob" in result.stdout
+    best = re.search(
+        r"tuning: best of 3 training job\(s\): (training-\S+-00\d-\w{8}) \(C=\S+; train:log_loss ",
+        result.stdout,
+    )
+    assert best, result.stdout[-2000:]
+    run_id = re.search(r"training run (training-\S+): SUCCEEDED", result.stdout).group(1)
+    sm = boto3.client("sagemaker", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    tuned = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=run_id)
+    assert tuned["HyperParameterTuningJobStatus"] == "Completed"
+    assert tuned["BestTrainingJob"]["TrainingJobName"] == best.group(1)
+    published = json.loads(
+        harness.s3.get_object(Bucket=harness.bucket, Key="models/latest.json")["Body"].read()
+    )
+    assert published["ModelArtifactUri"].endswith(f"/{best.group(1)}/output/model.tar.gz")

@@ -115,3 +115,79 @@ def test_inference_names_everything_from_the_execution_name():
     for state in _job_states(definition):
         name_key = next(k for k in state["Parameters"] if k.endswith("JobName.$"))
         assert state["Parameters"][name_key].startswith("$.run.")
+
+
+TUNING = (
+    "pipelines.training.tuning={strategy: Random, max_jobs: 4, max_parallel: 2, "
+    "objective: {metric: 'train:log_loss', type: Minimize}, "
+    "ranges: {C: {min: 0.01, max: 10, scaling: Logarithmic}, max_iter: [100, 300]}}"
+)
+
+
+def test_the_tuning_stage_tunes_then_carries_the_best_jobs_model_on():
+    settings = config.load("local", [TUNING])
+    definition = json.loads(build.render(settings)["training.asl.json"])
+    states = definition["States"]
+    assert "Train" not in states and states["Preprocess"]["Next"] == "Tune"
+    tune = states["Tune"]
+    assert tune["Resource"] == "arn:aws:states:::sagemaker:createHyperParameterTuningJob.sync"
+    assert tune["Parameters"]["HyperParameterTuningJobName.$"] == "$$.Execution.Input['TuningJobName']"
+    tuning_config = tune["Parameters"]["HyperParameterTuningJobConfig"]
+    assert tuning_config["ParameterRanges"] == {
+        "CategoricalParameterRanges": [{"Name": "max_iter", "Values": ["100", "300"]}],
+        "ContinuousParameterRanges": [
+            {"Name": "C", "MinValue": "0.01", "MaxValue": "10", "ScalingType": "Logarithmic"}
+        ],
+    }
+    assert tuning_config["ResourceLimits"] == {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2}
+    assert tune["Next"] == "BestTrainingJob" and states["BestTrainingJob"]["Next"] == "Evaluate"
+    assert states["BestTrainingJob"]["ResultPath"] == "$.train"  # what Evaluate and CreateModel read
+    definition_of_jobs = tune["Parameters"]["TrainingJobDefinition"]
+    assert definition_of_jobs["AlgorithmSpecification"]["MetricDefinitions"][1]["Name"] == "train:log_loss"
+    assert definition_of_jobs["StaticHyperParameters.$"] == "$$.Execution.Input['Hyperparameters']"
+
+    template = yaml.safe_load(build.render(settings)["template.yaml"])
+    statements = template["Resources"]["TrainingStateMachineRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    tuning_statement = next(s for s in statements if "sagemaker:CreateHyperParameterTuningJob" in s["Action"])
+    assert tuning_statement["Resource"]["Fn::Sub"].endswith(":hyper-parameter-tuning-job/training-*")
+
+
+def test_a_run_with_tuning_leaves_the_tuned_hyperparameters_to_the_tuning_job():
+    from pipelines import training
+    from pipelines.contract import sample_context
+
+    settings = config.load("local", [TUNING])
+    run = sample_context(training.PIPELINE, settings.settings["training"])
+    made = training.execution_input(run)
+    assert "C" not in made["Hyperparameters"] and "max_iter" not in made["Hyperparameters"]
+    assert made["TuningJobName"] == made["RunId"] and len(made["TuningJobName"]) <= 32
+
+
+@pytest.mark.parametrize(
+    "tuning, message",
+    [
+        (
+            "{strategy: Hyperband, objective: {metric: 'train:log_loss', type: Minimize}, ranges: {C: [1]}}",
+            "strategy",
+        ),
+        ("{objective: {metric: roc_auc, type: Minimize}, ranges: {C: [1]}}", "tuning.objective.metric"),
+        ("{objective: {metric: 'train:log_loss', type: Least}, ranges: {C: [1]}}", "tuning.objective.type"),
+        (
+            "{objective: {metric: 'train:log_loss', type: Minimize}, ranges: {gamma: [1]}}",
+            "tuning.ranges.gamma",
+        ),
+        (
+            "{objective: {metric: 'train:log_loss', type: Minimize}, ranges: {C: {min: 5, max: 1}}}",
+            "min at most max",
+        ),
+        (
+            "{objective: {metric: 'train:log_loss', type: Minimize}, ranges: {C: [1]}, max_jobs: 0}",
+            "tuning.max_jobs",
+        ),
+    ],
+)
+def test_bad_tuning_settings_are_refused_at_load(tuning, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.load("local", [f"pipelines.training.tuning={tuning}"])
