@@ -234,3 +234,54 @@ def test_a_gzip_transform_input_is_decompressed_before_the_model_sees_it(aws_cli
     assert answer["TransformJobStatus"] == "Completed", answer.get("FailureReason")
     out = s3.get_object(Bucket=bucket, Key="gz-output/rows.csv.gz.out")["Body"].read()
     assert out == b"10,7\n10,8\n"  # the model counted the 10 lines of its train channel
+
+
+def test_a_continuous_processing_output_reaches_s3_while_the_job_runs(aws_client, bucket, tiny_image):
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    name = unique("continuous")
+    script = (
+        "import pathlib, time\n"
+        "out = pathlib.Path('/opt/ml/processing/output')\n"
+        "(out / 'first.txt').write_text('1')\n"
+        "time.sleep(8)\n"
+        "(out / 'second.txt').write_text('2')\n"
+    )
+    sm.create_processing_job(
+        ProcessingJobName=name,
+        RoleArn=ROLE,
+        AppSpecification={"ImageUri": tiny_image, "ContainerEntrypoint": ["python3", "-c", script]},
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}
+        },
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "progress",
+                    "S3Output": {
+                        "S3Uri": f"s3://{bucket}/continuous/{name}",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "Continuous",
+                    },
+                }
+            ]
+        },
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        keys = [
+            o["Key"]
+            for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"continuous/{name}/").get("Contents", [])
+        ]
+        if keys:
+            break
+        time.sleep(0.3)
+    status = sm.describe_processing_job(ProcessingJobName=name)["ProcessingJobStatus"]
+    assert keys == [f"continuous/{name}/first.txt"] and status == "InProgress"  # uploaded while it ran
+    answer, _ = wait_for_job(
+        lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus"
+    )
+    assert answer["ProcessingJobStatus"] == "Completed"
+    keys = sorted(
+        o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"continuous/{name}/")["Contents"]
+    )
+    assert keys == [f"continuous/{name}/first.txt", f"continuous/{name}/second.txt"]

@@ -156,3 +156,24 @@ def test_what_aws_refuses_or_the_local_aws_does_not_run_is_refused_up_front():
     )
     assert "does not run Pipe input mode" in contract.refusal("training", training(channel(InputMode="Pipe")))
     assert "does not apply it" in contract.refusal("transform", {"DataProcessing": {"JoinSource": "Input"}})
+
+
+def test_a_spot_jobs_wait_must_cover_its_runtime_as_aws_requires():
+    def training(**fields):
+        return {"AlgorithmSpecification": {"TrainingInputMode": "File"}, "InputDataConfig": [], **fields}
+
+    spot = {"EnableManagedSpotTraining": True}
+    assert (
+        contract.refusal(
+            "training",
+            training(StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120}, **spot),
+        )
+        is None
+    )
+    assert "at least MaxRuntimeInSeconds" in contract.refusal(
+        "training",
+        training(StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 30}, **spot),
+    )
+    assert "only for managed spot training" in contract.refusal(
+        "training", training(StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120})
+    )

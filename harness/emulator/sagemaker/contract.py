@@ -117,6 +117,14 @@ def refusal(kind: str, request: dict[str, Any]) -> str | None:
     manifest outside Pipe mode, a gzip channel in File mode), or what the local AWS does not
     run (Pipe mode, inputs that are not in S3, transform data processing); None when it runs."""
     if kind == "training":
+        stopping = request.get("StoppingCondition") or {}
+        wait, runtime = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds", 86400)
+        if request.get("EnableManagedSpotTraining") and (wait is None or wait < runtime):
+            return (
+                "Invalid MaxWaitTimeInSeconds: managed spot training needs one at least MaxRuntimeInSeconds."
+            )
+        if wait is not None and not request.get("EnableManagedSpotTraining"):
+            return "MaxWaitTimeInSeconds is only for managed spot training (EnableManagedSpotTraining)."
         default_mode = (request.get("AlgorithmSpecification") or {}).get("TrainingInputMode", "File")
         for channel in request.get("InputDataConfig") or []:
             name, mode = channel["ChannelName"], channel.get("InputMode") or default_mode

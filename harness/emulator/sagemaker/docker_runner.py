@@ -138,14 +138,26 @@ class DockerRunner(JobRunner, ModelHost):
 
 
 @dataclass
+class _Synced:
+    """A folder a running job writes, uploaded to `uri` as its files appear or change."""
+
+    path: Path
+    uri: str
+    seen: dict = field(default_factory=dict)
+
+    def upload_changes(self, data: channels.S3Data) -> None:
+        changed = channels.changed_since(self.path, self.seen)
+        if changed:
+            data.upload_folder(self.path, self.uri, only=changed)
+
+
+@dataclass
 class _Host:
     name: str
     root: Path
     sink: Any
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=FAILURE_TAIL_LINES))
     container: Any = None
-    checkpoints: Path | None = None
-    seen: dict = field(default_factory=dict)
 
 
 class _Job:
@@ -185,12 +197,14 @@ class _Job:
                 (host.root / sub).mkdir(parents=True)
             self._stage_channels(host, index, len(names))
         checkpoint = request.get("CheckpointConfig")
+        synced: list[_Synced] = []
         if checkpoint:
             for host in self.hosts:
-                host.checkpoints = host.root / "checkpoints"
-                host.checkpoints.mkdir()
-                restored = self.data.download_prefix(checkpoint["S3Uri"], host.checkpoints)
-                channels.changed_since(host.checkpoints, host.seen)  # restored files are not new
+                folder = _Synced(host.root / "checkpoints", checkpoint["S3Uri"])
+                folder.path.mkdir()
+                restored = self.data.download_prefix(checkpoint["S3Uri"], folder.path)
+                channels.changed_since(folder.path, folder.seen)  # restored files are not new
+                synced.append(folder)
                 if restored:
                     host.sink(f"local AWS: restored {restored} checkpoint file(s) from {checkpoint['S3Uri']}")
         environment = contract.training_environment(request, self.spec.arn)
@@ -200,12 +214,12 @@ class _Job:
                 host.root / "model": contract.MODEL,
                 host.root / "output": contract.OUTPUT,
             }
-            if host.checkpoints is not None:
-                mounts[host.checkpoints] = contract.checkpoint_path(request)
+            if checkpoint:
+                mounts[host.root / "checkpoints"] = contract.checkpoint_path(request)
             self._create_container(
                 host, image, None, ["train"], environment, mounts, resources.get("InstanceType")
             )
-        exit_codes = self._start_and_wait(checkpoint)
+        exit_codes = self._start_and_wait(synced)
         outcome = self._outcome(exit_codes)
         if outcome.status in ("Completed", "Stopped"):
             outcome.model_artifacts = self._upload_training_outputs()
@@ -220,6 +234,7 @@ class _Job:
         self._make_hosts(names)
         entrypoint, command = contract.processing_command(request)
         outputs = (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+        synced: list[_Synced] = []  # Continuous outputs
         for index, host in enumerate(self.hosts):
             config = host.root / "config"
             config.mkdir(parents=True)
@@ -246,11 +261,13 @@ class _Job:
                 folder = host.root / "outputs" / str(number)
                 folder.mkdir(parents=True)
                 mounts[folder] = item["S3Output"]["LocalPath"]
+                if item["S3Output"].get("S3UploadMode") == "Continuous":
+                    synced.append(_Synced(folder, item["S3Output"]["S3Uri"]))
             environment = dict(request.get("Environment") or {})
             self._create_container(
                 host, image, entrypoint, command, environment, mounts, cluster.get("InstanceType")
             )
-        exit_codes = self._start_and_wait(None)
+        exit_codes = self._start_and_wait(synced)
         outcome = self._outcome(exit_codes)
         if outcome.status == "Completed":
             for host in self.hosts:
@@ -393,7 +410,8 @@ class _Job:
             self.network = containers.create_job_network(self.spec.arn)
         return self.network
 
-    def _start_and_wait(self, checkpoint: dict | None) -> dict[str, int]:
+    def _start_and_wait(self, synced: list[_Synced]) -> dict[str, int]:
+        """Start every host, wait for all to exit; `synced` folders go to S3 while they run."""
         client = containers.docker_client()
         readers = []
         for host in self.hosts:
@@ -403,12 +421,9 @@ class _Job:
             )
             reader.start()
             readers.append(reader)
-        syncing = threading.Event()
-        syncer = None
-        if checkpoint:
-            syncer = threading.Thread(
-                target=self._sync_checkpoints, args=(checkpoint["S3Uri"], syncing), daemon=True
-            )
+        done = threading.Event()
+        syncer = threading.Thread(target=self._sync, args=(synced, done), daemon=True) if synced else None
+        if syncer is not None:
             syncer.start()
         codes = {}
         for host in self.hosts:
@@ -416,23 +431,19 @@ class _Job:
         for reader in readers:
             reader.join(timeout=10)
         if syncer is not None:
-            syncing.set()
+            done.set()
             syncer.join()
-            self._upload_changed_checkpoints(checkpoint["S3Uri"])
+            for folder in synced:  # what changed after the last round
+                folder.upload_changes(self.data)
         return codes
 
-    def _sync_checkpoints(self, uri: str, done: threading.Event) -> None:
+    def _sync(self, synced: list[_Synced], done: threading.Event) -> None:
         while not done.wait(SYNC_INTERVAL_S):
-            try:
-                self._upload_changed_checkpoints(uri)
-            except Exception:  # a file written while read: the next round takes it
-                log.debug("checkpoint sync of %s failed", self.spec.name, exc_info=True)
-
-    def _upload_changed_checkpoints(self, uri: str) -> None:
-        for host in self.hosts:
-            changed = channels.changed_since(host.checkpoints, host.seen)
-            if changed:
-                self.data.upload_folder(host.checkpoints, uri, only=changed)
+            for folder in synced:
+                try:
+                    folder.upload_changes(self.data)
+                except Exception:  # a file written while read: the next round takes it
+                    log.debug("sync of %s to %s failed", folder.path, folder.uri, exc_info=True)
 
     def _outcome(self, exit_codes: dict[str, int]) -> JobOutcome:
         client = containers.docker_client()

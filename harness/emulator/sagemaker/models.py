@@ -6,7 +6,8 @@ InProgress, a thread runs it through the configured `JobRunner` (docker_runner.p
 containers, as SageMaker's contract says), and Describe*Job reports InProgress, then
 Completed, Failed (with the FailureReason AWS would give) or Stopped.
 Stop*Job stops the job's containers; StoppingCondition.MaxRuntimeInSeconds is
-enforced the way AWS does it (Stopped, secondary status MaxRuntimeExceeded).
+enforced the way AWS does it (Stopped, secondary status MaxRuntimeExceeded), and so is
+a managed spot job's MaxWaitTimeInSeconds (MaxWaitTimeExceeded).
 """
 
 from __future__ import annotations
@@ -506,14 +507,17 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
     def _run(self, active: _ActiveJob) -> None:
         spec, job = active.spec, active.job
-        max_runtime = (spec.request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-        timer = None
-        if max_runtime:
-            timer = threading.Timer(
-                float(max_runtime), self._request_stop, args=(spec.arn, "MaxRuntimeExceeded")
-            )
-            timer.daemon = True
-            timer.start()
+        stopping = spec.request.get("StoppingCondition") or {}
+        limits = [(stopping.get("MaxRuntimeInSeconds"), "MaxRuntimeExceeded")]
+        if spec.request.get("EnableManagedSpotTraining"):  # the spot wait counts from the start too
+            limits.append((stopping.get("MaxWaitTimeInSeconds"), "MaxWaitTimeExceeded"))
+        timers = []
+        for seconds, reason in limits:
+            if seconds:
+                timer = threading.Timer(float(seconds), self._request_stop, args=(spec.arn, reason))
+                timer.daemon = True
+                timer.start()
+                timers.append(timer)
         self._mark_started(spec.kind, job)
         try:
             recorder = None
@@ -529,7 +533,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         except Exception as ex:  # a runner must not raise; if one does, the job fails
             outcome = JobOutcome("Failed", f"InternalServerError: {ex}")
         finally:
-            if timer is not None:
+            for timer in timers:
                 timer.cancel()
         if active.stop.is_set() and outcome.status != "Failed":
             outcome = JobOutcome("Stopped", model_artifacts=outcome.model_artifacts)
@@ -580,6 +584,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 self._transition(
                     job, "MaxRuntimeExceeded", "Training job runtime exceeded MaxRuntimeInSeconds provided"
                 )
+            elif outcome.status == "Stopped" and stop_reason == "MaxWaitTimeExceeded":
+                self._transition(
+                    job, "MaxWaitTimeExceeded", "Training job exceeded MaxWaitTimeInSeconds provided"
+                )
             elif outcome.status == "Stopped":
                 self._transition(job, "Stopped", "Training job stopped by user")
             else:
@@ -602,7 +610,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         if transitions and "EndTime" not in transitions[-1]:
             transitions[-1]["EndTime"] = now
         entry = {"Status": status, "StartTime": now, "StatusMessage": message}
-        if status in ("Completed", "Failed", "Stopped", "MaxRuntimeExceeded"):
+        if status in ("Completed", "Failed", "Stopped", "MaxRuntimeExceeded", "MaxWaitTimeExceeded"):
             entry["EndTime"] = now
         transitions.append(entry)
         job.secondary_status = status
