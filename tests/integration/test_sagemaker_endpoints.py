@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def models(aws_client, tiny_image):
-    """Two models: trained on 2 and on 5 lines (the test image serves that count)."""
+    """Two models: trained on 2 and on 5 lines (the test image serves that count); the second
+    takes 2 s to load."""
     sm, s3 = aws_client("sagemaker"), aws_client("s3")
     bucket = unique("endpoints")
     s3.create_bucket(Bucket=bucket)
@@ -41,6 +42,8 @@ def models(aws_client, tiny_image):
             PrimaryContainer={
                 "Image": tiny_image,
                 "ModelDataUrl": trained["ModelArtifacts"]["S3ModelArtifacts"],
+                # the larger model loads for 2 s: an update to it is seen in progress
+                "Environment": {"STARTUP_SECONDS": "2" if lines == 5 else "0"},
             },
         )
         config = unique(f"config-{lines}")

@@ -203,13 +203,12 @@ def test_an_instance_type_sagemaker_does_not_have_is_refused_with_the_real_list(
     "operation, arguments",
     [
         (
-            "create_hyper_parameter_tuning_job",
+            "create_compilation_job",
             {
-                "HyperParameterTuningJobName": "tune",
-                "HyperParameterTuningJobConfig": {
-                    "Strategy": "Random",
-                    "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 1},
-                },
+                "CompilationJobName": "neo",
+                "RoleArn": ROLE,
+                "OutputConfig": {"S3OutputLocation": "s3://bucket/compiled"},
+                "StoppingCondition": {"MaxRuntimeInSeconds": 60},
             },
         ),
         ("start_pipeline_execution", {"PipelineName": "pipeline"}),
