@@ -194,6 +194,8 @@ def test_ctrl_c_without_a_terminal_leaves_the_execution_running(harness, local_a
         [sys.executable, "-m", "harness", "run", "--target", "local", "--pipeline", "training", *overrides],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
         env={**os.environ, "MLHARNESS_HOME": str(harness.home)},
+        # as from a terminal: a suite started in the background passes SIGINT on ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     seen = []
     for line in process.stdout:
