@@ -2,7 +2,10 @@
 
   (a) local target: the training and inference state machines on the local AWS
       (local AWS up, image built, stack deployed beforehand; that set-up is
-      timed separately);
+      timed separately), cold: every job runs (the run asks for no step cache);
+  (a') the same run again, unchanged: every job served from the step cache;
+  (a'') a re-run after changing one hyperparameter (a new value each time): the
+      steps downstream of it run, the others are served from the cache;
   (b) floor: the same job scripts as plain processes on the same data;
   (c) SageMaker Pipelines local mode (LocalPipelineSession), the same steps with
       the same image and data, as a user would reach for today: the stock SDK,
@@ -54,7 +57,7 @@ def main() -> int:
     os.environ["MLHARNESS_HOME"] = str(work / "home")
     setup = {}
     started = time.perf_counter()
-    aws = LocalAWS(state_dir=work / "aws").start()
+    aws = LocalAWS(state_dir=work / "aws", cache=True).start()
     setup["start the local AWS"] = time.perf_counter() - started
     try:
         started = time.perf_counter()
@@ -74,7 +77,7 @@ def main() -> int:
             deployment = runs.prepare(config, target, data_file, report=lambda line: None)
             setup[f"deploy + upload data ({size} rows)"] = time.perf_counter() - started
             sagemaker_pipeline = SageMakerPipeline(aws, image, deployment, size)
-            times: dict[str, list[float]] = {"a": [], "b": [], "c": []}
+            times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
             try:
                 measure(args.repeats, size, times, deployment, data_file, work, sagemaker_pipeline)
             finally:
@@ -86,14 +89,25 @@ def main() -> int:
     return 0
 
 
+VARIANTS = ("a", "a'", "a''", "b", "c")
+
+
 def measure(repeats, size, times, deployment, data_file, work, sagemaker_pipeline) -> None:
     """Run every variant `repeats` times, rotating their order so noise spreads evenly."""
+    cold = with_settings(deployment, cache_enabled=False)
+    if not run_local_target(deployment):  # what (a') is served from
+        raise SystemExit(f"the first cached run failed at {size} rows")
     for repeat in range(repeats):
-        order = ["a", "b", "c"][repeat % 3 :] + ["a", "b", "c"][: repeat % 3]
+        shift = repeat % len(VARIANTS)
+        order = VARIANTS[shift:] + VARIANTS[:shift]
         for variant in order:
             started = time.perf_counter()
             if variant == "a":
+                ok = run_local_target(cold)
+            elif variant == "a'":
                 ok = run_local_target(deployment)
+            elif variant == "a''":  # a value no earlier run had
+                ok = run_local_target(with_settings(deployment, C=round(0.5 + 0.01 * repeat, 4)))
             elif variant == "b":
                 ok = run_floor(data_file.parent, work / f"floor-{size}-{repeat}")
             else:
@@ -103,6 +117,26 @@ def measure(repeats, size, times, deployment, data_file, work, sagemaker_pipelin
                 raise SystemExit(f"variant ({variant}) failed at {size} rows")
             times[variant].append(elapsed)
             print(f"  {size:>7} rows  ({variant}) run {repeat + 1}: {elapsed:6.1f} s", flush=True)
+
+
+def with_settings(deployment, cache_enabled: bool = True, C: float | None = None):
+    """The deployment with the step cache off for its runs, or another training C."""
+    import dataclasses
+
+    from harness import targets
+
+    config = deployment.config
+    settings = dict(config.settings)
+    if C is not None:
+        training = dict(settings["training"])
+        training["hyperparameters"] = {**training["hyperparameters"], "C": C}
+        settings["training"] = training
+    config = dataclasses.replace(
+        config, settings=settings, cache=dataclasses.replace(config.cache, enabled=cache_enabled)
+    )
+    target = targets.LocalTarget(config, log=lambda line: None)
+    target.prepare()  # joins the running local AWS
+    return dataclasses.replace(deployment, config=config, target=target)
 
 
 def run_local_target(deployment) -> bool:
@@ -310,7 +344,9 @@ def _containers() -> set[str]:
 
 def report(setup: dict[str, float], results: dict[int, dict[str, list[float]]], repeats: int) -> None:
     names = {
-        "a": "(a) local target (Step Functions + the local AWS)",
+        "a": "(a) local target, cold (every job runs)",
+        "a'": "(a') the same again: all served from the step cache",
+        "a''": "(a'') one hyperparameter changed: downstream runs",
         "b": "(b) floor: job scripts as plain processes",
         "c": "(c) SageMaker Pipelines local mode (stock SDK)",
     }
@@ -321,13 +357,13 @@ def report(setup: dict[str, float], results: dict[int, dict[str, list[float]]], 
     print(f"{'rows':>8}  {'variant':54} {'median':>8} {'vs floor':>9} {'overhead/step':>14}")
     for size, times in results.items():
         floor = statistics.median(times["b"])
-        for variant in ("a", "b", "c"):
+        for variant in VARIANTS:
             median = statistics.median(times[variant])
             per_step = (median - floor) / STEPS
             print(f"{size:>8}  {names[variant]:54} {median:7.1f}s {median / floor:8.2f}x {per_step:12.2f} s")
         a, c = statistics.median(times["a"]), statistics.median(times["c"])
         comparison = f"{c / a:.2f}x faster" if a <= c else f"{a / c:.2f}x slower"
-        print(f"{'':>8}  (a) is {comparison} than (c)")
+        print(f"{'':>8}  (a) is {comparison} than (c), which has no cache in local mode")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start the pipeline as its deployed schedule would (with the rule's own input)",
     )
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="run every job, none served from the local AWS's step cache (as --set cache.enabled=false)",
+    )
     _add_overrides(run)
     run.set_defaults(handler=_run)
 
@@ -81,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--env", default="local", help="configuration to read (default local)")
     _add_overrides(listing)
     listing.set_defaults(handler=_pipelines)
+
+    cache = commands.add_parser("cache", help="show or empty the local AWS's step cache")
+    cache.add_argument("action", choices=("list", "clear"), help="list its entries, or remove them all")
+    cache.add_argument("--env", default="local", help="configuration to read (default local)")
+    _add_overrides(cache)
+    cache.set_defaults(handler=_cache)
 
     emulator = commands.add_parser("emulator", help="run the local AWS in the foreground")
     emulator_server.build_parser(emulator)
@@ -140,7 +151,8 @@ def _build(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from harness import config, runs, targets
 
-    settings = config.load(_environment(args), args.overrides)
+    overrides = args.overrides + (["cache.enabled=false"] if args.no_cache else [])
+    settings = config.load(_environment(args), overrides)
     pipelines = _pipelines_named(settings, args.pipeline)
     target = targets.make_target(settings, _report, assume_yes=args.yes, ask=_ask)
     return runs.run(
@@ -223,6 +235,40 @@ def _status(args: argparse.Namespace) -> int:
     for line in deployed_lines:
         print(line)
     return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from harness import config, step_cache_view
+
+    settings = config.load(args.env, args.overrides)
+    if args.action == "clear":
+        where, removed = step_cache_view.clear(settings)
+        print(f"removed {removed} entries from the step cache in {where}")
+        return 0
+    where, entries, size = step_cache_view.listing(settings)
+    if not entries:
+        print(f"the step cache in {where} is empty")
+        return 0
+    print(f"{'job':44} {'kind':11} {'size':>10} {'last used':20}")
+    for entry in entries:
+        size_text, used = _size(entry["bytes"]), _when(entry["last_used"])
+        print(f"{entry['job']:44} {entry['kind']:11} {size_text:>10} {used:20}")
+    print(f"{len(entries)} entries, {_size(size)}, in {where}")
+    return 0
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return ""
+
+
+def _when(stamp: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _reconcile_and_read_deployed(settings, selected) -> list[str]:

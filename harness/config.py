@@ -45,6 +45,29 @@ class Emulator:
 
 
 @dataclasses.dataclass(frozen=True)
+class Cache:
+    """The local AWS's step cache (the local target only: AWS has none)."""
+
+    enabled: bool = True
+    expire_after: str | None = None  # "90m", "12h", "7d": older entries are not used; None: never
+    max_gb: float = 10.0  # least recently used entries go beyond it
+
+    @property
+    def expire_after_seconds(self) -> float | None:
+        return None if self.expire_after is None else _duration_seconds(self.expire_after)
+
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration_seconds(text: str) -> float | None:
+    """Seconds in "90m", "12h", "7d", "30s"; None when it is not such a duration."""
+    match = DURATION.match(text.strip())
+    return float(match[1]) * _DURATION_UNITS[match[2]] if match else None
+
+
+@dataclasses.dataclass(frozen=True)
 class Data:
     source: str = "generated"  # "generated", or the path of a CSV file
     rows: int = 10000
@@ -87,6 +110,7 @@ class Config:
     stack_name: str
     artifact_bucket: str
     emulator: Emulator = Emulator()
+    cache: Cache = Cache()
     data: Data = Data()
     instances: Instances = Instances()
     aws: Aws = Aws()
@@ -169,7 +193,7 @@ def _validate(raw: dict, env: str, source: str) -> Config:
         if old in top:
             raise ConfigError(f"{source}: {old}: moved to {new} (see config/local.yaml)")
     sections = {}
-    sections_of = {"emulator": Emulator, "data": Data, "instances": Instances, "aws": Aws}
+    sections_of = {"emulator": Emulator, "cache": Cache, "data": Data, "instances": Instances, "aws": Aws}
     for name, cls in sections_of.items():
         value = top.pop(name, None) or {}
         if not isinstance(value, dict):
@@ -331,6 +355,11 @@ def _check_values(config: Config, fail) -> None:
         raise fail("data.rows", "at least 100")
     if not 0 < config.emulator.port < 65536:
         raise fail("emulator.port", "a port number")
+    if config.cache.expire_after is not None and not config.cache.expire_after_seconds:
+        given = config.cache.expire_after
+        raise fail("cache.expire_after", f"a duration such as 90m, 12h or 7d, or null; got {given!r}")
+    if config.cache.max_gb <= 0:
+        raise fail("cache.max_gb", "a positive number of gigabytes")
     for kind in (f.name for f in dataclasses.fields(Instances)):
         value = getattr(config.instances, kind)
         known = _instance_types(kind)

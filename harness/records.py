@@ -52,6 +52,9 @@ class RunRecord:
     headline: str = ""  # what `status` shows for it
     resources: dict = dataclasses.field(default_factory=dict)  # SageMaker kind -> name, shown live
     execution_input: dict = dataclasses.field(default_factory=dict)  # as started
+    # What the local AWS's step cache did with each job: {job, kind, outcome (hit, miss, not
+    # cached), detail (the job served from, or why not)}. Empty on AWS.
+    cache: list = dataclasses.field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:

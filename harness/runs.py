@@ -113,9 +113,25 @@ def _summary(finished: list[records.RunRecord], report: Callable[[str], None]) -
         report(f"{record.pipeline} run {record.run_id}: {record.status}")
         for label, value in record.summary:
             report(f"  {label}: {value}")
+        if record.cache:
+            served = sum(1 for e in record.cache if e["outcome"] == "hit")
+            report(f"  step cache: {served} of {len(record.cache)} jobs served from it")
         if record.error:
             report(f"  error: {record.error}: {execute.failure_text(record.cause)}")
         report(f"  execution: {record.execution_arn}")
+
+
+def cache_lines(events: list[dict]) -> list[str]:
+    """What the step cache did with each job of a run: served from which job, or why it ran."""
+    if events and all(e["detail"] == "the run asked for no cache" for e in events):
+        return ["step cache: off for this run (--no-cache)"]
+    lines = []
+    for event in events:
+        if event["outcome"] == "hit":
+            lines.append(f"step cache: job {event['job']} served from job {event['detail']}")
+        else:
+            lines.append(f"step cache: job {event['job']} ran ({event['outcome']}: {event['detail']})")
+    return lines
 
 
 def failure_line(record: records.RunRecord) -> str:
@@ -216,6 +232,9 @@ def _run(
     if finished is None:  # detached
         return record
     reconcile.apply_outcome(record, pipeline, finished)
+    record.cache = deployment.target.cache_report(record.run_id)
+    for line in cache_lines(record.cache):
+        report(line)
     _finish(deployment, record, finished, report)
     if record.status == "SUCCEEDED":
         for label, value in record.summary:
@@ -228,6 +247,7 @@ def _execute(deployment, pipeline, record, execution_input, report) -> execute.E
     sfn = clients.client("stepfunctions")
     report(f"{record.pipeline} run {record.run_id}")
     name = pipeline.execution_name(record.run_id)
+    deployment.target.before_execution(record.run_id)
     record.execution_arn = execute.start(sfn, record.state_machine_arn, name, execution_input)
     _save(deployment, record)
     if deployment.detach:

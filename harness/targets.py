@@ -53,6 +53,13 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def before_execution(self, run_id: str) -> None:  # noqa: B027 (most targets have nothing to do)
+        """Called just before a run's execution starts, with its run id (every job name's prefix)."""
+
+    def cache_report(self, run_id: str) -> list[dict]:
+        """What a step cache did with the run's jobs (none on a target without one)."""
+        return []
+
     def deploy_lock(self, stack_name: str) -> contextlib.AbstractContextManager:
         """Held while the stack is deployed: two deploys of one stack from this machine wait in turn."""
         return contextlib.nullcontext()
@@ -83,6 +90,7 @@ class LocalTarget(Target):
         self._emulator = None  # the local AWS this command started (a managed one)
         self._lease = None  # this command's lease on a managed local AWS it joined
         self._factory = None
+        self._has_cache = False  # whether the local AWS in use runs a step cache
 
     def running(self) -> bool:
         """Whether a local AWS already answers on the configured port."""
@@ -99,8 +107,14 @@ class LocalTarget(Target):
         if _answers(endpoint):
             return self._join(endpoint)
         try:
+            cache = self.config.cache
             self._emulator = LocalAWS(
-                port=self.config.emulator.port, state_dir=self.config.emulator.state_dir, managed=True
+                port=self.config.emulator.port,
+                state_dir=self.config.emulator.state_dir,
+                managed=True,
+                cache=cache.enabled,
+                cache_expire_after=cache.expire_after_seconds,
+                cache_max_bytes=int(cache.max_gb * 2**30),
             ).start()
         except EmulatorError as ex:
             if not _answers_within(endpoint, JOIN_WAIT_S):  # not another command starting it
@@ -114,6 +128,7 @@ class LocalTarget(Target):
         )
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
+        self._has_cache = self.config.cache.enabled
 
     def deploy_lock(self, stack_name: str) -> contextlib.AbstractContextManager:
         from harness.emulator import leases, server
@@ -131,8 +146,29 @@ class LocalTarget(Target):
         if info.get("managed"):
             self._lease = leases.acquire(Path(info["state_dir"]))
         self.log(f"using the local AWS at {endpoint}")
+        self._has_cache = bool(info.get("cache"))
+        if self.config.cache.enabled and not self._has_cache:
+            self.log("it runs without a step cache: every job runs (`harness emulator --cache DIR` has one)")
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
+
+    def before_execution(self, run_id: str) -> None:
+        """With the cache off for this run, the local AWS runs its jobs without it."""
+        from harness.emulator import cache_api
+
+        if self._has_cache and not self.config.cache.enabled:
+            cache_api.call(self.endpoint_url, "POST", {"bypass": run_id})
+
+    def cache_report(self, run_id: str) -> list[dict]:
+        from harness.emulator import cache_api
+
+        if not self._has_cache:
+            return []
+        try:
+            events = cache_api.call(self.endpoint_url, "GET", query={"jobs": f"{run_id}-"}).get("events", [])
+        except (OSError, ValueError, cache_api.NoCache):  # the local AWS went away: the record says none
+            return []
+        return [{k: e[k] for k in ("job", "kind", "outcome", "detail")} for e in events]
 
     def confirm(self, changes: list[str]) -> bool:
         return True

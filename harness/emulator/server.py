@@ -63,6 +63,10 @@ class LocalAWS:
         log_file: str | os.PathLike | None = None,
         mock_config: str | os.PathLike | None = None,
         managed: bool = False,
+        cache: bool = False,
+        cache_dir: str | os.PathLike | None = None,
+        cache_expire_after: float | None = None,
+        cache_max_bytes: int | None = None,
     ):
         """mock_config: a Step Functions Local mock configuration for `<arn>#<test case>` runs.
         managed: it stops itself when no lease is held and nothing runs; start() takes a lease
@@ -75,6 +79,10 @@ class LocalAWS:
         self.log_file = Path(log_file) if log_file else self.state_dir / "emulator.log"
         self.mock_config = Path(mock_config) if mock_config else None
         self.managed = managed
+        self.cache = cache  # the step cache: in cache_dir, default <state dir>/cache
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.cache_expire_after = cache_expire_after
+        self.cache_max_bytes = cache_max_bytes
         self.lease: Path | None = None
         self.process: subprocess.Popen | None = None
         self.info: dict = {}
@@ -97,6 +105,14 @@ class LocalAWS:
             args.append("--keep-containers")
         if self.mock_config:
             args += ["--mock-config", str(self.mock_config)]
+        if self.cache:
+            from harness.emulator.sagemaker import step_cache
+
+            args += ["--cache", str(self.cache_dir or step_cache.default_root(self.state_dir))]
+            if self.cache_expire_after is not None:
+                args += ["--cache-expire-after", str(self.cache_expire_after)]
+            if self.cache_max_bytes is not None:
+                args += ["--cache-max-gb", str(self.cache_max_bytes / 2**30)]
         if self.managed:
             args.append("--managed")
             self.lease = leases.acquire(self.state_dir)  # before it starts, so it never sees none
@@ -204,7 +220,11 @@ def serve(
     ready_file: Path | None = None,
     mock_config: Path | None = None,
     managed: bool = False,
+    cache_dir: Path | None = None,
+    cache_max_bytes: int | None = None,
+    cache_expire_after: float | None = None,
 ) -> None:
+    """cache_dir: run jobs through the step cache kept there (None: no cache)."""
     from werkzeug.serving import make_server
 
     from harness.emulator import sfn_mocking
@@ -228,13 +248,15 @@ def serve(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from moto.server import MotoRequestHandler
 
-    from harness.emulator import containers, patches, request_guard
+    from harness.emulator import cache_api, containers, patches, request_guard
     from harness.emulator.log_store import LogStore
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.s3_store import S3Store
     from harness.emulator.sagemaker import logs as job_logs
+    from harness.emulator.sagemaker.cached_runner import CachedRunner
     from harness.emulator.sagemaker.docker_runner import DockerRunner
     from harness.emulator.sagemaker.models import LocalSageMakerBackend
+    from harness.emulator.sagemaker.step_cache import DEFAULT_MAX_BYTES, StepCache
     from harness.emulator.stack_store import StackStore
 
     patches.apply_patches()
@@ -249,7 +271,11 @@ def serve(
     # Job scratch (staged inputs, the /opt/ml folders containers mount) lives in the temp dir.
     work_dir = Path(tempfile.mkdtemp(prefix="mlharness-jobs-"))
     runner = DockerRunner(container_url, str(work_dir), keep_containers=keep_containers)
-    LocalSageMakerBackend.configure(runner, model_host=runner)
+    cached = None
+    if cache_dir is not None:
+        cache = StepCache(cache_dir, cache_max_bytes or DEFAULT_MAX_BYTES, cache_expire_after)
+        cached = CachedRunner(runner, cache)
+    LocalSageMakerBackend.configure(cached or runner, model_host=runner)
     stores = (
         S3Store(state_dir / "s3"),
         StackStore(state_dir / "stacks"),
@@ -275,7 +301,9 @@ def serve(
         "registry": registry.address if registry else None,
         "mock_config": str(sfn_mocking.configured.path) if sfn_mocking.configured else None,
     }
-    app = _with_info(request_guard.guarded(DomainDispatcherApplication(create_backend_app)), info, state_dir)
+    info["cache"] = str(cache_dir) if cache_dir is not None else None
+    app = request_guard.guarded(DomainDispatcherApplication(create_backend_app))
+    app = _with_info(cache_api.serving(app, cached), info, state_dir)
     servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
     for server in servers:
         threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()
@@ -418,6 +446,19 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="a Step Functions Local mock configuration: StartExecution on ARN#TESTCASE runs that test case "
         "(default: $SFN_MOCK_CONFIG)",
     )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="serve jobs that match an earlier completed one from the step cache kept in DIR",
+    )
+    parser.add_argument(
+        "--cache-max-gb", type=float, default=None, help="the cache's size limit (default 10)"
+    )
+    parser.add_argument(
+        "--cache-expire-after", type=float, default=None, metavar="SECONDS", help="entries older are not used"
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--managed", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -466,5 +507,8 @@ def run(args: argparse.Namespace) -> int:
         ready_file=args.ready_file,
         mock_config=args.mock_config,
         managed=args.managed,
+        cache_dir=args.cache,
+        cache_max_bytes=int(args.cache_max_gb * 2**30) if args.cache_max_gb else None,
+        cache_expire_after=args.cache_expire_after,
     )
     return 0

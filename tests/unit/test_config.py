@@ -66,6 +66,13 @@ def test_pipelines_not_configured_take_their_declared_defaults(tmp_path):
         ("colour: blue\n", "unknown setting(s) colour"),
         ("instances:\n  training: huge\n", "instances.training: expected a SageMaker training instance type"),
         ("data:\n  source: data.parquet\n", "data.source: expected 'generated' or the path of a .csv file"),
+        (
+            "cache:\n  expire_after: a week\n",
+            "cache.expire_after: expected a duration such as 90m, 12h or 7d",
+        ),
+        ("cache:\n  expire_after: 7\n", "cache.expire_after: expected a str"),
+        ("cache:\n  max_gb: 0\n", "cache.max_gb: expected a positive number of gigabytes"),
+        ("cache:\n  enabled: sometimes\n", "cache.enabled: expected a bool"),
     ],
 )
 def test_bad_settings_are_named_in_one_line(tmp_path, extra, message):
@@ -120,3 +127,11 @@ def test_names_and_expressions_follow_awss_rules(setting, message):
     with pytest.raises(config.ConfigError) as refused:
         config.load("local", [setting])
     assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_the_step_cache_settings_default_on_and_read_durations(tmp_path):
+    loaded = config.load("dev", config_dir=write(tmp_path, BASE))
+    assert loaded.cache.enabled and loaded.cache.expire_after_seconds is None and loaded.cache.max_gb == 10
+    tuned = config.load("local", ["cache.expire_after=36h", "cache.max_gb=2", "cache.enabled=false"])
+    assert tuned.cache.expire_after_seconds == 36 * 3600 and tuned.cache.max_gb == 2.0
+    assert not tuned.cache.enabled

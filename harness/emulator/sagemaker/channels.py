@@ -35,6 +35,7 @@ class S3Data:
     def __init__(self, s3, region: str):
         self.s3 = s3
         self.region = region
+        self.written: list[str] = []  # every s3:// URI put, in order (a job's outputs)
 
     def locate(self, uri: str) -> tuple[str, str]:
         """(bucket, key or prefix) of an s3:// or https:// URI."""
@@ -119,12 +120,18 @@ class S3Data:
                 continue
             key = f"{prefix.rstrip('/')}/{path.relative_to(folder).as_posix()}".lstrip("/")
             self.s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+            self.written.append(f"s3://{bucket}/{key}")
             count += 1
         return count
 
     def put(self, body: bytes, uri: str) -> None:
         bucket, key = self.locate(uri)
         self.s3.put_object(Bucket=bucket, Key=key, Body=body)
+        self.written.append(f"s3://{bucket}/{key}")
+
+    def get(self, uri: str) -> bytes:
+        bucket, key = self.locate(uri)
+        return self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     def unpack_model(self, uri: str, folder: Path) -> None:
         """A model's artifacts into `folder`: a .tar.gz extracted, or every object under a prefix."""

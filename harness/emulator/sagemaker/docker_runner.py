@@ -66,7 +66,9 @@ class DockerRunner(JobRunner, ModelHost):
     def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
         job = _Job(self, spec, logs, stop)
         try:
-            return job.run()
+            outcome = job.run()
+            outcome.outputs = list(job.data.written)
+            return outcome
         except (JobFailed, channels.DataError, serving.ServingError, transform.TransformError) as ex:
             return JobOutcome("Stopped") if stop.is_set() else JobOutcome("Failed", str(ex))
         except Exception as ex:  # the job fails; the local AWS carries on

@@ -19,9 +19,27 @@ from harness.emulator.sagemaker.runner import LogSink
 NAMESPACE = "/aws/sagemaker/TrainingJobs"
 
 
+def patterns(definitions: list[dict[str, str]] | None) -> list[tuple[str, re.Pattern]]:
+    return [(d["Name"], re.compile(d["Regex"])) for d in definitions or []]
+
+
+def found_in(line: str, compiled: list[tuple[str, re.Pattern]]) -> list[tuple[str, float]]:
+    """The (metric, value) pairs a log line carries."""
+    found = []
+    for name, pattern in compiled:
+        match = pattern.search(line)
+        if match is None:
+            continue
+        try:
+            found.append((name, float(match.group(1) if pattern.groups else match.group(0))))
+        except ValueError:
+            continue  # the regex matched something that is not a number
+    return found
+
+
 class MetricsRecorder:
     def __init__(self, definitions: list[dict[str, str]], job: Any, account_id: str, region: str):
-        self.patterns = [(d["Name"], re.compile(d["Regex"])) for d in definitions or []]
+        self.patterns = patterns(definitions)
         self.job = job
         self.account_id, self.region = account_id, region
         self._lock = threading.Lock()
@@ -33,24 +51,15 @@ class MetricsRecorder:
 
         def write(line: str) -> None:
             sink(line)
-            self.observe(line)
+            self.record(found_in(line, self.patterns))
 
         return write
 
-    def observe(self, line: str) -> None:
+    def record(self, found: list[tuple[str, float]]) -> None:
+        """Metric values, now: CloudWatch datapoints and the job's FinalMetricDataList."""
         from moto.cloudwatch.models import cloudwatch_backends
         from moto.core.utils import utcnow
 
-        found = []
-        for name, pattern in self.patterns:
-            match = pattern.search(line)
-            if match is None:
-                continue
-            try:
-                value = float(match.group(1) if pattern.groups else match.group(0))
-            except ValueError:
-                continue  # the regex matched something that is not a number
-            found.append((name, value))
         if not found:
             return
         now = utcnow()

@@ -530,13 +530,15 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 return recorder.watching(sink) if recorder else sink
 
             outcome = self.runner.run(spec, logs, active.stop)
+            if recorder is not None and outcome.metrics:  # served from the step cache: no log lines
+                recorder.record(outcome.metrics)
         except Exception as ex:  # a runner must not raise; if one does, the job fails
             outcome = JobOutcome("Failed", f"InternalServerError: {ex}")
         finally:
             for timer in timers:
                 timer.cancel()
         if active.stop.is_set() and outcome.status != "Failed":
-            outcome = JobOutcome("Stopped", model_artifacts=outcome.model_artifacts)
+            outcome = JobOutcome("Stopped", model_artifacts=outcome.model_artifacts, outputs=outcome.outputs)
         self._finish(spec.kind, job, outcome, active.stop.reason)
         with self._lock:
             self._active.pop(spec.arn, None)
@@ -577,7 +579,9 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             job.training_end_time = now
             if outcome.model_artifacts:  # a stopped job's model is uploaded too, as on AWS
                 job.model_artifacts = {"S3ModelArtifacts": outcome.model_artifacts}
-            if outcome.status == "Completed":
+            if outcome.status == "Completed" and outcome.served_from:
+                self._transition(job, "Completed", f"Training job completed: {_cached(outcome)}")
+            elif outcome.status == "Completed":
                 self._transition(job, "Uploading", "Uploading generated training model")
                 self._transition(job, "Completed", "Training job completed")
             elif outcome.status == "Stopped" and stop_reason == "MaxRuntimeExceeded":
@@ -598,6 +602,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             job.processing_end_time = now
             if outcome.status == "Stopped" and stop_reason == "MaxRuntimeExceeded":
                 job.exit_message = "Processing job runtime exceeded MaxRuntimeInSeconds provided"
+            if outcome.served_from:
+                job.exit_message = _cached(outcome)
         else:
             job.transform_end_time = now
         job.last_modified_time = now
@@ -625,6 +631,11 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
 def _set_status(kind: str, job: Any, status: str) -> None:
     setattr(job, f"{kind}_job_status", status)
+
+
+def _cached(outcome: JobOutcome) -> str:
+    """What a job's description says of a job served from the step cache."""
+    return f"served from the local AWS's step cache (the outputs of job {outcome.served_from})"
 
 
 def _time(value: Any) -> float:

@@ -36,6 +36,9 @@ class JobOutcome:
     status: str  # "Completed" | "Failed" | "Stopped"
     failure_reason: str | None = None
     model_artifacts: str | None = None
+    outputs: list[str] = dataclasses.field(default_factory=list)  # the s3:// URIs it wrote
+    metrics: list[tuple[str, float]] = dataclasses.field(default_factory=list)  # recorded, not logged
+    served_from: str | None = None  # the job whose recorded outputs it got (the step cache)
 
 
 class StopSignal:

@@ -1,0 +1,95 @@
+"""The step cache's own endpoint on the local AWS, and the client the harness uses.
+
+`GET /_mlharness/cache`: the entries (step, job, size, when made and last used) and the
+total size; with `?jobs=PREFIX`, also what the cache did with each job whose name starts
+with PREFIX (hit: from which job; miss: why; not cached: why). `DELETE`: empty it.
+`POST {"bypass": PREFIX}`: jobs whose names start with PREFIX run without it (what
+`run --no-cache` asks for its run). 404 when the local AWS runs without a cache.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+CACHE_PATH = "/_mlharness/cache"
+
+
+def serving(app, cached_runner):
+    """The WSGI app, answering CACHE_PATH itself; cached_runner is None without a cache."""
+
+    def application(environ, start_response):
+        if environ.get("PATH_INFO") != CACHE_PATH:
+            return app(environ, start_response)
+        if cached_runner is None:
+            return _answer(
+                start_response, "404 Not Found", {"message": "this local AWS runs without a step cache"}
+            )
+        method = environ.get("REQUEST_METHOD")
+        cache = cached_runner.cache
+        if method == "GET":
+            document = {"entries": summaries(cache), "bytes": cache.size()}
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            if query.get("jobs"):
+                document["events"] = cached_runner.events(query["jobs"][0])
+            return _answer(start_response, "200 OK", document)
+        if method == "DELETE":
+            return _answer(start_response, "200 OK", {"removed": cache.clear()})
+        if method == "POST":
+            try:
+                body = json.loads(
+                    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) or b"{}"
+                )
+                cached_runner.bypass(str(body["bypass"]))
+            except (ValueError, KeyError, TypeError):
+                return _answer(start_response, "400 Bad Request", {"message": 'expected {"bypass": PREFIX}'})
+            return _answer(start_response, "200 OK", {"bypass": body["bypass"]})
+        return _answer(start_response, "405 Method Not Allowed", {"message": f"{method} is not supported"})
+
+    return application
+
+
+def summaries(cache) -> list[dict]:
+    return [
+        {
+            "kind": e["kind"],
+            "job": e["job"],
+            "key": e["key"][:12],
+            "bytes": sum(o["size"] for o in e["outputs"]),
+            "created": e["created"],
+            "last_used": e["last_used"],
+        }
+        for e in sorted(cache.entries(), key=lambda e: e["last_used"], reverse=True)
+    ]
+
+
+def _answer(start_response, status: str, document: dict):
+    body = json.dumps(document).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class NoCache(RuntimeError):
+    """The local AWS at that endpoint runs without a step cache."""
+
+
+def call(
+    endpoint_url: str,
+    method: str,
+    document: dict | None = None,
+    query: dict | None = None,
+    timeout: float = 10,
+) -> dict:
+    """One call to a running local AWS's cache endpoint."""
+    data = json.dumps(document).encode() if document is not None else None
+    url = f"{endpoint_url}{CACHE_PATH}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (the local AWS)
+            return json.load(answer)
+    except urllib.error.HTTPError as ex:
+        if ex.code == 404:
+            raise NoCache(f"the local AWS at {endpoint_url} runs without a step cache") from None
+        raise
