@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the pipeline as its deployed schedule would (with the rule's own input)",
     )
     run.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="continue a failed run: redrive its execution, or (code changed) run again from the cache",
+    )
+    run.add_argument(
         "--no-cache",
         action="store_true",
         help="run every job, none served from the local AWS's step cache (as --set cache.enabled=false)",
@@ -155,6 +160,12 @@ def _run(args: argparse.Namespace) -> int:
     settings = config.load(_environment(args), overrides)
     pipelines = _pipelines_named(settings, args.pipeline)
     target = targets.make_target(settings, _report, assume_yes=args.yes, ask=_ask)
+    fail = lambda line: print(f"error: {line}", file=sys.stderr, flush=True)  # noqa: E731
+    if args.resume:
+        if args.pipeline or args.from_run or args.detach or args.as_scheduled:
+            raise _UsageError("--resume continues one recorded run: it takes no --pipeline, --from-run, "
+                              "--detach or --as-scheduled")  # fmt: skip
+        return runs.resume(settings, target, args.resume, _report, ask=_ask, fail=fail)
     return runs.run(
         settings,
         target,
@@ -164,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         detach=args.detach,
         as_scheduled=args.as_scheduled,
         ask=_ask,
-        fail=lambda line: print(f"error: {line}", file=sys.stderr, flush=True),
+        fail=fail,
     )
 
 

@@ -64,6 +64,10 @@ class Watcher:
         self._entered: dict[int, str] = {}
         self._tails: dict[str, _LogTail] = {}
 
+    def skip_to(self, event_id: int) -> None:
+        """Watch only the events after this one (a redriven execution's new attempt)."""
+        self._last_event_id = event_id
+
     def wait(self, execution_arn: str, timeout: float | None = None) -> ExecutionResult:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -189,6 +193,30 @@ def run_logs(logs, run_id: str) -> dict[str, list[str]]:
             tail = _LogTail(group, stream["logStreamName"].split("/", 1)[0])
             found[f"{group}/{stream['logStreamName']}"] = tail.read(logs)
     return found
+
+
+def jobs_a_redrive_would_rename(sfn, execution_arn: str, top_level_states: set[str]) -> list[str]:
+    """SageMaker jobs the state where a finished execution stopped created under names its
+    input fixed: a redrive runs that state again with the same names, which SageMaker
+    refuses (ResourceInUse), on AWS as here."""
+    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, reverseOrder=True)
+    names = []
+    for event in history["events"]:  # newest first, back to where that state was entered
+        kind = event["type"]
+        if kind.endswith("StateEntered") and event["stateEnteredEventDetails"]["name"] in top_level_states:
+            break
+        if kind == "TaskScheduled":
+            details = event["taskScheduledEventDetails"]
+            action = details.get("resource", "").removesuffix(".sync")
+            if details.get("resourceType") == "sagemaker" and action.startswith("create"):
+                parameters = _json_object(details.get("parameters"))
+                names += [str(v) for k, v in parameters.items() if k.endswith("JobName")]
+    return names
+
+
+def last_event_id(sfn, execution_arn: str) -> int:
+    events = sfn.get_execution_history(executionArn=execution_arn, maxResults=1, reverseOrder=True)["events"]
+    return events[0]["id"] if events else 0
 
 
 def _events_after(sfn, execution_arn: str, last_id: int) -> list[dict]:

@@ -55,6 +55,11 @@ class RunRecord:
     # What the local AWS's step cache did with each job: {job, kind, outcome (hit, miss, not
     # cached), detail (the job served from, or why not)}. Empty on AWS.
     cache: list = dataclasses.field(default_factory=list)
+    # Resuming: each earlier attempt of this run's execution (its status, error and when it
+    # ended) before a redrive; the run this one resumes, and the run that resumed it.
+    attempts: list = dataclasses.field(default_factory=list)
+    resumes: str | None = None
+    resumed_by: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> str:

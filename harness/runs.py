@@ -10,8 +10,12 @@ watch, record; hand what it produced to the pipelines after it.
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from botocore.exceptions import ClientError
 
 from harness import build, deployed, execute, package, paths, reconcile, records, release
 from harness.config import Config
@@ -91,6 +95,145 @@ def run(
             fail(failure_line(record))
     expected = "RUNNING" if detach else "SUCCEEDED"
     return 0 if all(r.status == expected for r in finished) else 1
+
+
+RESUMABLE = ("FAILED", "ABORTED", "TIMED_OUT")
+
+
+def resume(
+    config: Config,
+    target,
+    run_id: str,
+    report: Callable[[str], None] = print,
+    ask: Callable[[str], bool | None] | None = None,
+    fail: Callable[[str], None] | None = None,
+) -> int:
+    """Continue a failed, aborted or timed-out run. With its code, definition and image as they
+    were, its execution is redriven (RedriveExecution: from the states that failed, with its own
+    input, on either target). When they changed (the failing step was fixed), a redrive would
+    run the old ones, so a new run of the pipeline starts, linked to it: on the local target the
+    step cache serves the steps before the fix. Returns 0 when the run then succeeds."""
+    record = records.find(config.env, run_id)
+    if record is None:
+        raise HarnessError(f"no run {run_id} recorded for environment {config.env} (`status` lists them)")
+    pipeline = config.pipeline(record.pipeline)
+    with target:
+        config = target.resolve(config)
+        reconcile_records(config, target, report)
+        record = records.find(config.env, run_id)
+        if record.status not in RESUMABLE:
+            raise HarnessError(
+                f"run {run_id} is {record.status}: only a failed, aborted or timed-out run can be resumed"
+            )
+        data_path = checked_data_file(config, [pipeline])
+        deployment = prepare(config, target, data_path, report)
+        deployment.ask = ask
+        changed = _changed_since(deployment, pipeline, record)
+        renamed = [] if changed else _jobs_a_redrive_would_rename(deployment, pipeline, record)
+        if renamed:
+            report(
+                f"resuming run {run_id} as a new run: a redrive would submit job {renamed[0]} again, "
+                "and SageMaker refuses a job name twice"
+            )
+            finished = _run_again(deployment, pipeline, record, report)
+        elif changed:
+            report(
+                f"resuming run {run_id} as a new run: its {changed} changed, and a redrive would run the old"
+            )
+            finished = _run_again(deployment, pipeline, record, report)
+        else:
+            report(f"resuming run {run_id}: redriving its execution from the states that did not succeed")
+            finished = _redrive(deployment, pipeline, record, report)
+        _summary([finished], report)
+    if fail is not None and finished.status != "SUCCEEDED":
+        fail(failure_line(finished))
+    return 0 if finished.status == "SUCCEEDED" else 1
+
+
+def _changed_since(deployment: Deployment, pipeline: Pipeline, record: records.RunRecord) -> str:
+    """What of code, definition and image differs from what the run ran ("" when nothing)."""
+    changed = []
+    if record.code.get("sha256") != deployment.code.sha256:
+        changed.append("code")
+    if record.definition_sha256 != build.sha256(deployment.definitions[pipeline.name]):
+        changed.append("definition")
+    if record.image.get("id") != deployment.image.get("id"):
+        changed.append("image")
+    return " and ".join(changed)
+
+
+def _jobs_a_redrive_would_rename(deployment: Deployment, pipeline: Pipeline, record) -> list[str]:
+    sfn = deployment.target.clients().client("stepfunctions")
+    states = set(json.loads(deployment.definitions[pipeline.name])["States"])
+    try:
+        return execute.jobs_a_redrive_would_rename(sfn, record.execution_arn, states)
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return []  # _redrive resumes it as a new run, saying so
+
+
+def _run_again(
+    deployment: Deployment, pipeline: Pipeline, earlier: records.RunRecord, report: Callable[[str], None]
+) -> records.RunRecord:
+    """A new run of the pipeline, consuming what the earlier one consumed, linked to it."""
+    handover = Handover(deployment.config, [pipeline], next(iter(earlier.consumed.values()), None))
+    consumed = handover.consumed_by(pipeline)
+    for kind, source in consumed.items():
+        report(f"{pipeline.name} uses the {kind} of run {source.run_id} ({source.how})")
+    run_id, execution_input = new_execution_input(deployment, pipeline, consumed)
+    record = _new_record(deployment, pipeline, run_id, dict(deployment.config.settings[pipeline.name]))
+    record.consumed = {kind: source.run_id for kind, source in consumed.items()}
+    record.resumes = earlier.run_id
+    earlier.resumed_by = run_id
+    _save(deployment, earlier)
+    return _run(deployment, pipeline, record, execution_input, report)
+
+
+def _redrive(
+    deployment: Deployment, pipeline: Pipeline, record: records.RunRecord, report: Callable[[str], None]
+) -> records.RunRecord:
+    """RedriveExecution of the run's own execution, watched from where its history stood."""
+    clients = deployment.target.clients()
+    sfn = clients.client("stepfunctions")
+    deployment.target.before_execution(record.run_id)
+    redriven_at = time.time()
+    try:
+        seen = execute.last_event_id(sfn, record.execution_arn)
+        sfn.redrive_execution(executionArn=record.execution_arn)
+    except sfn.exceptions.ExecutionDoesNotExist:  # a local AWS restarted since: executions do not outlive it
+        report(f"resuming run {record.run_id} as a new run: its execution is gone from the target")
+        return _run_again(deployment, pipeline, record, report)
+    except ClientError as ex:
+        raise HarnessError(f"cannot resume run {record.run_id}: {ex.response['Error']['Message']}") from None
+    record.attempts.append(
+        {"status": record.status, "error": record.error, "cause": record.cause, "ended_at": record.ended_at}
+    )
+    record.status, record.ended_at, record.error, record.cause = "RUNNING", None, None, None
+    _save(deployment, record)
+    report(f"{record.pipeline} run {record.run_id} (attempt {len(record.attempts) + 1})")
+    watcher = execute.Watcher(sfn, clients.client("logs"), report, poll_s=deployment.target.poll_s)
+    watcher.skip_to(seen)  # the earlier attempts' events were shown then
+    try:
+        finished = watcher.wait(record.execution_arn)
+    except BaseException as ex:
+        if record.status == "RUNNING":
+            reconcile.mark_unfinished(record, ex)
+            _save(deployment, record, best_effort=True)
+        raise
+    steps_before = list(record.steps)
+    reconcile.apply_outcome(record, pipeline, finished)
+    record.steps = _merged_steps(steps_before, record.steps)
+    record.cache = deployment.target.cache_report(record.run_id, since=redriven_at)
+    for line in cache_lines(record.cache):
+        report(line)
+    _finish(deployment, record, finished, report)
+    return record
+
+
+def _merged_steps(before: list[dict], after: list[dict]) -> list[dict]:
+    """The steps of every attempt: a step run again replaces its earlier timing."""
+    by_name = {step["name"]: step for step in before}
+    by_name.update({step["name"]: step for step in after})
+    return list(by_name.values())
 
 
 def _check_schedulable(config: Config, pipelines: list[Pipeline]) -> None:

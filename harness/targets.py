@@ -56,8 +56,9 @@ class Target(abc.ABC):
     def before_execution(self, run_id: str) -> None:  # noqa: B027 (most targets have nothing to do)
         """Called just before a run's execution starts, with its run id (every job name's prefix)."""
 
-    def cache_report(self, run_id: str) -> list[dict]:
-        """What a step cache did with the run's jobs (none on a target without one)."""
+    def cache_report(self, run_id: str, since: float | None = None) -> list[dict]:
+        """What a step cache did with the run's jobs (since a time: of a redriven attempt);
+        none on a target without one."""
         return []
 
     def deploy_lock(self, stack_name: str) -> contextlib.AbstractContextManager:
@@ -159,7 +160,7 @@ class LocalTarget(Target):
         if self._has_cache and not self.config.cache.enabled:
             cache_api.call(self.endpoint_url, "POST", {"bypass": run_id})
 
-    def cache_report(self, run_id: str) -> list[dict]:
+    def cache_report(self, run_id: str, since: float | None = None) -> list[dict]:
         from harness.emulator import cache_api
 
         if not self._has_cache:
@@ -168,7 +169,11 @@ class LocalTarget(Target):
             events = cache_api.call(self.endpoint_url, "GET", query={"jobs": f"{run_id}-"}).get("events", [])
         except (OSError, ValueError, cache_api.NoCache):  # the local AWS went away: the record says none
             return []
-        return [{k: e[k] for k in ("job", "kind", "outcome", "detail")} for e in events]
+        return [
+            {k: e[k] for k in ("job", "kind", "outcome", "detail")}
+            for e in events
+            if since is None or e["time"] >= since
+        ]
 
     def confirm(self, changes: list[str]) -> bool:
         return True

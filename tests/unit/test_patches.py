@@ -493,3 +493,39 @@ def test_a_patch_that_no_longer_fits_fails_by_its_own_name():
         patches.PatchFailed, match=r"rename_something_upstream_moved no longer applies to moto "
     ):
         patches.apply(rename_something_upstream_moved)
+
+
+def test_redrive_relies_on_the_worker_running_its_execution_logic_in_a_thread():
+    import moto.stepfunctions.responses as upstream_responses
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.responses import StepFunctionResponse
+    from moto.stepfunctions.utils import PAGINATION_MODEL
+
+    # If upstream gains RedriveExecution, drop add_redrive_execution.
+    assert "def redrive_execution" not in inspect.getsource(upstream_responses)
+    assert StepFunctionResponse.redrive_execution.__module__ == "harness.emulator.patches.stepfunctions"
+    # harness.emulator.redrive swaps the worker's logic and starts it again; the program starts at start_at.
+    assert "target=self._execution_logic" in inspect.getsource(ExecutionWorker.start)
+    assert "env.next_state_name = self.start_at.start_at_name" in inspect.getsource(Program.eval)
+    assert HistoryEventType.ExecutionRedriven.value == "ExecutionRedriven"
+    assert PAGINATION_MODEL["list_executions"]["unique_attribute"] == ["start_date", "execution_arn"]
+
+
+def test_the_resume_point_is_the_last_top_level_state_entered_and_not_exited():
+    from harness.emulator.redrive import resume_point
+
+    def event(kind: str, name: str, data: str = "{}") -> dict:
+        details = "stateEnteredEventDetails" if kind.endswith("Entered") else "stateExitedEventDetails"
+        return {"type": kind, details: {"name": name, "input": data}}
+
+    events = [
+        event("PassStateEntered", "Prepare", '{"a": 1}'),
+        event("PassStateExited", "Prepare"),
+        event("ParallelStateEntered", "Both", '{"b": 2}'),
+        event("TaskStateEntered", "Inner", '{"c": 3}'),  # inside the Parallel: not top-level
+        {"type": "TaskFailed"},
+    ]
+    assert resume_point(events, {"Prepare", "Both", "Done"}) == ("Both", '{"b": 2}')
+    assert resume_point(events[:2], {"Prepare", "Both"}) is None

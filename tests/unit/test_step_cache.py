@@ -255,3 +255,36 @@ def test_a_gzip_file_is_keyed_by_what_it_holds_not_its_header_timestamp():
     assert step_cache.content_digest(first) == step_cache.content_digest(second)
     assert step_cache.content_digest(first) != step_cache.content_digest(gzip.compress(b"new code", mtime=1))
     assert step_cache.content_digest(b"\x1f\x8bnot gzip") == hashlib.sha256(b"\x1f\x8bnot gzip").hexdigest()
+
+
+def test_a_code_bundle_keys_a_step_by_the_files_its_program_loads(tmp_path):
+    """Fixing the evaluate script leaves the training step's key as it was."""
+    import io
+    import tarfile
+
+    def bundle(evaluate: str) -> bytes:
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            for name, text in {"jobs/train.py": "import json\n", "jobs/evaluate.py": evaluate}.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(text.encode())
+                tar.addfile(info, io.BytesIO(text.encode()))
+        return raw.getvalue()
+
+    def key(evaluate: str, program: str):
+        data = Objects(train_data("j") | {"s3://b/code/bundle.tar.gz": bundle(evaluate)})
+        hyperparameters = {
+            "sagemaker_program": json.dumps(program),
+            "sagemaker_submit_directory": json.dumps("s3://b/code/bundle.tar.gz"),
+        }
+        return step_cache.key_of(training("j", hyperparameters), data, "sha256:img")
+
+    broken, fixed = key("raise SystemExit(1)\n", "jobs/train.py"), key("print('ok')\n", "jobs/train.py")
+    assert broken.digest == fixed.digest
+    assert list(fixed.fields["hyperparameters.sagemaker_submit_directory"]) == ["jobs/train.py"]
+    cache = step_cache.StepCache(tmp_path)
+    cache.store(key("raise SystemExit(1)\n", "jobs/evaluate.py"), "before", [], {})
+    assert cache.explain_miss(key("print('ok')\n", "jobs/evaluate.py")) == (
+        "differs from job before: hyperparameters.sagemaker_submit_directory: "
+        "1 object changed (jobs/evaluate.py)"
+    )

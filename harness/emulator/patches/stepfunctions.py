@@ -161,9 +161,91 @@ def describe_executions_as_aws() -> None:
             answer["error"] = execution.error
         if execution.cause is not None:
             answer["cause"] = execution.cause
+        answer.update(_redrive_fields(execution, with_status=True))
         return ActionResult(answer)
 
     StepFunctionResponse.describe_execution = describe_execution
+
+
+def _redrive_fields(execution, with_status: bool) -> dict:
+    """redriveCount and redriveDate of a STANDARD execution (and DescribeExecution's
+    redriveStatus and redriveStatusReason)."""
+    from harness.emulator import redrive
+
+    if getattr(execution, "sm_type", "STANDARD") != "STANDARD":
+        return {}
+    fields = {"redriveCount": getattr(execution, "redrive_count", 0)}
+    if getattr(execution, "redrive_date", None) is not None:
+        fields["redriveDate"] = execution.redrive_date
+    if with_status:
+        status, reason = redrive.redrive_status(execution)
+        fields["redriveStatus"] = status
+        if reason:
+            fields["redriveStatusReason"] = reason
+    return fields
+
+
+def add_redrive_execution() -> None:
+    """moto has no RedriveExecution (nor the redrive fields of DescribeExecution and
+    ListExecutions, nor ListExecutions' redriveFilter); harness.emulator.redrive continues a
+    failed, aborted or timed-out execution as AWS does."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+    from moto.stepfunctions.utils import PAGINATION_MODEL
+    from moto.utilities.paginator import paginate
+
+    from harness.emulator import redrive
+
+    def redrive_execution(backend, execution_arn: str) -> datetime.datetime:
+        execution = backend.describe_execution(execution_arn)  # raises ExecutionDoesNotExist
+        try:
+            return redrive.redrive(execution)
+        except redrive.NotRedrivable as ex:
+            raise aws_error("ExecutionNotRedrivable", str(ex)) from None
+
+    def redrive_execution_response(response) -> ActionResult:
+        redriven = response.stepfunction_backend.redrive_execution(response._get_param("executionArn"))
+        return ActionResult({"redriveDate": redriven})
+
+    @paginate(pagination_model=PAGINATION_MODEL)
+    def list_executions(backend, state_machine_arn, status_filter=None, redrive_filter=None):
+        executions = backend.describe_state_machine(state_machine_arn).executions
+        if status_filter:
+            executions = [e for e in executions if e.status == status_filter]
+        if redrive_filter:
+            redriven = redrive_filter == "REDRIVEN"
+            executions = [e for e in executions if (getattr(e, "redrive_count", 0) > 0) == redriven]
+        return sorted(executions, key=lambda e: e.start_date, reverse=True)
+
+    def list_executions_response(response) -> ActionResult:
+        arn = response._get_param("stateMachineArn")
+        state_machine = response.stepfunction_backend.describe_state_machine(arn)
+        results, next_token = response.stepfunction_backend.list_executions(
+            arn,
+            status_filter=response._get_param("statusFilter"),
+            redrive_filter=response._get_param("redriveFilter"),
+            max_results=response._get_int_param("maxResults"),
+            next_token=response._get_param("nextToken"),
+        )
+        items = []
+        for execution in results:
+            item = {
+                "executionArn": execution.execution_arn,
+                "name": execution.name,
+                "startDate": execution.start_date,
+                "stateMachineArn": state_machine.arn,
+                "status": execution.status,
+            }
+            if execution.status != "RUNNING":
+                item["stopDate"] = execution.stop_date
+            items.append(item | _redrive_fields(execution, with_status=False))
+        return ActionResult({"executions": items, "nextToken": next_token})
+
+    StepFunctionsParserBackend.redrive_execution = redrive_execution
+    StepFunctionsParserBackend.list_executions = list_executions
+    StepFunctionResponse.redrive_execution = redrive_execution_response
+    StepFunctionResponse.list_executions = list_executions_response
 
 
 def complete_the_context_object() -> None:

@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from harness.emulator.sagemaker import python_imports
 from harness.emulator.state_files import atomic_write
 
 DEFAULT_MAX_BYTES = 10 * 2**30
@@ -57,10 +58,11 @@ class Key:
         return hashlib.sha256(json.dumps(self.fields, sort_keys=True).encode()).hexdigest()
 
 
-def key_of(spec, data, image_id: str) -> Key | None:
+def key_of(spec, s3_data, image_id: str) -> Key | None:
     """The key of a job (a runner.JobSpec), or None when it is not cacheable. `data` is the
     channels.S3Data that reads its inputs."""
     request = spec.request
+    data = _Inputs(s3_data)
     fields: dict[str, Any] = {"kind": spec.kind, "image": image_id}
     if spec.kind == "training":
         if request.get("CheckpointConfig"):
@@ -81,7 +83,7 @@ def key_of(spec, data, image_id: str) -> Key | None:
             settings = {k: v for k, v in channel.items() if k not in ("ChannelName", "DataSource")}
             settings |= {k: v for k, v in source.items() if k != "S3Uri"}
             _flatten(fields, f"channel {channel['ChannelName']}", settings)
-            fields[f"input {channel['ChannelName']}"] = _manifest(data, source)
+            fields[f"input {channel['ChannelName']}"] = data.manifest(source)
         fields["network isolation"] = bool(request.get("EnableNetworkIsolation"))
         program = hyperparameters.get("sagemaker_program") or json.dumps(algorithm.get("ContainerEntrypoint"))
     elif spec.kind == "processing":
@@ -97,7 +99,7 @@ def key_of(spec, data, image_id: str) -> Key | None:
                 f"input {item['InputName']} settings",
                 {k: v for k, v in source.items() if k != "S3Uri"},
             )
-            fields[f"input {item['InputName']}"] = _manifest(data, source)
+            fields[f"input {item['InputName']}"] = data.manifest(source)
         for item in (request.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
             fields[f"output {item['OutputName']}"] = item["S3Output"]["LocalPath"]
         fields["network isolation"] = bool((request.get("NetworkConfig") or {}).get("EnableNetworkIsolation"))
@@ -107,13 +109,13 @@ def key_of(spec, data, image_id: str) -> Key | None:
         model_data = container.pop("ModelDataUrl", "")
         container.pop("Image", None)
         _flatten(fields, "model", container)
-        fields["model data"] = _manifest(data, {"S3Uri": model_data}) if model_data else {}
+        fields["model data"] = data.manifest({"S3Uri": model_data}) if model_data else {}
         transform_input = dict(request["TransformInput"])
         source = transform_input.pop("DataSource")["S3DataSource"]
         _flatten(
             fields, "input settings", transform_input | {k: v for k, v in source.items() if k != "S3Uri"}
         )
-        fields["input"] = _manifest(data, source)
+        fields["input"] = data.manifest(source)
         output = {
             k: v for k, v in request["TransformOutput"].items() if k not in ("S3OutputPath", "KmsKeyId")
         }
@@ -128,6 +130,7 @@ def key_of(spec, data, image_id: str) -> Key | None:
         return None
     _flatten(fields, "environment", request.get("Environment") or {})
     locations = _content_of_s3_values(fields, data)
+    data.keep_only_what_programs_load(fields)
     return Key(spec.kind, f"{spec.kind} {program}", fields, locations)
 
 
@@ -143,7 +146,7 @@ def _content_of_s3_values(fields: dict[str, Any], data) -> dict[str, str]:
         if not uri.startswith("s3://") or name.startswith("input"):
             continue
         try:
-            fields[name] = _manifest(data, {"S3Uri": uri})
+            fields[name] = data.manifest({"S3Uri": uri})
         except DataError:
             fields[name] = "(an S3 location)"
             locations[name] = uri
@@ -168,10 +171,44 @@ def _flatten(into: dict, prefix: str, value: Any) -> None:
         into[prefix] = value
 
 
-def _manifest(data, source: dict) -> dict[str, str]:
-    """Path in the channel -> sha256 of the object's content."""
-    found = data.objects(source["S3Uri"], source.get("S3DataType", "S3Prefix"))
-    return {item.relative: content_digest(data.read(item)) for item in found}
+class _Inputs:
+    """Manifests of S3 inputs: path in the channel -> sha256 of the object's content; an
+    archive of Python code by its members (a lone archive: `jobs/a.py`; among other objects:
+    `code.tar.gz!jobs/a.py`), later cut to what the job's programs can load."""
+
+    def __init__(self, data):
+        self.data = data
+        self._archives: list[tuple[dict[str, str], str, dict[str, bytes]]] = []
+
+    def manifest(self, source: dict) -> dict[str, str]:
+        found = self.data.objects(source["S3Uri"], source.get("S3DataType", "S3Prefix"))
+        manifest = {}
+        for item in found:
+            body = self.data.read(item)
+            members = python_imports.archive_members(body)
+            if members is None:
+                manifest[item.relative] = content_digest(body)
+                continue
+            prefix = "" if len(found) == 1 else f"{item.relative}!"
+            manifest |= {
+                prefix + name: hashlib.sha256(member).hexdigest() for name, member in members.items()
+            }
+            self._archives.append((manifest, prefix, members))
+        return manifest
+
+    def keep_only_what_programs_load(self, fields: dict[str, Any]) -> None:
+        """The programs are the .py paths the request names (an entry point, an argument,
+        sagemaker_program, SAGEMAKER_PROGRAM)."""
+        programs = [
+            value.strip('"')
+            for value in fields.values()
+            if isinstance(value, str) and value.strip('"').endswith(".py")
+        ]
+        for manifest, prefix, members in self._archives:
+            loadable = python_imports.loadable(members, programs)
+            if loadable is not None:
+                for name in set(members) - loadable:
+                    manifest.pop(prefix + name, None)
 
 
 def content_digest(body: bytes) -> str:
