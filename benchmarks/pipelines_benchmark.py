@@ -33,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import hops  # noqa: E402  (beside this script)
+
 os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 
 # Steps each variant runs: preprocess (fit), train, evaluate, create model,
@@ -65,6 +68,7 @@ def main() -> int:
         setup["job image (built or reused)"] = time.perf_counter() - started
         port = aws.endpoint_url.rsplit(":", 1)[1]
         results: dict[int, dict[str, list[float]]] = {}
+        breakdowns: dict[int, list] = {}
         for size in args.sizes:
             data_file = pipeline_data.generate(work / f"data-{size}" / "census.csv", size, seed=7)
             config = harness_config.load(
@@ -78,21 +82,23 @@ def main() -> int:
             setup[f"deploy + upload data ({size} rows)"] = time.perf_counter() - started
             sagemaker_pipeline = SageMakerPipeline(aws, image, deployment, size)
             times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+            jobs: list[dict[str, float]] = []
             try:
-                measure(args.repeats, size, times, deployment, data_file, work, sagemaker_pipeline)
+                measure(args.repeats, size, times, deployment, data_file, work, sagemaker_pipeline, jobs)
             finally:
                 sagemaker_pipeline.cleanup()  # local mode leaves every container it made
             results[size] = times
+            breakdowns[size] = hops.breakdown(jobs)
     finally:
         aws.stop()
-    report(setup, results, args.repeats)
+    report(setup, results, args.repeats, breakdowns)
     return 0
 
 
 VARIANTS = ("a", "a'", "a''", "b", "c")
 
 
-def measure(repeats, size, times, deployment, data_file, work, sagemaker_pipeline) -> None:
+def measure(repeats, size, times, deployment, data_file, work, sagemaker_pipeline, jobs) -> None:
     """Run every variant `repeats` times, rotating their order so noise spreads evenly."""
     cold = with_settings(deployment, cache_enabled=False)
     if not run_local_target(deployment):  # what (a') is served from
@@ -103,7 +109,7 @@ def measure(repeats, size, times, deployment, data_file, work, sagemaker_pipelin
         for variant in order:
             started = time.perf_counter()
             if variant == "a":
-                ok = run_local_target(cold)
+                ok = run_local_target(cold, jobs)
             elif variant == "a'":
                 ok = run_local_target(deployment)
             elif variant == "a''":  # a value no earlier run had
@@ -139,7 +145,8 @@ def with_settings(deployment, cache_enabled: bool = True, C: float | None = None
     return dataclasses.replace(deployment, config=config, target=target)
 
 
-def run_local_target(deployment) -> bool:
+def run_local_target(deployment, jobs: list | None = None) -> bool:
+    """Both pipelines, training then inference; `jobs` gets each job's per-hop marks."""
     from harness import runs
     from harness.handover import Source
 
@@ -150,7 +157,12 @@ def run_local_target(deployment) -> bool:
         if trained.status != "SUCCEEDED":
             return False
         model = {"model": Source(trained.produced["model"], trained.run_id, "this invocation")}
-        return runs.run_pipeline(deployment, config.pipeline("inference"), model, quiet).status == "SUCCEEDED"
+        inferred = runs.run_pipeline(deployment, config.pipeline("inference"), model, quiet)
+    if jobs is not None:
+        sfn = deployment.target.clients().client("stepfunctions")
+        for record in (trained, inferred):
+            jobs += hops.job_marks(sfn, deployment.target.endpoint_url, record.execution_arn, record.run_id)
+    return inferred.status == "SUCCEEDED"
 
 
 def run_floor(data_dir: Path, out: Path) -> bool:
@@ -342,7 +354,9 @@ def _containers() -> set[str]:
     return set(result.stdout.split())
 
 
-def report(setup: dict[str, float], results: dict[int, dict[str, list[float]]], repeats: int) -> None:
+def report(
+    setup: dict[str, float], results: dict[int, dict[str, list[float]]], repeats: int, breakdowns: dict
+) -> None:
     names = {
         "a": "(a) local target, cold (every job runs)",
         "a'": "(a') the same again: all served from the step cache",
@@ -364,6 +378,12 @@ def report(setup: dict[str, float], results: dict[int, dict[str, list[float]]], 
         a, c = statistics.median(times["a"]), statistics.median(times["c"])
         comparison = f"{c / a:.2f}x faster" if a <= c else f"{a / c:.2f}x slower"
         print(f"{'':>8}  (a) is {comparison} than (c), which has no cache in local mode")
+    for size, rows in breakdowns.items():
+        print(
+            f"\nper hop, (a) at {size} rows: median over its jobs (each run's processing, training, transform)"
+        )
+        for label, milliseconds, count in rows:
+            print(f"  {label:60} {milliseconds:8.0f} ms  ({count} jobs)")
 
 
 if __name__ == "__main__":

@@ -253,6 +253,7 @@ def serve(
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.s3_store import S3Store
     from harness.emulator.sagemaker import logs as job_logs
+    from harness.emulator.sagemaker import timeline
     from harness.emulator.sagemaker.cached_runner import CachedRunner
     from harness.emulator.sagemaker.docker_runner import DockerRunner
     from harness.emulator.sagemaker.models import LocalSageMakerBackend
@@ -303,7 +304,7 @@ def serve(
     }
     info["cache"] = str(cache_dir) if cache_dir is not None else None
     app = request_guard.guarded(DomainDispatcherApplication(create_backend_app))
-    app = _with_info(cache_api.serving(app, cached), info, state_dir)
+    app = _with_info(timeline.serving(cache_api.serving(app, cached)), info, state_dir)
     servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
     for server in servers:
         threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()

@@ -32,3 +32,6 @@ def test_the_benchmark_runs_every_variant_and_prints_the_table(job_image):
             variant
         )
     assert re.search(r"\(a\) is \d+\.\d\dx (faster|slower) than \(c\)", result.stdout)
+    per_hop = result.stdout.split("per hop, (a) at 300 rows", 1)[1]
+    for hop in ("container started -> its first line", "Describe Completed -> .sync Task succeeded"):
+        assert re.search(rf"  {re.escape(hop)}\s+\d+ ms  \(\d+ jobs\)", per_hop), hop

@@ -529,3 +529,21 @@ def test_the_resume_point_is_the_last_top_level_state_entered_and_not_exited():
     ]
     assert resume_point(events, {"Prepare", "Both", "Done"}) == ("Both", '{"b": 2}')
     assert resume_point(events[:2], {"Prepare", "Both"}) is None
+
+
+def test_sync_tasks_sleep_through_the_module_time_that_a_job_end_wakes():
+    import threading
+    import time
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback,
+    )
+
+    from harness.emulator import job_events
+
+    assert "time.sleep(_DELAY_SECONDS_SYNC_CONDITION_CHECK)" in inspect.getsource(callback)
+    assert callback.time.sleep is job_events.wait and callback.time.time is time.time
+    started = time.monotonic()
+    threading.Timer(0.05, job_events.job_ended).start()
+    callback.time.sleep(5)  # a job ends after 50 ms: the sleep ends with it
+    assert time.monotonic() - started < 2

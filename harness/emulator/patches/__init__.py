@@ -43,7 +43,7 @@ def _moto_patches() -> list:
         stepfunctions.report_bad_jsonata_timestamps_as_query_errors,
         stepfunctions.word_map_item_errors_as_aws,
         stepfunctions.read_aws_sdk_response_bodies,
-        stepfunctions.poll_sync_tasks_promptly,
+        stepfunctions.wake_sync_tasks_when_jobs_end,
         stepfunctions.name_aws_sdk_errors_as_aws,
         stepfunctions.call_aws_sdk_services_by_their_boto_names,
         stepfunctions.page_execution_histories,

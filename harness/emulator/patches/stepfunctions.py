@@ -446,15 +446,22 @@ def read_aws_sdk_response_bodies() -> None:
 SYNC_POLL_S = 0.1
 
 
-def poll_sync_tasks_promptly() -> None:
-    """moto's engine polls a .sync job every 0.5 s; AWS learns of the end from an event
-    within moments. Polling a local Describe every 0.1 s costs little and keeps each
-    step from waiting a quarter second on average for nothing."""
+def wake_sync_tasks_when_jobs_end() -> None:
+    """moto's engine polls a .sync task every 0.5 s; AWS learns of a job's end from an event
+    within moments. The poll's sleep here ends as soon as a SageMaker job ends
+    (harness.emulator.job_events), and is at most 0.1 s for other .sync integrations."""
+    import time
+    import types
+
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_callback as callback,
     )
 
+    from harness.emulator import job_events
+
     callback._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_S
+    # The module's own `time`, with a sleep that a job's end interrupts.
+    callback.time = types.SimpleNamespace(**{**vars(time), "sleep": job_events.wait})
 
 
 # AWS's names for services in aws-sdk Task errors, where moto's table lacks them.

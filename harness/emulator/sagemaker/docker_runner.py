@@ -35,6 +35,7 @@ from harness.emulator.sagemaker.runner import (
     ModelHost,
     StopSignal,
 )
+from harness.emulator.sagemaker.timeline import TIMELINE
 
 log = logging.getLogger(__name__)
 
@@ -291,12 +292,14 @@ class _Job:
         models, sinks = [], []
         try:
             for name in names:
-                sink = self.logs(name)
+                sink = _marking(self.spec.name, self.logs(name))
                 if limits.note:
                     sink(limits.note)
                 folder = self.folder / name
                 self.data.unpack_model(container.get("ModelDataUrl") or "", folder / "model")
                 labels = containers.labels_for(self.spec.arn)
+                TIMELINE.mark(self.spec.name, "staged")
+                TIMELINE.mark(self.spec.name, "container started")
                 models.append(
                     serving.serve(
                         container["Image"],
@@ -313,6 +316,7 @@ class _Job:
         finally:
             for model in models:
                 model.stop()
+            TIMELINE.mark(self.spec.name, "container exited")
         return JobOutcome("Stopped") if self.stop.is_set() else JobOutcome("Completed")
 
     # -- steps -------------------------------------------------------------------------
@@ -327,7 +331,7 @@ class _Job:
             sink = self.logs(name)
             self.hosts.append(_Host(name, root, sink))
         for host in self.hosts:
-            host_sink = host.sink
+            host_sink = _marking(self.spec.name, host.sink)
 
             def sink(line: str, host=host, write=host_sink) -> None:
                 host.tail.append(line)
@@ -416,7 +420,9 @@ class _Job:
         """Start every host, wait for all to exit; `synced` folders go to S3 while they run."""
         client = containers.docker_client()
         readers = []
+        TIMELINE.mark(self.spec.name, "staged")
         for host in self.hosts:
+            TIMELINE.mark(self.spec.name, "container started")
             client.api.start(host.container)
             reader = threading.Thread(
                 target=_stream_output, args=(host,), name=f"log-{host.name}", daemon=True
@@ -430,6 +436,7 @@ class _Job:
         codes = {}
         for host in self.hosts:
             codes[host.name] = int(client.api.wait(host.container)["StatusCode"])
+        TIMELINE.mark(self.spec.name, "container exited")
         for reader in readers:
             reader.join(timeout=10)
         if syncer is not None:
@@ -486,6 +493,17 @@ class _Job:
         if self.network:
             containers.remove_network(self.network)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _marking(job: str, sink: LogSink) -> LogSink:
+    """The sink, marking the job's first and last line of output on its timeline."""
+
+    def write(line: str) -> None:
+        TIMELINE.mark(job, "first line")
+        TIMELINE.mark(job, "last line", keep_first=False)
+        sink(line)
+
+    return write
 
 
 def _stream_output(host: _Host) -> None:

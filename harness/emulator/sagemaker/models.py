@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import re
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -23,6 +22,7 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
+from harness.emulator import job_events
 from harness.emulator.sagemaker import contract, tuning
 from harness.emulator.sagemaker.logs import JobLog
 from harness.emulator.sagemaker.metrics import MetricsRecorder
@@ -35,6 +35,7 @@ from harness.emulator.sagemaker.runner import (
     ModelHost,
     StopSignal,
 )
+from harness.emulator.sagemaker.timeline import TIMELINE
 
 _KIND_TITLE = {"processing": "Processing", "training": "Training", "transform": "Transform"}
 STOP_POLL_S = 0.5
@@ -310,11 +311,13 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                     for name in running:
                         self._request_stop(self.training_jobs[name].arn, "StopHyperParameterTuningJob")
                 running = [name for name in running if not self._ended(name)]
-                time.sleep(0.2)
+                if running:
+                    job_events.wait(0.2)  # until one of them ends
             self._settle(run)
         except Exception as ex:  # the tuning job fails; the local AWS carries on
             run.status, run.failure_reason = "Failed", f"InternalServerError: {ex}"
         run.end_time = run.last_modified_time = utcnow()
+        job_events.job_ended()
 
     def _settle(self, run: tuning.TuningRun) -> None:
         summaries = run.summaries(self.describe_training_job)
@@ -518,6 +521,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 timer.daemon = True
                 timer.start()
                 timers.append(timer)
+        TIMELINE.mark(spec.name, "created")
         self._mark_started(spec.kind, job)
         try:
             recorder = None
@@ -540,6 +544,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         if active.stop.is_set() and outcome.status != "Failed":
             outcome = JobOutcome("Stopped", model_artifacts=outcome.model_artifacts, outputs=outcome.outputs)
         self._finish(spec.kind, job, outcome, active.stop.reason)
+        TIMELINE.mark(spec.name, "completed")
+        job_events.job_ended()
         with self._lock:
             self._active.pop(spec.arn, None)
 
