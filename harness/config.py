@@ -42,6 +42,7 @@ class ConfigError(ValueError):
 class Emulator:
     port: int = 4566
     state_dir: str | None = None
+    init_dir: str | None = None  # LocalStack-style init hooks ({boot,start,ready,shutdown}.d)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,6 +356,9 @@ def _check_values(config: Config, fail) -> None:
         raise fail("data.rows", "at least 100")
     if not 0 < config.emulator.port < 65536:
         raise fail("emulator.port", "a port number")
+    init_dir = config.emulator.init_dir
+    if init_dir is not None and not os.path.isdir(os.path.expanduser(init_dir)):
+        raise fail("emulator.init_dir", f"a folder of init hooks (boot.d, ready.d, ...); {init_dir} is none")
     if config.cache.expire_after is not None and not config.cache.expire_after_seconds:
         given = config.cache.expire_after
         raise fail("cache.expire_after", f"a duration such as 90m, 12h or 7d, or null; got {given!r}")

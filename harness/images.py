@@ -18,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 JOB_IMAGE_CONTEXT = ROOT / "docker" / "job"
 JOB_IMAGE_REPOSITORY = "mlharness/job"
+LOCAL_AWS_IMAGE_CONTEXT = ROOT / "docker" / "local-aws"  # built by docker compose, from the root
 LOCAL_BASE_IMAGE = "mlharness/base:bookworm"
 PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
 WHEELHOUSE = "wheelhouse"

@@ -98,7 +98,21 @@ class LocalTarget(Target):
         return _answers(self._endpoint())
 
     def _endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.config.emulator.port}"
+        """LOCALSTACK_HOST (host:port, as LocalStack's tools read it) when set, else emulator.port
+        on loopback."""
+        host, port = self._host_and_port()
+        return f"http://{host}:{port}"
+
+    def _host_and_port(self) -> tuple[str, int]:
+        given = os.environ.get("LOCALSTACK_HOST", "").strip()
+        if not given:
+            return "127.0.0.1", self.config.emulator.port
+        from localstack_client.config import parse_localstack_host
+
+        try:
+            return parse_localstack_host(given)
+        except RuntimeError:
+            raise HarnessError(f"LOCALSTACK_HOST={given!r} is not HOST or HOST:PORT") from None
 
     def prepare(self) -> None:
         from harness.emulator import EmulatorError, LocalAWS
@@ -107,15 +121,21 @@ class LocalTarget(Target):
         endpoint = self._endpoint()
         if _answers(endpoint):
             return self._join(endpoint)
+        host, port = self._host_and_port()
+        if host not in ("127.0.0.1", "localhost"):  # only a local AWS on this machine can be started
+            raise HarnessError(f"no local AWS answers at {endpoint} (LOCALSTACK_HOST): start it there first")
         try:
             cache = self.config.cache
             self._emulator = LocalAWS(
-                port=self.config.emulator.port,
+                port=port,
                 state_dir=self.config.emulator.state_dir,
                 managed=True,
                 cache=cache.enabled,
                 cache_expire_after=cache.expire_after_seconds,
                 cache_max_bytes=int(cache.max_gb * 2**30),
+                init_dir=os.path.expanduser(self.config.emulator.init_dir)
+                if self.config.emulator.init_dir
+                else None,
             ).start()
         except EmulatorError as ex:
             if not _answers_within(endpoint, JOIN_WAIT_S):  # not another command starting it

@@ -74,4 +74,6 @@ if [ ! -e "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+# 4. The wheelhouse the local AWS's own image installs from (docker-compose.yml's local-aws service).
+.venv/bin/python -c 'from harness import images; images.ensure_wheelhouse(images.LOCAL_AWS_IMAGE_CONTEXT)'
 say "ready"

@@ -16,7 +16,7 @@ PROJECT_MOCKS = ROOT / "config" / "sfn-mocks.json"
 pytest_plugins = ["pytester"]  # the README's test file runs from a temporary project
 
 # Tests must never reach real AWS, whatever the environment holds.
-for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "LOCALSTACK_HOST"):
     os.environ.pop(_name, None)
 os.environ.update(
     AWS_ACCESS_KEY_ID="test",

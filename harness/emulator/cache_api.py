@@ -14,6 +14,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from harness.emulator.internal_api import json_answer, read_json
+
 CACHE_PATH = "/_mlharness/cache"
 
 
@@ -24,7 +26,7 @@ def serving(app, cached_runner):
         if environ.get("PATH_INFO") != CACHE_PATH:
             return app(environ, start_response)
         if cached_runner is None:
-            return _answer(
+            return json_answer(
                 start_response, "404 Not Found", {"message": "this local AWS runs without a step cache"}
             )
         method = environ.get("REQUEST_METHOD")
@@ -34,19 +36,21 @@ def serving(app, cached_runner):
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
             if query.get("jobs"):
                 document["events"] = cached_runner.events(query["jobs"][0])
-            return _answer(start_response, "200 OK", document)
+            return json_answer(start_response, "200 OK", document)
         if method == "DELETE":
-            return _answer(start_response, "200 OK", {"removed": cache.clear()})
+            return json_answer(start_response, "200 OK", {"removed": cache.clear()})
         if method == "POST":
             try:
-                body = json.loads(
-                    environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)) or b"{}"
-                )
+                body = read_json(environ) or {}
                 cached_runner.bypass(str(body["bypass"]))
             except (ValueError, KeyError, TypeError):
-                return _answer(start_response, "400 Bad Request", {"message": 'expected {"bypass": PREFIX}'})
-            return _answer(start_response, "200 OK", {"bypass": body["bypass"]})
-        return _answer(start_response, "405 Method Not Allowed", {"message": f"{method} is not supported"})
+                return json_answer(
+                    start_response, "400 Bad Request", {"message": 'expected {"bypass": PREFIX}'}
+                )
+            return json_answer(start_response, "200 OK", {"bypass": body["bypass"]})
+        return json_answer(
+            start_response, "405 Method Not Allowed", {"message": f"{method} is not supported"}
+        )
 
     return application
 
@@ -63,12 +67,6 @@ def summaries(cache) -> list[dict]:
         }
         for e in sorted(cache.entries(), key=lambda e: e["last_used"], reverse=True)
     ]
-
-
-def _answer(start_response, status: str, document: dict):
-    body = json.dumps(document).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 class NoCache(RuntimeError):

@@ -140,6 +140,36 @@ def job_network_gateway() -> str | None:
     return None
 
 
+def join_own_network(port: int) -> str:
+    """For a local AWS that itself runs in a container (docker compose): make the network that
+    container is on the job network, and return the URL job containers reach it at there (its
+    first alias on that network, the compose service name, else its address). Job containers
+    then find it by name, not through a bridge gateway that is not its own."""
+    global JOB_NETWORK
+    import socket
+
+    try:
+        own = docker_client().containers.get(socket.gethostname())
+    except Exception as ex:  # no engine, or not a container of this engine
+        raise DockerUnavailable(
+            f"running in a container, this local AWS must find itself on the Docker engine: {ex}"
+        ) from ex
+    networks = own.attrs["NetworkSettings"]["Networks"]
+    if not networks:
+        raise DockerUnavailable("this local AWS's container is on no network job containers could join")
+    name = sorted(networks)[0]
+    attached = networks[name]
+    aliases = [a for a in attached.get("Aliases") or [] if a not in (own.id, own.id[:12])]
+    JOB_NETWORK = name
+    return f"http://{aliases[0] if aliases else attached['IPAddress']}:{port}"
+
+
+def address_on_job_network(container_id: str) -> str:
+    """A container's IP address on the job network."""
+    attrs = docker_client().api.inspect_container(container_id)
+    return attrs["NetworkSettings"]["Networks"][JOB_NETWORK]["IPAddress"]
+
+
 def create_job_network(job_arn: str) -> str:
     """A bridge network of one job's own (its hosts find each other by name there), labelled
     like its containers so that an orphan is found and removed."""

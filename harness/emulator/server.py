@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from harness.emulator import leases, processes
+from harness.emulator.internal_api import json_answer
 
 DEFAULT_PORT = 4566
 READY_TIMEOUT_S = 30
@@ -67,6 +68,7 @@ class LocalAWS:
         cache_dir: str | os.PathLike | None = None,
         cache_expire_after: float | None = None,
         cache_max_bytes: int | None = None,
+        init_dir: str | os.PathLike | None = None,
     ):
         """mock_config: a Step Functions Local mock configuration for `<arn>#<test case>` runs.
         managed: it stops itself when no lease is held and nothing runs; start() takes a lease
@@ -83,6 +85,7 @@ class LocalAWS:
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.cache_expire_after = cache_expire_after
         self.cache_max_bytes = cache_max_bytes
+        self.init_dir = Path(init_dir) if init_dir else None
         self.lease: Path | None = None
         self.process: subprocess.Popen | None = None
         self.info: dict = {}
@@ -113,6 +116,8 @@ class LocalAWS:
                 args += ["--cache-expire-after", str(self.cache_expire_after)]
             if self.cache_max_bytes is not None:
                 args += ["--cache-max-gb", str(self.cache_max_bytes / 2**30)]
+        if self.init_dir:
+            args += ["--init-dir", str(self.init_dir)]
         if self.managed:
             args.append("--managed")
             self.lease = leases.acquire(self.state_dir)  # before it starts, so it never sees none
@@ -223,12 +228,25 @@ def serve(
     cache_dir: Path | None = None,
     cache_max_bytes: int | None = None,
     cache_expire_after: float | None = None,
+    init_dir: Path | None = None,
+    in_container: bool = False,
+    scratch_dir: Path | None = None,
 ) -> None:
-    """cache_dir: run jobs through the step cache kept there (None: no cache)."""
+    """cache_dir: run jobs through the step cache kept there (None: no cache).
+    init_dir: LocalStack-style init hooks (default: LocalStack's /etc/localstack/init if present).
+    in_container: this process runs in a container (docker compose) on the host's engine: job
+    containers reach it on its own network, by its alias there, and it calls serving containers
+    there too. scratch_dir: where job folders are made (default: the temp dir); in a container,
+    it must be bind-mounted at the same path, since the engine resolves job mounts on the host."""
     from werkzeug.serving import make_server
 
-    from harness.emulator import sfn_mocking
+    from harness.emulator import init_hooks, sfn_mocking
 
+    hooks = init_hooks.InitHooks(
+        Path(init_dir) if init_dir else init_hooks.default_root(),
+        f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port or DEFAULT_PORT}",
+    )
+    hooks.run(init_hooks.Stage.BOOT)
     try:  # a broken mock configuration stops the start, in one line
         sfn_mocking.configure(mock_config or os.environ.get("SFN_MOCK_CONFIG") or None)
     except sfn_mocking.MockConfigError as ex:
@@ -239,8 +257,8 @@ def serve(
         state_lock = leases.StateDirLock(state_dir).acquire()
     except leases.StateDirInUse as ex:
         raise SystemExit(f"error: {ex}") from None
-    primary = _bind_check(host, port)
-    port = primary
+    port = _bind_check(host, port)
+    hooks.endpoint_url = hooks.endpoint_url.rsplit(":", 1)[0] + f":{port}"  # port 0 resolved
     # The engine's own clients (aws-sdk tasks, .sync polling) call MOTO_PORT.
     os.environ["MOTO_PORT"] = str(port)
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
@@ -248,7 +266,7 @@ def serve(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from moto.server import MotoRequestHandler
 
-    from harness.emulator import cache_api, containers, patches, request_guard
+    from harness.emulator import cache_api, containers, coverage, localstack_api, patches, request_guard
     from harness.emulator.log_store import LogStore
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.s3_store import S3Store
@@ -265,13 +283,24 @@ def serve(
     if removed:
         log.info("removed %d container(s) left by an earlier emulator", removed)
 
-    gateway = containers.job_network_gateway() if docker_gateway else None
-    hosts = [host] + ([gateway] if gateway and gateway != host else [])
-    container_url = f"http://{gateway}:{port}" if gateway else f"http://{host}:{port}"
+    if in_container:
+        try:
+            container_url = containers.join_own_network(port)
+        except containers.DockerUnavailable as ex:
+            raise SystemExit(f"error: {ex}") from None
+        hosts = [host]
+    else:
+        gateway = containers.job_network_gateway() if docker_gateway else None
+        hosts = [host] + ([gateway] if gateway and gateway != host else [])
+        container_url = f"http://{gateway}:{port}" if gateway else f"http://{host}:{port}"
 
-    # Job scratch (staged inputs, the /opt/ml folders containers mount) lives in the temp dir.
-    work_dir = Path(tempfile.mkdtemp(prefix="mlharness-jobs-"))
-    runner = DockerRunner(container_url, str(work_dir), keep_containers=keep_containers)
+    # Job scratch (staged inputs, the /opt/ml folders containers mount).
+    if scratch_dir is not None:
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix="mlharness-jobs-", dir=scratch_dir))
+    runner = DockerRunner(
+        container_url, str(work_dir), keep_containers=keep_containers, serving_by_network=in_container
+    )
     cached = None
     if cache_dir is not None:
         cache = StepCache(cache_dir, cache_max_bytes or DEFAULT_MAX_BYTES, cache_expire_after)
@@ -289,13 +318,15 @@ def serve(
     log_store.restore()
     job_logs.persist_to(log_store)
     registry = _start_registry(state_dir)
+    hooks.run(init_hooks.Stage.START)
 
     stopping = threading.Event()
     info = {
         "endpoint_url": f"http://{host}:{port}",
         "container_endpoint_url": container_url,
         "listen": [f"{h}:{port}" for h in hosts],
-        "state_dir": str(state_dir),
+        # in a container, its paths mean nothing to the commands that use it
+        "state_dir": None if in_container else str(state_dir),
         "pid": os.getpid(),
         "instance": processes.instance_id(),
         "managed": managed,
@@ -305,6 +336,8 @@ def serve(
     info["cache"] = str(cache_dir) if cache_dir is not None else None
     app = request_guard.guarded(DomainDispatcherApplication(create_backend_app))
     app = _with_info(timeline.serving(cache_api.serving(app, cached)), info, state_dir)
+    localstack = localstack_api.LocalStackEndpoints(list(coverage.SERVICES), hooks, stopping)
+    app = localstack_api.serving(app, localstack)
     servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
     for server in servers:
         threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()
@@ -314,6 +347,7 @@ def serve(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    hooks.run(init_hooks.Stage.READY)  # before it says it is ready: what they seed is there
     if managed:
         threading.Thread(target=_stop_when_idle, args=(state_dir, stopping), name="idle", daemon=True).start()
     if ready_file:
@@ -323,6 +357,7 @@ def serve(
     print(f"local AWS ready on {', '.join(info['listen'])} (state: {state_dir})", flush=True)
 
     stopping.wait()
+    hooks.run(init_hooks.Stage.SHUTDOWN)
     print("local AWS stopping: ending running jobs", flush=True)
     for server in servers:
         server.shutdown()
@@ -341,9 +376,8 @@ def _with_info(app, info: dict, state_dir: Path):
     def application(environ, start_response):
         if environ.get("PATH_INFO") != INFO_PATH:
             return app(environ, start_response)
-        body = json.dumps({**info, "leases": len(leases.live(state_dir)), "running": _running()}).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+        document = {**info, "leases": len(leases.live(state_dir)), "running": _running()}
+        return json_answer(start_response, "200 OK", document)
 
     return application
 
@@ -460,6 +494,26 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument(
         "--cache-expire-after", type=float, default=None, metavar="SECONDS", help="entries older are not used"
     )
+    parser.add_argument(
+        "--init-dir",
+        type=Path,
+        default=None,
+        help="LocalStack-style init hooks: DIR/{boot,start,ready,shutdown}.d/*.sh|*.py "
+        "(default /etc/localstack/init when it exists)",
+    )
+    parser.add_argument(
+        "--in-container",
+        action="store_true",
+        help="it runs in a container on the host's Docker engine (docker compose): job containers "
+        "reach it on its own network",
+    )
+    parser.add_argument(
+        "--scratch-dir",
+        type=Path,
+        default=None,
+        help="where job folders are made (default: the temp dir); with --in-container, a host path "
+        "bind-mounted at the same path",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--managed", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -511,5 +565,8 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache,
         cache_max_bytes=int(args.cache_max_gb * 2**30) if args.cache_max_gb else None,
         cache_expire_after=args.cache_expire_after,
+        init_dir=args.init_dir,
+        in_container=args.in_container,
+        scratch_dir=args.scratch_dir,
     )
     return 0

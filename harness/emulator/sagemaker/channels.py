@@ -147,7 +147,31 @@ class S3Data:
         except (self.s3.exceptions.NoSuchKey, self.s3.exceptions.NoSuchBucket):
             raise DataError(f"ClientError: the model data {uri} does not exist") from None
         with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as archive:
+            extract_safely(archive, folder, uri)
+
+
+def extract_safely(archive: tarfile.TarFile, folder: Path, uri: str) -> None:
+    """Extract with tarfile's "data" filter (nothing outside the folder, no devices); a Python
+    without it (3.11 before 3.11.4, as Debian 12's) gets the same checks made here."""
+    if hasattr(tarfile, "data_filter"):
+        try:
             archive.extractall(folder, filter="data")
+        except tarfile.FilterError as ex:
+            raise DataError(f"ClientError: the model data {uri} cannot be extracted: {ex}") from None
+        return
+    root = folder.resolve()
+    for member in archive.getmembers():
+        target = (root / member.name).resolve()
+        link = root
+        if member.issym():
+            link = (target.parent / member.linkname).resolve()
+        elif member.islnk():
+            link = (root / member.linkname).resolve()
+        if not (target.is_relative_to(root) and link.is_relative_to(root)) or member.isdev():
+            raise DataError(
+                f"ClientError: the model data {uri} cannot be extracted: {member.name!r} is unsafe"
+            )
+    archive.extractall(folder)
 
 
 def relative_path(key: str, prefix: str) -> str:

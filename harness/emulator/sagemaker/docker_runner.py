@@ -55,11 +55,19 @@ class JobFailed(Exception):
 
 
 class DockerRunner(JobRunner, ModelHost):
-    def __init__(self, endpoint_url: str, work_dir: str, keep_containers: bool = False):
-        """endpoint_url: the local AWS as seen from this machine *and* from job containers."""
+    def __init__(
+        self,
+        endpoint_url: str,
+        work_dir: str,
+        keep_containers: bool = False,
+        serving_by_network: bool = False,
+    ):
+        """endpoint_url: the local AWS as seen from job containers. serving_by_network: the local
+        AWS is itself on the job network, so it calls serving containers at their address there."""
         self.endpoint_url = endpoint_url
         self.work_dir = Path(work_dir)
         self.keep_containers = keep_containers
+        self.serving_by_network = serving_by_network
         self._machine: tuple[int, int] | None = None
         self._stopping: set[str] = set()  # containers already sent SIGTERM
         self._lock = threading.Lock()
@@ -102,7 +110,13 @@ class DockerRunner(JobRunner, ModelHost):
             environment = {**self.aws_environment(spec.region), **(container.get("Environment") or {})}
             labels = containers.labels_for(spec.arn)
             return serving.serve(
-                container["Image"], folder, environment, labels, log, keep=self.keep_containers
+                container["Image"],
+                folder,
+                environment,
+                labels,
+                log,
+                keep=self.keep_containers,
+                by_network=self.serving_by_network,
             )
         except (channels.DataError, serving.ServingError) as ex:
             shutil.rmtree(folder, ignore_errors=True)
@@ -309,6 +323,7 @@ class _Job:
                         sink,
                         limits,
                         self.runner.keep_containers,
+                        self.runner.serving_by_network,
                     )
                 )
                 sinks.append(sink)

@@ -2,8 +2,9 @@
 the model's artifacts extracted in /opt/ml/model, GET /ping until it answers 200, then
 POST /invocations. Used by endpoints and batch transform.
 
-Each serving container gets a port of its own on loopback (several run at once), is
-on the job network (so its code reaches the local AWS), and its output goes to the log
+Each serving container gets a port of its own on loopback (several run at once), or, when
+the local AWS itself runs in a container, is called at its address on the job network; it
+is on the job network (so its code reaches the local AWS), and its output goes to the log
 it is given; readiness is polled every 0.2 s.
 """
 
@@ -40,9 +41,9 @@ def free_port() -> int:
 class ServedModel(HostedModel):
     """A running serving container and the way to call it."""
 
-    def __init__(self, container_id: str, port: int, folder: Path, log: LogSink, keep: bool = False):
+    def __init__(self, container_id: str, base_url: str, folder: Path, log: LogSink, keep: bool = False):
         self.container_id = container_id
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = base_url
         self.folder = folder
         self.keep = keep
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
@@ -119,11 +120,13 @@ def serve(
     log: LogSink,
     limits=None,
     keep: bool = False,
+    by_network: bool = False,
 ) -> ServedModel:
     """Start serving the model in `model_folder` (which `stop` removes) and return once it answers
-    /ping. Raises ServingError (the container removed) when it does not."""
+    /ping. Raises ServingError (the container removed) when it does not. by_network: call it at
+    its address on the job network (the local AWS is on that network), not on a loopback port."""
     client = containers.docker_client()
-    port = free_port()
+    port = None if by_network else free_port()
     if not containers.image_exists(image):
         shutil.rmtree(model_folder, ignore_errors=True)
         raise ServingError(f"ClientError: Requested image {image} not found.")
@@ -132,17 +135,24 @@ def serve(
         command=["serve"],
         environment=environment,
         labels=labels,
-        ports=[contract.SERVING_PORT],
+        ports=[contract.SERVING_PORT] if port else None,
         host_config=client.api.create_host_config(
             binds={str(model_folder / "model"): {"bind": contract.MODEL, "mode": "rw"}},
-            port_bindings={contract.SERVING_PORT: ("127.0.0.1", port)},
+            port_bindings={contract.SERVING_PORT: ("127.0.0.1", port)} if port else None,
             network_mode=containers.JOB_NETWORK,
             mem_limit=getattr(limits, "mem_bytes", None),
             nano_cpus=getattr(limits, "nano_cpus", None),
         ),
     )
     client.api.start(created["Id"])
-    served = ServedModel(created["Id"], port, model_folder, log, keep)
+    try:
+        address = containers.address_on_job_network(created["Id"]) if by_network else "127.0.0.1"
+    except BaseException:
+        client.api.remove_container(created["Id"], force=True)
+        shutil.rmtree(model_folder, ignore_errors=True)
+        raise
+    base_url = f"http://{address}:{port or contract.SERVING_PORT}"
+    served = ServedModel(created["Id"], base_url, model_folder, log, keep)
     try:
         served.wait_until_ready()
     except BaseException:

@@ -10,10 +10,11 @@ is its first serving container's start. Only the latest jobs are kept.
 from __future__ import annotations
 
 import collections
-import json
 import threading
 import time
 import urllib.parse
+
+from harness.emulator.internal_api import json_answer
 
 TIMELINE_PATH = "/_mlharness/timeline"
 KEPT_JOBS = 2000
@@ -49,8 +50,6 @@ def serving(app):
         if environ.get("PATH_INFO") != TIMELINE_PATH:
             return app(environ, start_response)
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-        body = json.dumps({"jobs": TIMELINE.of((query.get("jobs") or [""])[0])}).encode()
-        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-        return [body]
+        return json_answer(start_response, "200 OK", {"jobs": TIMELINE.of((query.get("jobs") or [""])[0])})
 
     return application

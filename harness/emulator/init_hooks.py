@@ -1,0 +1,148 @@
+"""LocalStack's init hooks, run by the local AWS at the same moments as LocalStack runs them.
+
+A hooks root (LocalStack's is /etc/localstack/init) holds one folder per stage:
+- boot.d: before anything starts (LocalStack: the container boots);
+- start.d: the state is loaded, the port not yet answering;
+- ready.d: the local AWS answers requests (a bucket-seeding script goes here); the local
+  AWS says it is ready only after these ran;
+- shutdown.d: on stop, while it still answers.
+
+As LocalStack does, each folder is walked in sorted order; `*.sh` files are executed
+directly (so they must be executable), `*.py` files are executed with the local AWS's
+Python, `exec`'d in an empty namespace as LocalStack does (unlike LocalStack, in a child
+process: a script cannot change the local AWS's own state but through its API); other
+files are ignored. A script that fails is logged and marked ERROR, and the next one runs.
+Scripts run with the local AWS's endpoint in AWS_ENDPOINT_URL and LOCALSTACK_HOST (what
+`awslocal` and localstack-client read) and test credentials, whatever the environment held:
+an init script never reaches real AWS; the tools installed beside the local AWS's Python
+(awslocal, aws) come first on its PATH.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+DEFAULT_ROOT = Path("/etc/localstack/init")  # LocalStack's
+
+log = logging.getLogger(__name__)
+
+
+class Stage(enum.Enum):
+    BOOT = "boot.d"
+    START = "start.d"
+    READY = "ready.d"
+    SHUTDOWN = "shutdown.d"
+
+
+class State(enum.Enum):
+    UNKNOWN = "UNKNOWN"
+    RUNNING = "RUNNING"
+    SUCCESSFUL = "SUCCESSFUL"
+    ERROR = "ERROR"
+
+
+RUNNERS = (".sh", ".py")
+_CREDENTIALS = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+_RUN_PYTHON = "import sys; path = sys.argv[1]; exec(compile(open(path, 'rb').read(), path, 'exec'), {})"
+
+
+@dataclasses.dataclass
+class Script:
+    path: Path
+    stage: Stage
+    state: State = State.UNKNOWN
+
+
+class InitHooks:
+    """The scripts found under `root` (None: no hooks), and what became of them."""
+
+    def __init__(self, root: Path | None, endpoint_url: str, region: str = "us-east-1"):
+        self.root = root
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.completed = dict.fromkeys(Stage, False)
+        self.scripts = {stage: self._find(stage) for stage in Stage}
+        self._lock = threading.Lock()
+
+    def _find(self, stage: Stage) -> list[Script]:
+        if self.root is None or not (self.root / stage.value).is_dir():
+            return []
+        found = []
+        for folder, dirs, files in os.walk(self.root / stage.value, topdown=True):
+            dirs.sort()
+            for name in sorted(files):
+                path = Path(folder, name).absolute()
+                if path.is_file() and path.suffix in RUNNERS:
+                    found.append(Script(path, stage))
+        return found
+
+    def run(self, stage: Stage) -> list[Script]:
+        """Run the stage's scripts once, in order; a failing one is logged and the next runs."""
+        with self._lock:
+            if self.completed[stage]:
+                return self.scripts[stage]
+            try:
+                for script in self.scripts[stage]:
+                    script.state = State.RUNNING
+                    try:
+                        self._execute(script.path)
+                    except (OSError, subprocess.SubprocessError) as ex:
+                        script.state = State.ERROR
+                        log.error("init script %s (%s) failed: %s", script.path, stage.name, ex)
+                    else:
+                        script.state = State.SUCCESSFUL
+                        log.info("init script %s (%s) ran", script.path, stage.name)
+            finally:
+                self.completed[stage] = True
+            return self.scripts[stage]
+
+    def _execute(self, path: Path) -> None:
+        command = [str(path)] if path.suffix == ".sh" else [sys.executable, "-c", _RUN_PYTHON, str(path)]
+        code = subprocess.call(command, env=self._environment(), stdin=subprocess.DEVNULL)
+        if code != 0:
+            raise OSError(f"exited with code {code}")
+
+    def _environment(self) -> dict[str, str]:
+        """The caller's environment pointed at this local AWS, whatever credentials it held."""
+        environment = {k: v for k, v in os.environ.items() if k not in _CREDENTIALS}
+        environment.setdefault("AWS_DEFAULT_REGION", self.region)
+        # the tools installed beside the local AWS (awslocal, aws), as LocalStack's image has them
+        tools = os.path.dirname(sys.executable)
+        environment["PATH"] = os.pathsep.join([tools, environment.get("PATH", os.defpath)])
+        environment.update(
+            AWS_ENDPOINT_URL=self.endpoint_url,
+            LOCALSTACK_HOST=self.endpoint_url.split("://", 1)[-1],
+            AWS_ACCESS_KEY_ID="test",
+            AWS_SECRET_ACCESS_KEY="test",
+        )
+        return environment
+
+    def report(self, stage: Stage | None = None) -> dict:
+        """LocalStack's /_localstack/init (every stage) or /_localstack/init/<stage> document."""
+        stages = [stage] if stage else list(Stage)
+        scripts = [
+            {"stage": s.stage.name, "name": s.path.name, "state": s.state.name}
+            for one in stages
+            for s in self.scripts[one]
+        ]
+        if stage:
+            return {"completed": self.completed[stage], "scripts": scripts}
+        return {"completed": {s.name: done for s, done in self.completed.items()}, "scripts": scripts}
+
+
+def default_root() -> Path | None:
+    """LocalStack's hooks root when this machine (or container) has one."""
+    return DEFAULT_ROOT if DEFAULT_ROOT.is_dir() else None
