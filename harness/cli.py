@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run every job, none served from the local AWS's step cache (as --set cache.enabled=false)",
     )
+    run.add_argument(
+        "--strict-fidelity",
+        action="store_true",
+        help="fail (exit 1) when the fidelity report has a call AWS would deny or an operation the local "
+        "AWS refused as unsupported (for CI)",
+    )
     _add_overrides(run)
     run.set_defaults(handler=_run)
 
@@ -165,7 +171,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.pipeline or args.from_run or args.detach or args.as_scheduled:
             raise _UsageError("--resume continues one recorded run: it takes no --pipeline, --from-run, "
                               "--detach or --as-scheduled")  # fmt: skip
-        return runs.resume(settings, target, args.resume, _report, ask=_ask, fail=fail)
+        return runs.resume(
+            settings, target, args.resume, _report, ask=_ask, fail=fail, strict_fidelity=args.strict_fidelity
+        )
     return runs.run(
         settings,
         target,
@@ -176,6 +184,7 @@ def _run(args: argparse.Namespace) -> int:
         as_scheduled=args.as_scheduled,
         ask=_ask,
         fail=fail,
+        strict_fidelity=args.strict_fidelity,
     )
 
 

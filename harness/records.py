@@ -55,6 +55,9 @@ class RunRecord:
     # What the local AWS's step cache did with each job: {job, kind, outcome (hit, miss, not
     # cached), detail (the job served from, or why not)}. Empty on AWS.
     cache: list = dataclasses.field(default_factory=list)
+    # What the local target did not reproduce or did differently from AWS: {subject (a job, an
+    # endpoint, a schedule; "" for none), kind, message}. Empty on AWS.
+    fidelity: list = dataclasses.field(default_factory=list)
     # Resuming: each earlier attempt of this run's execution (its status, error and when it
     # ended) before a redrive; the run this one resumes, and the run that resumed it.
     attempts: list = dataclasses.field(default_factory=list)

@@ -60,8 +60,10 @@ def run(
     as_scheduled: bool = False,
     ask: Callable[[str], bool | None] | None = None,
     fail: Callable[[str], None] | None = None,
+    strict_fidelity: bool = False,
 ) -> int:
-    """Run the pipelines in order; return 0 only if every execution succeeded (or, detached, started).
+    """Run the pipelines in order; return 0 only if every execution succeeded (or, detached, started)
+    and, with strict_fidelity, no run has a finding that would make it differ on AWS.
     as_scheduled: start the one pipeline with its deployed schedule's input.
     ask: puts a yes/no question to the user (Ctrl-C while watching); None when nobody can answer.
     fail: takes one line for each run that did not succeed (its job's root error, where its log is)."""
@@ -94,7 +96,22 @@ def run(
         if fail is not None and record.status not in ("SUCCEEDED", "RUNNING"):
             fail(failure_line(record))
     expected = "RUNNING" if detach else "SUCCEEDED"
-    return 0 if all(r.status == expected for r in finished) else 1
+    faithful = not strict_fidelity or _faithful(finished, fail)
+    return 0 if faithful and all(r.status == expected for r in finished) else 1
+
+
+def _faithful(finished: list[records.RunRecord], fail: Callable[[str], None] | None) -> bool:
+    """--strict-fidelity: no run has a finding that would make it differ on AWS (each one said)."""
+    faithful = True
+    for record in finished:
+        for finding in strict_fidelity_failures(record):
+            faithful = False
+            if fail is not None:
+                subject = f" ({finding['subject']})" if finding["subject"] else ""
+                fail(
+                    f"--strict-fidelity: {record.pipeline} run {record.run_id}{subject}: {finding['message']}"
+                )
+    return faithful
 
 
 RESUMABLE = ("FAILED", "ABORTED", "TIMED_OUT")
@@ -107,6 +124,7 @@ def resume(
     report: Callable[[str], None] = print,
     ask: Callable[[str], bool | None] | None = None,
     fail: Callable[[str], None] | None = None,
+    strict_fidelity: bool = False,
 ) -> int:
     """Continue a failed, aborted or timed-out run. With its code, definition and image as they
     were, its execution is redriven (RedriveExecution: from the states that failed, with its own
@@ -147,7 +165,8 @@ def resume(
         _summary([finished], report)
     if fail is not None and finished.status != "SUCCEEDED":
         fail(failure_line(finished))
-    return 0 if finished.status == "SUCCEEDED" else 1
+    faithful = not strict_fidelity or _faithful([finished], fail)
+    return 0 if faithful and finished.status == "SUCCEEDED" else 1
 
 
 def _changed_since(deployment: Deployment, pipeline: Pipeline, record: records.RunRecord) -> str:
@@ -225,6 +244,7 @@ def _redrive(
     record.cache = deployment.target.cache_report(record.run_id, since=redriven_at)
     for line in cache_lines(record.cache):
         report(line)
+    record.fidelity = _fidelity(deployment, pipeline, record, since=redriven_at)
     _finish(deployment, record, finished, report)
     return record
 
@@ -262,6 +282,36 @@ def _summary(finished: list[records.RunRecord], report: Callable[[str], None]) -
         if record.error:
             report(f"  error: {record.error}: {execute.failure_text(record.cause)}")
         report(f"  execution: {record.execution_arn}")
+        for line in fidelity_lines(record):
+            report(f"  {line}")
+
+
+def _fidelity(
+    deployment: Deployment, pipeline: Pipeline, record: records.RunRecord, since: float
+) -> list[dict]:
+    schedule = deployment.config.schedule(pipeline.name).expression if pipeline.schedule else None
+    return deployment.target.fidelity_report(record.run_id, schedule, since=since)
+
+
+# Findings that make a run fail under --strict-fidelity: on AWS the run would not do the same.
+STRICT_FIDELITY_KINDS = ("iam", "unsupported", "unknown")
+
+
+def fidelity_lines(record: records.RunRecord) -> list[str]:
+    """The run's fidelity report: what the local target did not reproduce, one line each."""
+    if record.target != "local":
+        return []
+    if not record.fidelity:
+        return ["fidelity: nothing to report: the local AWS reproduced what this run asked of it"]
+    lines = [f"fidelity: {len(record.fidelity)} thing(s) the local AWS did not reproduce as AWS would:"]
+    for finding in record.fidelity:
+        subject = f"{finding['subject']}: " if finding["subject"] else ""
+        lines.append(f"  [{finding['kind']}] {subject}{finding['message']}")
+    return lines
+
+
+def strict_fidelity_failures(record: records.RunRecord) -> list[dict]:
+    return [f for f in record.fidelity if f["kind"] in STRICT_FIDELITY_KINDS]
 
 
 def cache_lines(events: list[dict]) -> list[str]:
@@ -362,6 +412,7 @@ def _run(
     report: Callable[[str], None],
 ) -> records.RunRecord:
     record.execution_input = execution_input
+    started = time.time()
     try:
         finished = _execute(deployment, pipeline, record, execution_input, report)
     except BaseException as ex:  # every way out says what is known (Ctrl-C, SIGTERM, a dead target)
@@ -378,6 +429,7 @@ def _run(
     record.cache = deployment.target.cache_report(record.run_id)
     for line in cache_lines(record.cache):
         report(line)
+    record.fidelity = _fidelity(deployment, pipeline, record, since=started)
     _finish(deployment, record, finished, report)
     if record.status == "SUCCEEDED":
         for label, value in record.summary:

@@ -61,6 +61,11 @@ class Target(abc.ABC):
         none on a target without one."""
         return []
 
+    def fidelity_report(self, run_id: str, schedule: str | None, since: float | None = None) -> list[dict]:
+        """What the target did not reproduce of the run (schedule: the pipeline's deployed schedule
+        expression, if any); none on AWS, which is what it stands for."""
+        return []
+
     def deploy_lock(self, stack_name: str) -> contextlib.AbstractContextManager:
         """Held while the stack is deployed: two deploys of one stack from this machine wait in turn."""
         return contextlib.nullcontext()
@@ -194,6 +199,27 @@ class LocalTarget(Target):
             for e in events
             if since is None or e["time"] >= since
         ]
+
+    def fidelity_report(self, run_id: str, schedule: str | None, since: float | None = None) -> list[dict]:
+        from harness.emulator import fidelity
+
+        findings = []
+        if schedule:
+            findings.append(
+                {
+                    "subject": "schedule",
+                    "kind": "schedule",
+                    "message": f"the schedule {schedule} is deployed, but the local AWS never fires it "
+                    "(`run --as-scheduled` starts the pipeline as it would)",
+                }
+            )
+        try:
+            return fidelity.fetch(self.endpoint_url, f"{run_id}-", since) + findings
+        except (OSError, ValueError, KeyError):
+            unknown = (
+                "the local AWS did not answer what it did not reproduce: the rest of this report is unknown"
+            )
+            return [{"subject": "", "kind": "unknown", "message": unknown}, *findings]
 
     def confirm(self, changes: list[str]) -> bool:
         return True

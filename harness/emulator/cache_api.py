@@ -9,11 +9,11 @@ with PREFIX (hit: from which job; miss: why; not cached: why). `DELETE`: empty i
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
 
+from harness.emulator import internal_api
 from harness.emulator.internal_api import json_answer, read_json
 
 CACHE_PATH = "/_mlharness/cache"
@@ -81,12 +81,8 @@ def call(
     timeout: float = 10,
 ) -> dict:
     """One call to a running local AWS's cache endpoint."""
-    data = json.dumps(document).encode() if document is not None else None
-    url = f"{endpoint_url}{CACHE_PATH}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
-    request = urllib.request.Request(url, data=data, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (the local AWS)
-            return json.load(answer)
+        return internal_api.call(endpoint_url, CACHE_PATH, method, document, query, timeout)
     except urllib.error.HTTPError as ex:
         if ex.code == 404:
             raise NoCache(f"the local AWS at {endpoint_url} runs without a step cache") from None

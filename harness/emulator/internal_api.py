@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
+import urllib.request
 
 
 def json_answer(start_response, status: str, document) -> list[bytes]:
@@ -16,3 +18,19 @@ def read_json(environ) -> object:
     """The request's JSON body (None when it has none); ValueError when it is not JSON."""
     raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     return json.loads(raw) if raw.strip() else None
+
+
+def call(
+    endpoint_url: str,
+    path: str,
+    method: str = "GET",
+    document: dict | None = None,
+    query: dict | None = None,
+    timeout: float = 10,
+) -> dict:
+    """One call to one of a running local AWS's own endpoints; urllib's errors as they come."""
+    data = json.dumps(document).encode() if document is not None else None
+    url = f"{endpoint_url}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+    request = urllib.request.Request(url, data=data, method=method)
+    with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (the local AWS)
+        return json.load(answer)

@@ -31,6 +31,7 @@ import re
 import urllib.parse
 
 from harness.emulator import refused
+from harness.emulator.fidelity import JOURNAL
 
 # X-Amz-Target prefix -> (botocore service name, moto's responses class that serves it)
 SERVICES = {
@@ -128,7 +129,11 @@ def _unsupported(service: str, operation: str, responses: str) -> str | None:
     if not why and hasattr(_responses_class(responses), _snake(operation)):
         return None
     because = f": {why}" if why else ""
-    return f"the local AWS does not support {service}:{operation} (AWS does; this emulator does not{because})"
+    message = (
+        f"the local AWS does not support {service}:{operation} (AWS does; this emulator does not{because})"
+    )
+    JOURNAL.note("", "unsupported", f"{service}:{operation} was refused as unsupported", of_job=False)
+    return message
 
 
 def _validation_problem(params: dict, shape) -> tuple[int, str, str] | None:

@@ -266,7 +266,15 @@ def serve(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from moto.server import MotoRequestHandler
 
-    from harness.emulator import cache_api, containers, coverage, localstack_api, patches, request_guard
+    from harness.emulator import (
+        cache_api,
+        containers,
+        coverage,
+        fidelity,
+        localstack_api,
+        patches,
+        request_guard,
+    )
     from harness.emulator.log_store import LogStore
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.s3_store import S3Store
@@ -335,7 +343,7 @@ def serve(
     }
     info["cache"] = str(cache_dir) if cache_dir is not None else None
     app = request_guard.guarded(DomainDispatcherApplication(create_backend_app))
-    app = _with_info(timeline.serving(cache_api.serving(app, cached)), info, state_dir)
+    app = _with_info(fidelity.serving(timeline.serving(cache_api.serving(app, cached))), info, state_dir)
     localstack = localstack_api.LocalStackEndpoints(list(coverage.SERVICES), hooks, stopping)
     app = localstack_api.serving(app, localstack)
     servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]

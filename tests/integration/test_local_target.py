@@ -75,6 +75,27 @@ def test_training_then_inference_prints_metrics_and_predictions(harness):
     assert published["RunId"] == training["run_id"]
     assert published["ModelArtifactUri"] == training["outputs"]["model_artifact_uri"]
     assert published["Metrics"]["roc_auc"] == training["metrics"]["roc_auc"]
+    # the fidelity report: ml.m5.large runs as on AWS (unless this machine is smaller); the inference
+    # schedule is deployed but never fires here
+    assert re.search(r"training run \S+: SUCCEEDED\n(.*\n)*?  fidelity: ", summary)
+    assert {f["kind"] for f in training["fidelity"]} <= {"instances"}
+    assert [f["subject"] for f in inference["fidelity"] if f["kind"] == "schedule"] == ["schedule"]
+    assert (
+        "[schedule] schedule: the schedule cron(0 6 * * ? *) is deployed, but the local AWS never fires it"
+        in summary
+    )
+
+
+def test_strict_fidelity_reports_a_gpu_instance_and_passes_a_run_that_would_pass_on_aws(harness):
+    result = harness(
+        "run", "--target", "local", "--pipeline", "training", "--strict-fidelity",
+        extra=("instances.training=ml.p3.2xlarge",),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    summary = result.stdout.split("== summary", 1)[1]
+    assert re.search(
+        r"  \[gpu\] training-\S+-train: ml\.p3\.2xlarge has 8 vCPUs and 61 GiB on AWS and 1 GPU", summary
+    )
 
 
 def test_inference_alone_uses_the_latest_successful_training_run_and_status_lists_runs(harness):

@@ -10,6 +10,7 @@ import threading
 import time
 
 from harness.emulator import containers
+from harness.emulator.fidelity import JOURNAL
 from harness.emulator.sagemaker import channels, metrics, step_cache
 from harness.emulator.sagemaker.runner import JobOutcome, JobRunner, JobSpec, LogFactory, StopSignal
 
@@ -49,6 +50,11 @@ class CachedRunner(JobRunner):
             entry = self.cache.find(key)
             if entry is not None:
                 self._note(spec, "hit", entry["job"])
+                JOURNAL.note(
+                    spec.name,
+                    "cache",
+                    f"served from the step cache (the outputs of job {entry['job']}): its code did not run",
+                )
                 return self._serve(spec, key, entry, logs(first_host))
             reason = self.cache.explain_miss(key)
             self._note(spec, "miss", reason)

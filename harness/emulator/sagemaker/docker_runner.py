@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 
 from harness.emulator import containers
+from harness.emulator.fidelity import JOURNAL
 from harness.emulator.sagemaker import channels, contract, instances, serving, transform
 from harness.emulator.sagemaker.runner import (
     HostedModel,
@@ -146,12 +147,19 @@ class DockerRunner(JobRunner, ModelHost):
             **FAKE_CREDENTIALS,
         }
 
-    def limits(self, instance_type: str | None) -> instances.Limits:
+    def limits(self, instance_type: str | None, job: str) -> instances.Limits:
+        """The container limits for the instance type; what differs from AWS is noted for the job."""
         if self._machine is None:
             info = containers.docker_client().info()
             self._machine = (int(info.get("NCPU") or 1), int(info.get("MemTotal") or 0))
         cpus, memory = self._machine
-        return instances.limits_for(instance_type, cpus, memory)
+        limits = instances.limits_for(instance_type, cpus, memory)
+        if limits.note:
+            kind = (
+                "gpu" if (instances.on_aws(instance_type) or instances.Instance(0, 0)).gpus else "instances"
+            )
+            JOURNAL.note(job, kind, limits.note.removeprefix("local AWS: "))
+        return limits
 
 
 @dataclass
@@ -302,7 +310,7 @@ class _Job:
             **(container.get("Environment") or {}),
             **transform.serving_environment(request),
         }
-        limits = self.runner.limits(resources.get("InstanceType"))
+        limits = self.runner.limits(resources.get("InstanceType"), self.spec.name)
         models, sinks = [], []
         try:
             for name in names:
@@ -385,7 +393,7 @@ class _Job:
             self.request.get("EnableNetworkIsolation")
             or (self.request.get("NetworkConfig") or {}).get("EnableNetworkIsolation")
         )
-        limits = self.runner.limits(instance_type)
+        limits = self.runner.limits(instance_type, self.spec.name)
         if limits.note:
             host.sink(limits.note)
         env = (

@@ -13,6 +13,7 @@ a managed spot job's MaxWaitTimeInSeconds (MaxWaitTimeExceeded).
 from __future__ import annotations
 
 import copy
+import logging
 import re
 import threading
 import uuid
@@ -23,7 +24,8 @@ from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, 
 from moto.sagemaker.models import SageMakerModelBackend
 
 from harness.emulator import job_events
-from harness.emulator.sagemaker import contract, tuning
+from harness.emulator.fidelity import JOURNAL
+from harness.emulator.sagemaker import contract, job_fidelity, tuning
 from harness.emulator.sagemaker.logs import JobLog
 from harness.emulator.sagemaker.metrics import MetricsRecorder
 from harness.emulator.sagemaker.runner import (
@@ -36,6 +38,8 @@ from harness.emulator.sagemaker.runner import (
     StopSignal,
 )
 from harness.emulator.sagemaker.timeline import TIMELINE
+
+log = logging.getLogger(__name__)
 
 _KIND_TITLE = {"processing": "Processing", "training": "Training", "transform": "Transform"}
 STOP_POLL_S = 0.5
@@ -402,6 +406,9 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         ).start()
 
     def _bring_into_service(self, endpoint: Any, config: Any, variant: dict, spec: JobSpec) -> None:
+        described = {"ProductionVariants": config.production_variants, "KmsKeyId": config.kms_key_id}
+        for kind, message in job_fidelity.endpoint_findings(described):
+            JOURNAL.note(spec.name, kind, message, of_job=False)
         stream = f"{variant['VariantName']}/i-local-{int(utcnow().timestamp())}"
         log = JobLog(self.account_id, self.region_name, "endpoint", spec.name, stream=stream)
         try:
@@ -522,6 +529,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 timer.start()
                 timers.append(timer)
         TIMELINE.mark(spec.name, "created")
+        self._note_fidelity(spec)
         self._mark_started(spec.kind, job)
         try:
             recorder = None
@@ -548,6 +556,17 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         job_events.job_ended()
         with self._lock:
             self._active.pop(spec.arn, None)
+
+    def _note_fidelity(self, spec: JobSpec) -> None:
+        """What the job asks that does not run here, for the fidelity report; never fails the job."""
+        try:
+            model = self._models.get(spec.request.get("ModelName", "")) if spec.kind == "transform" else None
+            vpc = {"VpcConfig": getattr(model, "vpc_config", None)}
+            for kind, message in job_fidelity.job_findings(spec.kind, spec.request, vpc):
+                JOURNAL.note(spec.name, kind, message)
+        except Exception:  # a gap in the report, not a job that hangs
+            log.exception("the fidelity findings of job %s could not be noted", spec.name)
+            JOURNAL.note(spec.name, "unknown", "what this job asked that does not run here could not be read")
 
     def _request_stop(self, arn: str, reason: str) -> None:
         with self._lock:

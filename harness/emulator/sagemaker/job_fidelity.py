@@ -1,0 +1,116 @@
+"""What a SageMaker job or endpoint request asks for that the local AWS does not reproduce,
+read from the request alone (the runner notes what it caps when it applies the instance
+limits). Each finding is (kind, sentence); harness.emulator.fidelity keeps them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Where each kind of request names KMS keys.
+KMS_KEYS = {
+    "training": (("OutputDataConfig", "KmsKeyId"), ("ResourceConfig", "VolumeKmsKeyId")),
+    "processing": (
+        ("ProcessingOutputConfig", "KmsKeyId"),
+        ("ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"),
+    ),
+    "transform": (("TransformOutput", "KmsKeyId"), ("TransformResources", "VolumeKmsKeyId")),
+    "endpoint": (("KmsKeyId",),),
+}
+VPC = {"training": ("VpcConfig",), "processing": ("NetworkConfig", "VpcConfig")}
+TRAFFIC_ENCRYPTION = {
+    "training": ("EnableInterContainerTrafficEncryption",),
+    "processing": ("NetworkConfig", "EnableInterContainerTrafficEncryption"),
+}
+
+
+def _at(document: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(key)
+    return document
+
+
+def job_findings(
+    kind: str, request: dict[str, Any], model: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """kind: processing, training or transform; model: a transform's model (its VpcConfig)."""
+    findings = []
+    if kind == "training" and request.get("EnableManagedSpotTraining"):
+        findings.append(
+            (
+                "spot",
+                "managed spot training ran on demand: never interrupted, no checkpoint restore after one",
+            )
+        )
+    keep_alive = _at(request, ("ResourceConfig", "KeepAlivePeriodInSeconds"))
+    if kind == "training" and keep_alive:
+        findings.append(
+            (
+                "warm-pool",
+                f"warm pool (KeepAlivePeriodInSeconds {keep_alive}) not kept: "
+                "each job starts its own containers",
+            )
+        )
+    vpc = _at(request, VPC[kind]) if kind in VPC else (model or {}).get("VpcConfig")
+    if vpc:
+        subnets = ", ".join(vpc.get("Subnets") or []) or "none"
+        groups = ", ".join(vpc.get("SecurityGroupIds") or []) or "none"
+        findings.append(
+            (
+                "network",
+                f"VpcConfig (subnets {subnets}; security groups {groups}) not applied: "
+                "the containers ran on the local job network",
+            )
+        )
+    if kind in TRAFFIC_ENCRYPTION and _at(request, TRAFFIC_ENCRYPTION[kind]):
+        findings.append(("network", "inter-container traffic encryption not applied"))
+    findings += _kms(kind, request)
+    return findings
+
+
+def endpoint_findings(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """An endpoint configuration: its variants, instance counts and KMS key."""
+    findings = []
+    variants = config.get("ProductionVariants") or []
+    if len(variants) > 1:
+        rest = ", ".join(v.get("VariantName", "?") for v in variants[1:])
+        findings.append(
+            (
+                "endpoint",
+                f"{len(variants)} production variants: only the first ({variants[0].get('VariantName')}) "
+                f"is served; {rest} get no traffic",
+            )  # fmt: skip
+        )
+    if variants:
+        count = variants[0].get("InitialInstanceCount") or 1
+        if count > 1:
+            findings.append(
+                (
+                    "instances",
+                    f"variant {variants[0].get('VariantName')} asks {count} instances: "
+                    "one container serves it",
+                )
+            )
+        instance_type = variants[0].get("InstanceType")
+        if instance_type:
+            findings.append(
+                ("instances", f"the serving container has no {instance_type} CPU or memory limits")
+            )
+        if variants[0].get("ServerlessConfig"):
+            findings.append(
+                ("instances", "a serverless variant is served by one container that is always on")
+            )
+    findings += _kms("endpoint", config)
+    return findings
+
+
+def _kms(kind: str, request: dict[str, Any]) -> list[tuple[str, str]]:
+    findings = []
+    for path in KMS_KEYS[kind]:
+        key = _at(request, path)
+        if key:
+            findings.append(
+                ("kms", f"KMS key {key} ({'.'.join(path)}) accepted; nothing was encrypted with it")
+            )
+    return findings
