@@ -43,6 +43,7 @@ class Emulator:
     port: int = 4566
     state_dir: str | None = None
     init_dir: str | None = None  # LocalStack-style init hooks ({boot,start,ready,shutdown}.d)
+    iam: str = "soft"  # IAM evaluation: off | soft (findings in the fidelity report) | strict (AccessDenied)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -356,6 +357,8 @@ def _check_values(config: Config, fail) -> None:
         raise fail("data.rows", "at least 100")
     if not 0 < config.emulator.port < 65536:
         raise fail("emulator.port", "a port number")
+    if config.emulator.iam not in ("off", "soft", "strict"):
+        raise fail("emulator.iam", f"off, soft or strict, got {config.emulator.iam!r}")
     init_dir = config.emulator.init_dir
     if init_dir is not None and not os.path.isdir(os.path.expanduser(init_dir)):
         raise fail("emulator.init_dir", f"a folder of init hooks (boot.d, ready.d, ...); {init_dir} is none")

@@ -130,7 +130,7 @@ class LocalTarget(Target):
         if host not in ("127.0.0.1", "localhost"):  # only a local AWS on this machine can be started
             raise HarnessError(f"no local AWS answers at {endpoint} (LOCALSTACK_HOST): start it there first")
         try:
-            cache = self.config.cache
+            cache, init_dir = self.config.cache, self.config.emulator.init_dir
             self._emulator = LocalAWS(
                 port=port,
                 state_dir=self.config.emulator.state_dir,
@@ -138,9 +138,8 @@ class LocalTarget(Target):
                 cache=cache.enabled,
                 cache_expire_after=cache.expire_after_seconds,
                 cache_max_bytes=int(cache.max_gb * 2**30),
-                init_dir=os.path.expanduser(self.config.emulator.init_dir)
-                if self.config.emulator.init_dir
-                else None,
+                init_dir=os.path.expanduser(init_dir) if init_dir else None,
+                iam=self.config.emulator.iam,
             ).start()
         except EmulatorError as ex:
             if not _answers_within(endpoint, JOIN_WAIT_S):  # not another command starting it
@@ -175,6 +174,9 @@ class LocalTarget(Target):
         self._has_cache = bool(info.get("cache"))
         if self.config.cache.enabled and not self._has_cache:
             self.log("it runs without a step cache: every job runs (`harness emulator --cache DIR` has one)")
+        if self.config.emulator.iam != "off" and info.get("iam", "off") == "off":
+            self.log("it does not evaluate IAM: the fidelity report cannot name calls AWS would deny "
+                     "(`harness emulator --iam soft` does)")  # fmt: skip
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
 

@@ -69,6 +69,7 @@ class LocalAWS:
         cache_expire_after: float | None = None,
         cache_max_bytes: int | None = None,
         init_dir: str | os.PathLike | None = None,
+        iam: str = "off",
     ):
         """mock_config: a Step Functions Local mock configuration for `<arn>#<test case>` runs.
         managed: it stops itself when no lease is held and nothing runs; start() takes a lease
@@ -86,6 +87,7 @@ class LocalAWS:
         self.cache_expire_after = cache_expire_after
         self.cache_max_bytes = cache_max_bytes
         self.init_dir = Path(init_dir) if init_dir else None
+        self.iam = iam  # off | soft | strict
         self.lease: Path | None = None
         self.process: subprocess.Popen | None = None
         self.info: dict = {}
@@ -118,6 +120,8 @@ class LocalAWS:
                 args += ["--cache-max-gb", str(self.cache_max_bytes / 2**30)]
         if self.init_dir:
             args += ["--init-dir", str(self.init_dir)]
+        if self.iam != "off":
+            args += ["--iam", self.iam]
         if self.managed:
             args.append("--managed")
             self.lease = leases.acquire(self.state_dir)  # before it starts, so it never sees none
@@ -231,13 +235,15 @@ def serve(
     init_dir: Path | None = None,
     in_container: bool = False,
     scratch_dir: Path | None = None,
+    iam: str = "off",
 ) -> None:
     """cache_dir: run jobs through the step cache kept there (None: no cache).
     init_dir: LocalStack-style init hooks (default: LocalStack's /etc/localstack/init if present).
     in_container: this process runs in a container (docker compose) on the host's engine: job
     containers reach it on its own network, by its alias there, and it calls serving containers
     there too. scratch_dir: where job folders are made (default: the temp dir); in a container,
-    it must be bind-mounted at the same path, since the engine resolves job mounts on the host."""
+    it must be bind-mounted at the same path, since the engine resolves job mounts on the host.
+    iam: off, soft (would-be denials noted in the fidelity report) or strict (AccessDenied)."""
     from werkzeug.serving import make_server
 
     from harness.emulator import init_hooks, sfn_mocking
@@ -275,6 +281,7 @@ def serve(
         patches,
         request_guard,
     )
+    from harness.emulator.iam import enforcement
     from harness.emulator.log_store import LogStore
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.s3_store import S3Store
@@ -342,7 +349,8 @@ def serve(
         "mock_config": str(sfn_mocking.configured.path) if sfn_mocking.configured else None,
     }
     info["cache"] = str(cache_dir) if cache_dir is not None else None
-    app = request_guard.guarded(DomainDispatcherApplication(create_backend_app))
+    info["iam"] = iam
+    app = enforcement.enforcing(request_guard.guarded(DomainDispatcherApplication(create_backend_app)), iam)
     app = _with_info(fidelity.serving(timeline.serving(cache_api.serving(app, cached))), info, state_dir)
     localstack = localstack_api.LocalStackEndpoints(list(coverage.SERVICES), hooks, stopping)
     app = localstack_api.serving(app, localstack)
@@ -522,6 +530,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="where job folders are made (default: the temp dir); with --in-container, a host path "
         "bind-mounted at the same path",
     )
+    parser.add_argument(
+        "--iam",
+        choices=["off", "soft", "strict"],
+        default="off",
+        help="evaluate the policies of the roles jobs and state machines act as: soft notes each call AWS "
+        "would deny (the fidelity report), strict answers AccessDenied as AWS (default off)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--managed", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -576,5 +591,6 @@ def run(args: argparse.Namespace) -> int:
         init_dir=args.init_dir,
         in_container=args.in_container,
         scratch_dir=args.scratch_dir,
+        iam=args.iam,
     )
     return 0

@@ -547,3 +547,26 @@ def test_sync_tasks_sleep_through_the_module_time_that_a_job_end_wakes():
     threading.Timer(0.05, job_events.job_ended).start()
     callback.time.sleep(5)  # a job ends after 50 ms: the sleep ends with it
     assert time.monotonic() - started < 2
+
+
+def test_engine_calls_are_signed_as_the_role_the_engine_works_out():
+    """Upstream ignores the StateCredentials it computes and signs with a fixed key; every module of
+    the engine that calls boto_client_for now gets ours, which signs as the role."""
+    import sys
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    from harness.emulator.iam import principals
+
+    assert 'aws_access_key_id="ak"' in inspect.getsource(boto_client)  # what upstream still does
+    callers = [
+        module
+        for name, module in sys.modules.items()
+        if name.startswith("moto.stepfunctions.parser") and hasattr(module, "boto_client_for")
+    ]
+    assert callers and all(m.boto_client_for is boto_client.boto_client_for for m in callers)
+    role = "arn:aws:iam::123456789012:role/pipeline"
+    client = boto_client.boto_client_for("us-east-1", "s3", StateCredentials(role_arn=role))
+    key = client._request_signer._credentials.access_key  # the upstream attribute the patch sets
+    assert principals.of_access_key(key).role_arn == role

@@ -63,6 +63,7 @@ def _moto_patches() -> list:
         sagemaker.route_invocations_to_served_models,
         *cloudformation.PATCHES,
         logs.filter_log_events_by_stream_prefix,
+        stepfunctions.sign_engine_calls_as_the_execution_role,  # last: after every engine module is loaded
     ]
 
 

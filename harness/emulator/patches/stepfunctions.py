@@ -826,3 +826,46 @@ def give_engine_errors_their_aws_codes() -> None:
         ):
             value.TYPE = value.__dict__["code"]
             value.STATUS = value.__dict__.get("status_code", 400)
+
+
+def sign_engine_calls_as_the_execution_role() -> None:
+    """moto's engine makes every service call of a state machine with one fixed key ("ak"),
+    though it works out the role each Task acts as (the execution's role, or the Task's
+    Credentials.RoleArn); on AWS each call is the role's. Here each call is signed with
+    credentials the local AWS maps to that role (harness.emulator.iam.principals), so IAM
+    evaluation sees the state machine's own permissions."""
+    import sys
+
+    # every module that calls it, imported first, so each one's name is replaced below
+    import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory  # noqa: F401, E501
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    import harness.emulator.sfn_sagemaker  # noqa: F401
+    from harness.emulator.iam import principals
+
+    upstream = boto_client.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials=None):
+        client = upstream(region, service, state_credentials)
+        role_arn = getattr(state_credentials, "role_arn", None)
+        if role_arn:
+            credentials = principals.credentials_for(role_arn, "StepFunctions")
+            client._request_signer._credentials = _frozen_credentials(credentials)
+        return client
+
+    # Every module of the engine imported the function by name: replace it in each.
+    for name, module in list(sys.modules.items()):
+        engine = name.startswith(("moto.stepfunctions.parser", "harness.emulator.sfn_sagemaker"))
+        if engine and getattr(module, "boto_client_for", None) is upstream:
+            module.boto_client_for = boto_client_for
+    boto_client.boto_client_for = boto_client_for
+
+
+def _frozen_credentials(credentials: dict):
+    from botocore.credentials import Credentials
+
+    return Credentials(
+        credentials["AWS_ACCESS_KEY_ID"],
+        credentials["AWS_SECRET_ACCESS_KEY"],
+        credentials["AWS_SESSION_TOKEN"],
+    )

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 class CachedRunner(JobRunner):
     def __init__(self, inner, cache: step_cache.StepCache):
-        """inner: the runner that runs jobs (it also gives the S3 access, inner.s3(region))."""
+        """inner: the runner that runs jobs (it also gives the S3 access, inner.s3(spec))."""
         self.inner = inner
         self.cache = cache
         self._bypass: set[str] = set()  # job-name prefixes run without the cache (`run --no-cache`)
@@ -88,13 +88,13 @@ class CachedRunner(JobRunner):
         try:
             image = _image_of(spec)
             image_id = containers.docker_client().images.get(image).id
-            key = step_cache.key_of(spec, self.inner.s3(spec.region), image_id)
+            key = step_cache.key_of(spec, self.inner.s3(spec), image_id)
         except Exception as ex:  # a missing image or input: no key, and the job fails as it would
             return None, f"its image or inputs cannot be read ({ex})"
         return key, "" if key is not None else step_cache.why_uncacheable(spec)
 
     def _serve(self, spec: JobSpec, key: step_cache.Key, entry: dict, log_line) -> JobOutcome:
-        data = self.inner.s3(spec.region)
+        data = self.inner.s3(spec)
         for output in entry["outputs"]:
             if output["role"] == "location":
                 where = key.locations[output["field"]] + output["suffix"]
@@ -112,7 +112,7 @@ class CachedRunner(JobRunner):
         )
 
     def _store(self, spec: JobSpec, key, outcome: JobOutcome, last: dict[str, float]) -> None:
-        data = self.inner.s3(spec.region)
+        data = self.inner.s3(spec)
         outputs = []
         for uri in outcome.outputs:
             where = _role_of(spec, uri)

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
 
 from harness.emulator import containers
 from harness.emulator.fidelity import JOURNAL
+from harness.emulator.iam import principals
 from harness.emulator.sagemaker import channels, contract, instances, serving, transform
 from harness.emulator.sagemaker.runner import (
     HostedModel,
@@ -45,6 +47,16 @@ FAILURE_FILE_LIMIT = 1024  # AWS keeps the first KiB of /opt/ml/output/failure
 STOP_GRACE_S = 10  # SIGTERM, then this long before SIGKILL (AWS waits 120 s)
 SYNC_INTERVAL_S = 2.0
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+def job_credentials(spec: JobSpec) -> dict[str, str]:
+    """Credentials of the job's own, for its role (IAM evaluation attributes its calls to the
+    role); a job without a role gets the user's."""
+    if not spec.role_arn:
+        return dict(FAKE_CREDENTIALS)
+    return principals.credentials_for(spec.role_arn, spec.name, of_job=True)
+
+
 OUT_OF_MEMORY = (
     "OutOfMemoryError: Please use an instance type with more memory, or reduce the size of job data "
     "processed on an instance."
@@ -81,6 +93,15 @@ class DockerRunner(JobRunner, ModelHost):
             return outcome
         except (JobFailed, channels.DataError, serving.ServingError, transform.TransformError) as ex:
             return JobOutcome("Stopped") if stop.is_set() else JobOutcome("Failed", str(ex))
+        except botocore.exceptions.ClientError as ex:  # the role may not read or write its data
+            if stop.is_set():
+                return JobOutcome("Stopped")
+            error = ex.response.get("Error", {})
+            if error.get("Code") not in ("AccessDenied", "AccessDeniedException"):
+                return JobOutcome("Failed", f"InternalServerError: {_one_line(ex)}")
+            return JobOutcome(
+                "Failed", f"ClientError: Data access failed (AccessDenied): {error.get('Message')}"
+            )
         except Exception as ex:  # the job fails; the local AWS carries on
             log.debug("job %s failed", spec.name, exc_info=True)
             if stop.is_set():
@@ -107,8 +128,8 @@ class DockerRunner(JobRunner, ModelHost):
         container = spec.model_container or {}
         folder = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=self.work_dir))
         try:
-            self.s3(spec.region).unpack_model(container.get("ModelDataUrl") or "", folder / "model")
-            environment = {**self.aws_environment(spec.region), **(container.get("Environment") or {})}
+            self.s3(spec).unpack_model(container.get("ModelDataUrl") or "", folder / "model")
+            environment = {**self.aws_environment(spec), **(container.get("Environment") or {})}
             labels = containers.labels_for(spec.arn)
             return serving.serve(
                 container["Image"],
@@ -128,23 +149,26 @@ class DockerRunner(JobRunner, ModelHost):
         hosted.stop()
 
     # -- shared by jobs ---------------------------------------------------------------
-    def s3(self, region: str) -> channels.S3Data:
+    def s3(self, spec: JobSpec) -> channels.S3Data:
+        """S3 as the job's role: SageMaker stages a job's data with the role's permissions."""
+        credentials = job_credentials(spec)
         client = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
-            region_name=region,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=spec.region,
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
         )
-        return channels.S3Data(client, region)
+        return channels.S3Data(client, spec.region)
 
-    def aws_environment(self, region: str) -> dict[str, str]:
-        """What a job container gets so its own AWS calls reach the local AWS."""
+    def aws_environment(self, spec: JobSpec) -> dict[str, str]:
+        """What a job container gets so its own AWS calls reach the local AWS, as the job's role."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            **FAKE_CREDENTIALS,
+            "AWS_REGION": spec.region,
+            "AWS_DEFAULT_REGION": spec.region,
+            **job_credentials(spec),
         }
 
     def limits(self, instance_type: str | None, job: str) -> instances.Limits:
@@ -194,7 +218,7 @@ class _Job:
         self.folder = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=runner.work_dir))
         self.network: str | None = None
         self.hosts: list[_Host] = []
-        self.data = runner.s3(spec.region)
+        self.data = runner.s3(spec)
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> JobOutcome:
@@ -306,7 +330,7 @@ class _Job:
         count = int(resources.get("InstanceCount") or 1)
         names = ["i-local"] if count == 1 else [f"i-local-{n}" for n in range(1, count + 1)]
         environment = {
-            **self.runner.aws_environment(self.spec.region),
+            **self.runner.aws_environment(self.spec),
             **(container.get("Environment") or {}),
             **transform.serving_environment(request),
         }
@@ -396,11 +420,7 @@ class _Job:
         limits = self.runner.limits(instance_type, self.spec.name)
         if limits.note:
             host.sink(limits.note)
-        env = (
-            dict(environment)
-            if isolated
-            else {**self.runner.aws_environment(self.spec.region), **environment}
-        )
+        env = dict(environment) if isolated else {**self.runner.aws_environment(self.spec), **environment}
         network = None if isolated else self._network()
         created = client.api.create_container(
             image,

@@ -95,7 +95,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         job.environment = request.get("Environment")
         job.processing_job_status = "InProgress"
         job.processing_end_time = None
-        self._launch(JobSpec("processing", name, job.arn, self.region_name, request), job)
+        spec = JobSpec(
+            "processing", name, job.arn, self.region_name, request, role_arn=request.get("RoleArn")
+        )
+        self._launch(spec, job)
         return job
 
     def stop_processing_job(self, processing_job_name: str) -> None:
@@ -151,7 +154,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         del job.final_metric_data_list
         job.secondary_status_transitions = []
         self._transition(job, "Starting", "Launching requested ML instances")
-        self._launch(JobSpec("training", name, job.arn, self.region_name, request), job)
+        spec = JobSpec("training", name, job.arn, self.region_name, request, role_arn=request.get("RoleArn"))
+        self._launch(spec, job)
         return job
 
     def stop_training_job(self, training_job_name: str) -> None:
@@ -165,7 +169,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         self._refuse_reused_name("transform", self.transform_jobs, name)
         _refuse_what_cannot_run("transform", request)
         resources = request.get("TransformResources") or {}
-        container = self.serving_container(self.describe_model(request["ModelName"]))  # raises when unknown
+        model = self.describe_model(request["ModelName"])  # raises when unknown
+        container = self.serving_container(model)
         job = self.create_transform_job(
             transform_job_name=name,
             model_name=request["ModelName"],
@@ -186,7 +191,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         job.failure_reason = None
         job.transform_start_time = job.transform_end_time = None
         job.labeling_job_arn = job.auto_ml_job_arn = None
-        spec = JobSpec("transform", name, job.arn, self.region_name, request, model_container=container)
+        role = getattr(model, "execution_role_arn", None)
+        spec = JobSpec(
+            "transform", name, job.arn, self.region_name, request, model_container=container, role_arn=role
+        )
         self._launch(spec, job)
         return job
 
@@ -387,7 +395,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def _deploy(self, endpoint: Any, config_name: str) -> None:
         config = self.endpoint_configs[config_name]
         variant = config.production_variants[0]
-        container = self.serving_container(self.describe_model(variant["ModelName"]))
+        model = self.describe_model(variant["ModelName"])
+        container = self.serving_container(model)
         with self._lock:
             self._deployments += 1
             spec = JobSpec(
@@ -397,6 +406,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 self.region_name,
                 {"EndpointConfigName": config_name},
                 model_container=container,
+                role_arn=getattr(model, "execution_role_arn", None),
             )
         threading.Thread(
             target=self._bring_into_service,

@@ -29,6 +29,8 @@ class JobSpec:
     request: dict[str, Any]  # the Create* request, in the API's PascalCase
     # transform jobs: the model's PrimaryContainer, resolved at create time
     model_container: dict[str, Any] | None = None
+    # the role the job acts as (its RoleArn; a transform's or endpoint's model's execution role)
+    role_arn: str | None = None
 
 
 @dataclasses.dataclass

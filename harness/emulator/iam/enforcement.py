@@ -1,0 +1,182 @@
+"""IAM evaluation of every request a role makes on the local AWS (`--iam off|soft|strict`).
+
+A request signed with credentials the local AWS handed out (a job container's, the Step
+Functions engine's: harness.emulator.iam.principals) is evaluated as AWS would evaluate it:
+each authorization it needs (harness.emulator.iam.actions) against the role's identity-based
+policies (inline and attached, as IAM or CloudFormation made them) and the resource's policy
+(an S3 bucket policy). `soft` notes each would-be denial in the fidelity journal and lets the
+request through; `strict` answers AccessDenied worded as AWS words it, so that a `Catch`
+sees what it would see on AWS. Requests signed otherwise are the user's: not evaluated.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import uuid
+
+from harness.emulator.fidelity import JOURNAL
+from harness.emulator.iam import actions, policy, principals
+
+OFF, SOFT, STRICT = "off", "soft", "strict"
+MODES = (OFF, SOFT, STRICT)
+
+log = logging.getLogger(__name__)
+
+
+def enforcing(app, mode: str):
+    """The WSGI app with IAM evaluated in front of it (unchanged when mode is off)."""
+    if mode == OFF:
+        return app
+
+    def application(environ, start_response):
+        signed = actions.signature_of(environ)
+        principal = principals.of_access_key(signed.access_key) if signed else None
+        if principal is None:
+            return app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        denied = first_denial(
+            principal, actions.authorizations(environ, body, signed, principal.account), signed
+        )
+        if denied is None:
+            return app(environ, start_response)
+        wanted, decision = denied
+        message = denial_message(principal, wanted, decision)
+        if mode == SOFT:
+            subject = principal.session if principal.of_job else ""
+            JOURNAL.note(
+                subject, "iam", f"on AWS this call would be denied: {message}", of_job=principal.of_job
+            )
+            log.info("iam (soft): %s", message)
+            return app(environ, start_response)
+        return _access_denied(start_response, signed.service, environ, message)
+
+    return application
+
+
+def first_denial(
+    principal: principals.Principal, wanted: list[actions.Authorization], signed: actions.Signed
+) -> tuple[actions.Authorization, policy.Decision] | None:
+    identity = identity_policies(principal.role_arn)
+    for authorization in wanted:
+        if authorization.action == "sts:GetCallerIdentity":  # AWS never denies it
+            continue
+        request = policy.Request(
+            principal.arn,
+            authorization.action,
+            authorization.resource,
+            _context(principal, authorization, signed),
+        )
+        decision = policy.evaluate(
+            request,
+            identity,
+            resource_policies(authorization),
+            principal_aliases=(principal.role_arn, f"arn:aws:iam::{principal.account}:root"),
+        )
+        if not decision.allowed:
+            return authorization, decision
+    return None
+
+
+def _context(principal, authorization: actions.Authorization, signed: actions.Signed) -> dict:
+    """The global condition keys AWS sets on every request, then the request's own."""
+    return {
+        "aws:PrincipalArn": [principal.role_arn],
+        "aws:PrincipalAccount": [principal.account],
+        "aws:PrincipalType": ["AssumedRole"],
+        "aws:RequestedRegion": [signed.region],
+        "aws:SecureTransport": ["true"],  # AWS's endpoints are TLS; this one is loopback HTTP
+        "aws:CurrentTime": [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())],
+        "aws:EpochTime": [str(int(time.time()))],
+        **authorization.context,
+    }
+
+
+def identity_policies(role_arn: str) -> list[dict]:
+    """The role's inline and attached policies; none when the role does not exist (AWS could not
+    have given the caller its credentials: every call is denied)."""
+    from moto.iam.models import iam_backends
+
+    account, partition = role_arn.split(":")[4], role_arn.split(":")[1]
+    try:
+        role = iam_backends[account][partition].get_role_by_arn(role_arn)
+    except Exception:  # moto raises its NotFoundException
+        return []
+    documents = list(role.policies.values())
+    for managed in role.managed_policies.values():
+        documents += [v.document for v in managed.versions if v.is_default]
+    return [_parsed(d) for d in documents]
+
+
+def resource_policies(authorization: actions.Authorization) -> list[dict]:
+    """An S3 bucket's policy, for S3 actions."""
+    if not authorization.action.startswith("s3:") or not authorization.resource.startswith("arn:aws:s3:::"):
+        return []
+    from moto.s3.models import s3_backends
+
+    bucket_name = authorization.resource.removeprefix("arn:aws:s3:::").split("/", 1)[0]
+    for account in list(s3_backends.values()):
+        for backend in list(account.values()):
+            bucket = backend.buckets.get(bucket_name)
+            if bucket is not None and bucket.policy:
+                return [_parsed(bucket.policy)]
+    return []
+
+
+def _parsed(document) -> dict:
+    if isinstance(document, bytes):
+        document = document.decode()
+    if isinstance(document, str):
+        try:
+            return json.loads(document)
+        except ValueError:
+            import urllib.parse
+
+            return json.loads(urllib.parse.unquote(document))
+    return document
+
+
+def denial_message(principal, wanted: actions.Authorization, decision: policy.Decision) -> str:
+    """AWS's wording of an AccessDenied."""
+    if decision.outcome == policy.EXPLICIT_DENY:
+        why = f"with an explicit deny in an {decision.source} policy"
+    else:
+        why = f"because no identity-based policy allows the {wanted.action} action"
+    what = f"{wanted.action} on resource: {wanted.resource}"
+    return f"User: {principal.arn} is not authorized to perform: {what} {why}"
+
+
+def _access_denied(start_response, service: str, environ, message: str):
+    """In the protocol of the service called: S3's XML, the query services' XML, else JSON."""
+    request_id = uuid.uuid4().hex.upper()[:16]
+    if service == "s3":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+            f"<Message>{_xml(message)}</Message><RequestId>{request_id}</RequestId></Error>"
+        ).encode()
+        headers = [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
+    elif not environ.get("HTTP_X_AMZ_TARGET") and service in ("iam", "sts", "cloudformation", "monitoring"):
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+            f"<Message>{_xml(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
+    else:
+        body = json.dumps(
+            {"__type": "AccessDeniedException", "Message": message, "message": message}
+        ).encode()
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("x-amzn-ErrorType", "AccessDeniedException"),
+            ("x-amzn-RequestId", request_id),
+        ]
+    start_response("403 Forbidden", [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

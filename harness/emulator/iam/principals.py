@@ -1,0 +1,64 @@
+"""Who makes each request: the credentials the local AWS hands out, and the role behind them.
+
+A job container gets credentials of its own for the job's RoleArn (session: the job's name);
+the Step Functions engine calls with credentials for the execution's role (session: its
+state machine's execution). Any other access key is the user, an administrator, as the
+account's owner is on AWS: their calls are not evaluated.
+
+The keys are derived from the role and session, so the same pair always gets the same key
+(the engine computes them where it makes its clients) and a restart keeps them valid.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import threading
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    role_arn: str
+    session: str
+    of_job: bool  # a SageMaker job's container (the session is the job's name)
+
+    @property
+    def account(self) -> str:
+        return self.role_arn.split(":")[4]
+
+    @property
+    def role_name(self) -> str:
+        return self.role_arn.rsplit("/", 1)[-1]
+
+    @property
+    def arn(self) -> str:
+        """As AWS names an assumed role's session in its messages."""
+        partition = self.role_arn.split(":")[1]
+        return f"arn:{partition}:sts::{self.account}:assumed-role/{self.role_name}/{self.session}"
+
+
+_known: dict[str, Principal] = {}
+_lock = threading.Lock()
+
+
+def credentials_for(role_arn: str, session: str, of_job: bool = False) -> dict[str, str]:
+    """Environment-style credentials for the role's session, remembered for attribution."""
+    digest = hashlib.sha256(f"{role_arn}\0{session}".encode()).digest()
+    key_id = "ASIA" + base64.b32encode(digest).decode()[:16]
+    with _lock:
+        _known[key_id] = Principal(role_arn, session[:64], of_job)
+    secret = base64.b64encode(hashlib.sha256(digest).digest()).decode()[:40]
+    return {
+        "AWS_ACCESS_KEY_ID": key_id,
+        "AWS_SECRET_ACCESS_KEY": secret,
+        "AWS_SESSION_TOKEN": f"local-{key_id}",
+    }
+
+
+def of_access_key(key_id: str | None) -> Principal | None:
+    """The role session behind an access key the local AWS handed out; None for anyone else."""
+    if not key_id:
+        return None
+    with _lock:
+        return _known.get(key_id)
