@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 
 from harness.emulator import internal_api
-from harness.emulator.internal_api import json_answer, read_json
+from harness.emulator.internal_api import read_json
 
 CACHE_PATH = "/_mlharness/cache"
 
@@ -22,37 +22,28 @@ CACHE_PATH = "/_mlharness/cache"
 def serving(app, cached_runner):
     """The WSGI app, answering CACHE_PATH itself; cached_runner is None without a cache."""
 
-    def application(environ, start_response):
-        if environ.get("PATH_INFO") != CACHE_PATH:
-            return app(environ, start_response)
+    def handle(environ, query: dict) -> tuple[str, dict]:
         if cached_runner is None:
-            return json_answer(
-                start_response, "404 Not Found", {"message": "this local AWS runs without a step cache"}
-            )
+            return "404 Not Found", {"message": "this local AWS runs without a step cache"}
         method = environ.get("REQUEST_METHOD")
         cache = cached_runner.cache
         if method == "GET":
             document = {"entries": summaries(cache), "bytes": cache.size()}
-            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
             if query.get("jobs"):
                 document["events"] = cached_runner.events(query["jobs"][0])
-            return json_answer(start_response, "200 OK", document)
+            return "200 OK", document
         if method == "DELETE":
-            return json_answer(start_response, "200 OK", {"removed": cache.clear()})
+            return "200 OK", {"removed": cache.clear()}
         if method == "POST":
             try:
                 body = read_json(environ) or {}
                 cached_runner.bypass(str(body["bypass"]))
             except (ValueError, KeyError, TypeError):
-                return json_answer(
-                    start_response, "400 Bad Request", {"message": 'expected {"bypass": PREFIX}'}
-                )
-            return json_answer(start_response, "200 OK", {"bypass": body["bypass"]})
-        return json_answer(
-            start_response, "405 Method Not Allowed", {"message": f"{method} is not supported"}
-        )
+                return "400 Bad Request", {"message": 'expected {"bypass": PREFIX}'}
+            return "200 OK", {"bypass": body["bypass"]}
+        return "405 Method Not Allowed", {"message": f"{method} is not supported"}
 
-    return application
+    return internal_api.answering(app, CACHE_PATH, handle)
 
 
 def summaries(cache) -> list[dict]:

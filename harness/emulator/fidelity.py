@@ -23,9 +23,8 @@ from __future__ import annotations
 import collections
 import threading
 import time
-import urllib.parse
 
-from harness.emulator.internal_api import call, json_answer
+from harness.emulator.internal_api import answering, call
 
 FIDELITY_PATH = "/_mlharness/fidelity"
 KEPT = 5000  # findings kept, oldest dropped first
@@ -70,20 +69,14 @@ JOURNAL = Journal()
 def serving(app):
     """The WSGI app, answering FIDELITY_PATH itself."""
 
-    def application(environ, start_response):
-        if environ.get("PATH_INFO") != FIDELITY_PATH:
-            return app(environ, start_response)
-        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-        prefix = (query.get("jobs") or [""])[0]
+    def findings(environ, query: dict) -> tuple[str, dict]:
         try:
             since = float(query["since"][0]) if query.get("since") else None
         except ValueError:
-            return json_answer(
-                start_response, "400 Bad Request", {"message": "since: seconds since the epoch"}
-            )
-        return json_answer(start_response, "200 OK", {"findings": JOURNAL.of(prefix, since)})
+            return "400 Bad Request", {"message": "since: seconds since the epoch"}
+        return "200 OK", {"findings": JOURNAL.of((query.get("jobs") or [""])[0], since)}
 
-    return application
+    return answering(app, FIDELITY_PATH, findings)
 
 
 def fetch(endpoint_url: str, prefix: str, since: float | None) -> list[dict]:

@@ -14,6 +14,20 @@ def json_answer(start_response, status: str, document) -> list[bytes]:
     return [body]
 
 
+def answering(app, path: str, handler):
+    """The WSGI app, answering `path` itself: `handler(environ, query)` returns (status, document),
+    query being the parsed query string; every other path goes on to `app`."""
+
+    def application(environ, start_response):
+        if environ.get("PATH_INFO") != path:
+            return app(environ, start_response)
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        status, document = handler(environ, query)
+        return json_answer(start_response, status, document)
+
+    return application
+
+
 def read_json(environ) -> object:
     """The request's JSON body (None when it has none); ValueError when it is not JSON."""
     raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from harness.emulator import leases, processes
-from harness.emulator.internal_api import json_answer
+from harness.emulator.internal_api import answering
 
 DEFAULT_PORT = 4566
 READY_TIMEOUT_S = 30
@@ -389,13 +389,10 @@ def _with_info(app, info: dict, state_dir: Path):
     """The WSGI app, answering INFO_PATH itself: who this local AWS is, who holds leases on it,
     how much runs."""
 
-    def application(environ, start_response):
-        if environ.get("PATH_INFO") != INFO_PATH:
-            return app(environ, start_response)
-        document = {**info, "leases": len(leases.live(state_dir)), "running": _running()}
-        return json_answer(start_response, "200 OK", document)
+    def describe(environ, query: dict) -> tuple[str, dict]:
+        return "200 OK", {**info, "leases": len(leases.live(state_dir)), "running": _running()}
 
-    return application
+    return answering(app, INFO_PATH, describe)
 
 
 def _stop_when_idle(state_dir: Path, stopping: threading.Event) -> None:

@@ -143,3 +143,18 @@ def emulators_on(state) -> list[int]:
         if b"harness.emulator" in args and str(state).encode() in args:
             found.append(int(cmdline.parent.name))
     return found
+
+
+def awslocal(host: str, *args: str):
+    """`awslocal ARGS` (LocalStack's aws CLI wrapper, as users run it) pointed at HOST:PORT by
+    LOCALSTACK_HOST, the aws CLI beside it on PATH."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tool = Path(sys.executable).with_name("awslocal")
+    return subprocess.run(
+        [str(tool), *args], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "LOCALSTACK_HOST": host, "PATH": f"{tool.parent}:{os.environ['PATH']}"},
+    )  # fmt: skip

@@ -10,18 +10,16 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 
 from harness import images
 from harness.emulator import containers
 from harness.paths import ROOT
-from tests.integration.helpers import free_port, harness_cli
+from tests.integration.helpers import awslocal, free_port, harness_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -105,18 +103,7 @@ def _own_job_containers(docker_client, namespace: str) -> list:
 def test_the_ready_hook_seeded_a_bucket_that_awslocal_lists(compose):
     health = _wait_healthy(compose.endpoint)
     assert health["services"]["s3"] == "running" and health["services"]["sagemaker"] == "running"
-    awslocal = Path(sys.executable).with_name("awslocal")
-    listed = subprocess.run(
-        [str(awslocal), "s3", "ls"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            **os.environ,
-            "LOCALSTACK_HOST": f"127.0.0.1:{compose.port}",
-            "PATH": f"{awslocal.parent}:{os.environ['PATH']}",
-        },
-    )
+    listed = awslocal(f"127.0.0.1:{compose.port}", "s3", "ls")
     assert listed.returncode == 0, listed.stderr
     assert "seeded-in-compose" in listed.stdout
 

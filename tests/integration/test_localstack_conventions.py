@@ -6,16 +6,15 @@ pointed at it by LOCALSTACK_HOST, and a shutdown.d script run when it stops."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from harness.emulator import LocalAWS
+from tests.integration.helpers import awslocal
 
 pytestmark = pytest.mark.slow
 
@@ -73,14 +72,7 @@ def test_health_answers_a_localstack_style_wait_loop(hooked):
 
 def test_awslocal_and_localstack_client_reach_it_by_localstack_host(hooked):
     host = hooked.endpoint_url.split("://", 1)[1]
-    awslocal = Path(sys.executable).with_name("awslocal")
-    listed = subprocess.run(
-        [str(awslocal), "s3", "ls"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "LOCALSTACK_HOST": host, "PATH": f"{awslocal.parent}:{os.environ['PATH']}"},
-    )
+    listed = awslocal(host, "s3", "ls")
     assert listed.returncode == 0, listed.stderr
     assert "seeded-by-ready-hook" in listed.stdout
 

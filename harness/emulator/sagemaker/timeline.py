@@ -12,9 +12,8 @@ from __future__ import annotations
 import collections
 import threading
 import time
-import urllib.parse
 
-from harness.emulator.internal_api import json_answer
+from harness.emulator.internal_api import answering
 
 TIMELINE_PATH = "/_mlharness/timeline"
 KEPT_JOBS = 2000
@@ -45,11 +44,10 @@ TIMELINE = Timeline()
 
 def serving(app):
     """The WSGI app, answering TIMELINE_PATH itself."""
+    return answering(
+        app, TIMELINE_PATH, lambda environ, query: ("200 OK", {"jobs": TIMELINE.of(_first(query, "jobs"))})
+    )
 
-    def application(environ, start_response):
-        if environ.get("PATH_INFO") != TIMELINE_PATH:
-            return app(environ, start_response)
-        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-        return json_answer(start_response, "200 OK", {"jobs": TIMELINE.of((query.get("jobs") or [""])[0])})
 
-    return application
+def _first(query: dict, name: str) -> str:
+    return (query.get(name) or [""])[0]
