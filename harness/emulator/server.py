@@ -313,8 +313,13 @@ def serve(
     if scratch_dir is not None:
         Path(scratch_dir).mkdir(parents=True, exist_ok=True)
     work_dir = Path(tempfile.mkdtemp(prefix="mlharness-jobs-", dir=scratch_dir))
+    enforcer = enforcement.Enforcer(iam)
     runner = DockerRunner(
-        container_url, str(work_dir), keep_containers=keep_containers, serving_by_network=in_container
+        container_url,
+        str(work_dir),
+        keep_containers=keep_containers,
+        serving_by_network=in_container,
+        authorize=enforcer.job_may,
     )
     cached = None
     if cache_dir is not None:
@@ -350,7 +355,7 @@ def serve(
     }
     info["cache"] = str(cache_dir) if cache_dir is not None else None
     info["iam"] = iam
-    app = enforcement.enforcing(request_guard.guarded(DomainDispatcherApplication(create_backend_app)), iam)
+    app = enforcer.wsgi(request_guard.guarded(DomainDispatcherApplication(create_backend_app)))
     app = _with_info(fidelity.serving(timeline.serving(cache_api.serving(app, cached))), info, state_dir)
     localstack = localstack_api.LocalStackEndpoints(list(coverage.SERVICES), hooks, stopping)
     app = localstack_api.serving(app, localstack)

@@ -205,3 +205,27 @@ def test_a_job_reading_outside_what_its_role_allows_fails_as_on_aws(strict, tiny
         f"arn:aws:sts::{ACCOUNT}:assumed-role/jobs/{name} is not authorized "
         "to perform: s3:ListBucket on resource: arn:aws:s3:::theirs"
     )
+
+
+def test_a_job_may_use_a_kms_key_only_as_its_key_policy_and_role_allow(strict, tiny_image):
+    kms, iam, sm = strict.client("kms"), strict.client("iam"), strict.client("sagemaker")
+    key = kms.create_key()["KeyMetadata"]  # its default policy lets the account's IAM policies decide
+
+    def train(name: str) -> dict:
+        request = training_request(name, tiny_image, "ours", RoleArn=strict.jobs_role)
+        request["OutputDataConfig"] = {"S3OutputPath": "s3://ours/models", "KmsKeyId": key["KeyId"]}
+        sm.create_training_job(**request)
+        return wait_for_job(lambda: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus")[0]
+
+    denied = train(f"kms-{uuid.uuid4().hex[:6]}")
+    assert denied["TrainingJobStatus"] == "Failed"
+    assert denied["FailureReason"].startswith("ClientError: KMS key access failed (AccessDenied): User: ")
+    assert (
+        f"kms:GenerateDataKey on resource: {key['Arn']} because no identity-based policy allows"
+        in (denied["FailureReason"])
+    )
+    allowed = {"Effect": "Allow", "Action": "kms:GenerateDataKey", "Resource": key["Arn"]}
+    iam.put_role_policy(
+        RoleName="jobs", PolicyName="key", PolicyDocument=json.dumps({**TRUST, "Statement": [allowed]})
+    )
+    assert train(f"kms-{uuid.uuid4().hex[:6]}")["TrainingJobStatus"] == "Completed"

@@ -278,3 +278,32 @@ def test_the_denial_is_worded_as_aws_words_it():
     assert enforcement.denial_message(principal, wanted, explicit).endswith(
         "with an explicit deny in an identity-based policy"
     )
+
+
+def test_a_kms_key_policy_decides_alone_or_lets_the_roles_policies_decide(monkeypatch):
+    from moto.kms.models import kms_backends
+
+    backend = kms_backends["123456789012"]["us-east-1"]
+    delegating = backend.create_key(None, "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "", None)  # default policy
+    to_role = {
+        "Effect": "Allow",
+        "Principal": {"AWS": ROLE},
+        "Action": "kms:GenerateDataKey",
+        "Resource": "*",
+    }
+    own_only = {"Version": "2012-10-17", "Statement": [to_role]}
+    direct = backend.create_key(json.dumps(own_only), "ENCRYPT_DECRYPT", "SYMMETRIC_DEFAULT", "", None)
+    principal = principals.Principal(ROLE, "job", of_job=True)
+    granted = allow("kms:GenerateDataKey", "*")
+
+    def denied(key, identity) -> bool:
+        monkeypatch.setattr(enforcement, "identity_policies", lambda role_arn: identity)
+        wanted = [actions.Authorization("kms:GenerateDataKey", key.arn, {})]
+        return enforcement.first_denial(principal, wanted, "us-east-1") is not None
+
+    assert denied(delegating, []) and not denied(delegating, [granted])  # the account's IAM decides
+    assert not denied(direct, [])  # the key policy names the role itself
+    other = principals.Principal("arn:aws:iam::123456789012:role/other", "job", of_job=True)
+    monkeypatch.setattr(enforcement, "identity_policies", lambda role_arn: [granted])
+    wanted = [actions.Authorization("kms:GenerateDataKey", direct.arn, {})]
+    assert enforcement.first_denial(other, wanted, "us-east-1") is not None  # no delegation to IAM

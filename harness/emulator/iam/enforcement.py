@@ -26,40 +26,58 @@ MODES = (OFF, SOFT, STRICT)
 log = logging.getLogger(__name__)
 
 
-def enforcing(app, mode: str):
-    """The WSGI app with IAM evaluated in front of it (unchanged when mode is off)."""
-    if mode == OFF:
-        return app
+class Enforcer:
+    """One mode for the whole local AWS: its requests (`wsgi`) and what SageMaker does for a job
+    with the job's role, outside any request (`job_may`: using its KMS keys)."""
 
-    def application(environ, start_response):
-        signed = actions.signature_of(environ)
-        principal = principals.of_access_key(signed.access_key) if signed else None
-        if principal is None:
-            return app(environ, start_response)
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        denied = first_denial(
-            principal, actions.authorizations(environ, body, signed, principal.account), signed
-        )
+    def __init__(self, mode: str):
+        self.mode = mode
+
+    def wsgi(self, app):
+        """The WSGI app with IAM evaluated in front of it (unchanged when the mode is off)."""
+        if self.mode == OFF:
+            return app
+
+        def application(environ, start_response):
+            signed = actions.signature_of(environ)
+            principal = principals.of_access_key(signed.access_key) if signed else None
+            if principal is None:
+                return app(environ, start_response)
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            wanted = actions.authorizations(environ, body, signed, principal.account)
+            message = self._judge(principal, wanted, signed.region)
+            if message is None:
+                return app(environ, start_response)
+            return _access_denied(start_response, signed.service, environ, message)
+
+        return application
+
+    def job_may(
+        self, role_arn: str | None, job: str, region: str, wanted: list[actions.Authorization]
+    ) -> str | None:
+        """What the job's role must be allowed for SageMaker to run the job (its KMS keys): the
+        denial message under strict, None when allowed (or noted, under soft)."""
+        if self.mode == OFF or not role_arn or not wanted:
+            return None
+        return self._judge(principals.Principal(role_arn, job, of_job=True), wanted, region)
+
+    def _judge(self, principal, wanted: list[actions.Authorization], region: str) -> str | None:
+        denied = first_denial(principal, wanted, region)
         if denied is None:
-            return app(environ, start_response)
-        wanted, decision = denied
-        message = denial_message(principal, wanted, decision)
-        if mode == SOFT:
-            subject = principal.session if principal.of_job else ""
-            JOURNAL.note(
-                subject, "iam", f"on AWS this call would be denied: {message}", of_job=principal.of_job
-            )
-            log.info("iam (soft): %s", message)
-            return app(environ, start_response)
-        return _access_denied(start_response, signed.service, environ, message)
-
-    return application
+            return None
+        message = denial_message(principal, *denied)
+        if self.mode == STRICT:
+            return message
+        subject = principal.session if principal.of_job else ""
+        JOURNAL.note(subject, "iam", f"on AWS this call would be denied: {message}", of_job=principal.of_job)
+        log.info("iam (soft): %s", message)
+        return None
 
 
 def first_denial(
-    principal: principals.Principal, wanted: list[actions.Authorization], signed: actions.Signed
+    principal: principals.Principal, wanted: list[actions.Authorization], region: str
 ) -> tuple[actions.Authorization, policy.Decision] | None:
     identity = identity_policies(principal.role_arn)
     for authorization in wanted:
@@ -69,26 +87,59 @@ def first_denial(
             principal.arn,
             authorization.action,
             authorization.resource,
-            _context(principal, authorization, signed),
+            _context(principal, authorization, region),
         )
-        decision = policy.evaluate(
-            request,
-            identity,
-            resource_policies(authorization),
-            principal_aliases=(principal.role_arn, f"arn:aws:iam::{principal.account}:root"),
-        )
+        if authorization.action.startswith("kms:"):
+            decision = _key_decision(request, identity, principal)
+        else:
+            decision = policy.evaluate(
+                request, identity, resource_policies(authorization), principal_aliases=(principal.role_arn,)
+            )
         if not decision.allowed:
             return authorization, decision
     return None
 
 
-def _context(principal, authorization: actions.Authorization, signed: actions.Signed) -> dict:
+def _key_decision(request: policy.Request, identity: list[dict], principal) -> policy.Decision:
+    """KMS: the key policy decides. It allows the role itself, or, by allowing the account (its
+    root), lets the role's identity-based policies decide; a key that is not there is not judged."""
+    key = _key(request.resource)
+    if key is None:
+        return policy.Decision(policy.ALLOW)
+    key_policy = [_parsed(key.policy)]
+    aliases = (principal.role_arn,)
+    direct = policy.evaluate(request, [], key_policy, principal_aliases=aliases)
+    if direct.outcome == policy.EXPLICIT_DENY:
+        return direct
+    root = f"arn:aws:iam::{principal.account}:root"
+    as_account = policy.Request(root, request.action, request.resource, request.context)
+    if policy.evaluate(as_account, [], key_policy).allowed:  # the key delegates to IAM
+        return policy.evaluate(request, identity, key_policy, principal_aliases=aliases)
+    return direct
+
+
+def _key(key_arn: str):
+    from moto.kms.models import kms_backends
+
+    parts = key_arn.split(":")
+    if len(parts) < 6:
+        return None
+    try:
+        backend = kms_backends[parts[4]][parts[3]]
+        return backend.describe_key(
+            parts[5].removeprefix("key/") if parts[5].startswith("key/") else parts[5]
+        )
+    except Exception:  # moto raises its NotFoundException: a key the local AWS does not have
+        return None
+
+
+def _context(principal, authorization: actions.Authorization, region: str) -> dict:
     """The global condition keys AWS sets on every request, then the request's own."""
     return {
         "aws:PrincipalArn": [principal.role_arn],
         "aws:PrincipalAccount": [principal.account],
         "aws:PrincipalType": ["AssumedRole"],
-        "aws:RequestedRegion": [signed.region],
+        "aws:RequestedRegion": [region],
         "aws:SecureTransport": ["true"],  # AWS's endpoints are TLS; this one is loopback HTTP
         "aws:CurrentTime": [time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())],
         "aws:EpochTime": [str(int(time.time()))],

@@ -26,7 +26,8 @@ import botocore.exceptions
 from harness.emulator import containers
 from harness.emulator.fidelity import JOURNAL
 from harness.emulator.iam import principals
-from harness.emulator.sagemaker import channels, contract, instances, serving, transform
+from harness.emulator.iam.actions import Authorization
+from harness.emulator.sagemaker import channels, contract, instances, job_fidelity, serving, transform
 from harness.emulator.sagemaker.runner import (
     HostedModel,
     HostingFailed,
@@ -47,6 +48,22 @@ FAILURE_FILE_LIMIT = 1024  # AWS keeps the first KiB of /opt/ml/output/failure
 STOP_GRACE_S = 10  # SIGTERM, then this long before SIGKILL (AWS waits 120 s)
 SYNC_INTERVAL_S = 2.0
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+def key_uses(spec: JobSpec) -> list[Authorization]:
+    """The KMS permissions the job's role needs for the keys its request names: a data key to
+    encrypt its outputs, a grant for its volumes."""
+    region, account = spec.arn.split(":")[3:5]
+    uses = []
+    for where, key in job_fidelity.kms_keys(spec.kind, spec.request):
+        arn = (
+            key
+            if key.startswith("arn:")
+            else f"arn:aws:kms:{region}:{account}:{'' if key.startswith('alias/') else 'key/'}{key}"
+        )
+        action = "kms:CreateGrant" if where.endswith("VolumeKmsKeyId") else "kms:GenerateDataKey"
+        uses.append(Authorization(action, arn, {}))
+    return uses
 
 
 def job_credentials(spec: JobSpec) -> dict[str, str]:
@@ -86,6 +103,10 @@ class DockerRunner(JobRunner, ModelHost):
         self._lock = threading.Lock()
 
     def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
+        if self.authorize is not None:
+            denied = self.authorize(spec.role_arn, spec.name, spec.region, key_uses(spec))
+            if denied:
+                return JobOutcome("Failed", f"ClientError: KMS key access failed (AccessDenied): {denied}")
         job = _Job(self, spec, logs, stop)
         try:
             outcome = job.run()
