@@ -51,7 +51,14 @@ def pytest_addoption(parser) -> None:
         default=None,
         help="a Step Functions Local mock configuration for `pipelines.run(..., test_case=...)`",
     )
+    group.addoption(
+        "--mlharness-iam",
+        default=None,
+        choices=["off", "soft", "strict"],
+        help="IAM evaluation in the local AWS (default strict: a call AWS would deny fails the test)",
+    )
     parser.addini("mlharness_mock_config", "a Step Functions Local mock configuration (a path)", default="")
+    parser.addini("mlharness_iam", "IAM evaluation in the local AWS: off, soft or strict", default="strict")
     parser.addini("mlharness_env", "the configuration the `pipelines` fixture deploys", default="local")
     parser.addini("mlharness_set", "KEY=VALUE overrides of that configuration, one per line", type="linelist")
 
@@ -225,10 +232,13 @@ def mlharness_mock_config(request) -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def local_aws(tmp_path_factory, mlharness_mock_config):
+def local_aws(request, tmp_path_factory, mlharness_mock_config):
+    """The local AWS the tests run against; IAM is evaluated strictly unless configured otherwise,
+    so a pipeline whose roles AWS would deny fails here first."""
     from harness.emulator import EmulatorError, LocalAWS
 
-    aws = LocalAWS(state_dir=tmp_path_factory.mktemp("local-aws"), mock_config=mlharness_mock_config)
+    iam = request.config.getoption("--mlharness-iam") or request.config.getini("mlharness_iam")
+    aws = LocalAWS(state_dir=tmp_path_factory.mktemp("local-aws"), mock_config=mlharness_mock_config, iam=iam)
     try:
         aws.start()
     except EmulatorError as ex:

@@ -179,9 +179,9 @@ def test_a_state_machine_writes_the_key_its_role_allows_and_no_other(strict):
     assert "(Service: S3, Status Code: 403," in failed["cause"]
 
 
-def test_a_state_machine_may_not_pass_a_role_its_policy_does_not_name(strict, tiny_image):
-    def train(role: str) -> dict:
-        request = training_request(f"ok-{uuid.uuid4().hex[:6]}", tiny_image, "ours", RoleArn=role)
+def test_a_state_machine_may_not_pass_a_role_or_name_a_job_its_policy_does_not_allow(strict, tiny_image):
+    def train(role: str, prefix: str = "ok") -> dict:
+        request = training_request(f"{prefix}-{uuid.uuid4().hex[:6]}", tiny_image, "ours", RoleArn=role)
         return {"StartAt": "Train", "States": {"Train": {
             "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
             "Parameters": request, "End": True}}}  # fmt: skip
@@ -190,6 +190,12 @@ def test_a_state_machine_may_not_pass_a_role_its_policy_does_not_name(strict, ti
     failed = _run_machine(strict, train(strict.other_role))
     assert failed["status"] == "FAILED"
     assert f"iam:PassRole on resource: {strict.other_role}" in failed["cause"]
+    outside = _run_machine(strict, train(strict.jobs_role, prefix="nightly"))  # not the prefix it may use
+    assert outside["status"] == "FAILED"
+    assert (
+        "assumed-role/machine/StepFunctions is not authorized to perform: sagemaker:CreateTrainingJob on "
+        f"resource: arn:aws:sagemaker:us-east-1:{ACCOUNT}:training-job/nightly-"
+    ) in outside["cause"]
 
 
 def test_a_job_reading_outside_what_its_role_allows_fails_as_on_aws(strict, tiny_image):
