@@ -91,9 +91,13 @@ class DockerRunner(JobRunner, ModelHost):
         work_dir: str,
         keep_containers: bool = False,
         serving_by_network: bool = False,
+        authorize=None,
     ):
         """endpoint_url: the local AWS as seen from job containers. serving_by_network: the local
-        AWS is itself on the job network, so it calls serving containers at their address there."""
+        AWS is itself on the job network, so it calls serving containers at their address there.
+        authorize(role_arn, job, region, authorizations): what SageMaker does as the job's role
+        outside any request (using its KMS keys), judged by IAM: a denial message, or None."""
+        self.authorize = authorize
         self.endpoint_url = endpoint_url
         self.work_dir = Path(work_dir)
         self.keep_containers = keep_containers

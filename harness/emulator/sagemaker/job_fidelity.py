@@ -105,12 +105,13 @@ def endpoint_findings(config: dict[str, Any]) -> list[tuple[str, str]]:
     return findings
 
 
+def kms_keys(kind: str, request: dict[str, Any]) -> list[tuple[str, str]]:
+    """(where, key) for each KMS key the request names."""
+    return [(".".join(path), _at(request, path)) for path in KMS_KEYS.get(kind, ()) if _at(request, path)]
+
+
 def _kms(kind: str, request: dict[str, Any]) -> list[tuple[str, str]]:
-    findings = []
-    for path in KMS_KEYS[kind]:
-        key = _at(request, path)
-        if key:
-            findings.append(
-                ("kms", f"KMS key {key} ({'.'.join(path)}) accepted; nothing was encrypted with it")
-            )
-    return findings
+    return [
+        ("kms", f"KMS key {key} ({where}) accepted; nothing was encrypted with it")
+        for where, key in kms_keys(kind, request)
+    ]
