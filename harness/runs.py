@@ -290,7 +290,9 @@ def _fidelity(
     deployment: Deployment, pipeline: Pipeline, record: records.RunRecord, since: float
 ) -> list[dict]:
     schedule = deployment.config.schedule(pipeline.name).expression if pipeline.schedule else None
-    return deployment.target.fidelity_report(record.run_id, schedule, since=since)
+    return deployment.target.fidelity_report(
+        record.run_id, schedule, since=since, state_machine_arn=record.state_machine_arn
+    )
 
 
 # Findings that make a run fail under --strict-fidelity: on AWS the run would not do the same.

@@ -18,6 +18,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+import botocore.exceptions
+
 from harness import images
 from harness.clients import ClientFactory, is_aws_endpoint
 from harness.config import ACCOUNT_TOKEN, Config
@@ -61,9 +63,16 @@ class Target(abc.ABC):
         none on a target without one."""
         return []
 
-    def fidelity_report(self, run_id: str, schedule: str | None, since: float | None = None) -> list[dict]:
+    def fidelity_report(
+        self,
+        run_id: str,
+        schedule: str | None,
+        since: float | None = None,
+        state_machine_arn: str | None = None,
+    ) -> list[dict]:
         """What the target did not reproduce of the run (schedule: the pipeline's deployed schedule
-        expression, if any); none on AWS, which is what it stands for."""
+        expression, if any; the state machine: whose role's findings are the run's); none on AWS,
+        which is what it stands for."""
         return []
 
     def deploy_lock(self, stack_name: str) -> contextlib.AbstractContextManager:
@@ -202,7 +211,13 @@ class LocalTarget(Target):
             if since is None or e["time"] >= since
         ]
 
-    def fidelity_report(self, run_id: str, schedule: str | None, since: float | None = None) -> list[dict]:
+    def fidelity_report(
+        self,
+        run_id: str,
+        schedule: str | None,
+        since: float | None = None,
+        state_machine_arn: str | None = None,
+    ) -> list[dict]:
         from harness.emulator import fidelity
 
         findings = []
@@ -216,8 +231,18 @@ class LocalTarget(Target):
                 }
             )
         try:
-            return fidelity.fetch(self.endpoint_url, f"{run_id}-", since) + findings
-        except (OSError, ValueError, KeyError):
+            role = None
+            if state_machine_arn:
+                sfn = self.clients().client("stepfunctions")
+                role = sfn.describe_state_machine(stateMachineArn=state_machine_arn)["roleArn"]
+            return fidelity.fetch(self.endpoint_url, f"{run_id}-", since, role) + findings
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError,
+        ):
             unknown = (
                 "the local AWS did not answer what it did not reproduce: the rest of this report is unknown"
             )

@@ -65,7 +65,11 @@ def job_image(docker_client) -> str:
 def local_aws(tmp_path_factory, docker_client):
     from harness.emulator import LocalAWS
 
-    aws = LocalAWS(state_dir=tmp_path_factory.mktemp("local-aws"), mock_config=PROJECT_MOCKS).start()
+    # IAM soft: every request of the suite goes through the evaluation (its findings stay notes);
+    # tests/integration/test_iam.py runs strict
+    aws = LocalAWS(
+        state_dir=tmp_path_factory.mktemp("local-aws"), mock_config=PROJECT_MOCKS, iam="soft"
+    ).start()
     yield aws
     pushed = _pushed_tags(aws, docker_client)
     aws.stop()

@@ -14,8 +14,9 @@ concerns none), a kind and one sentence:
 - unsupported: an operation refused as unsupported;
 - iam: a call AWS would deny (the IAM evaluation's soft mode).
 
-`GET /_mlharness/fidelity?jobs=PREFIX&since=EPOCH`: the findings whose subject starts with
-PREFIX, and the findings about endpoints and unattributed requests made since EPOCH.
+`GET /_mlharness/fidelity?jobs=PREFIX&since=EPOCH&role=ARN`: the findings whose subject starts
+with PREFIX, and those made since EPOCH about endpoints and requests of no job: of no role, or
+of the role given (a state machine's).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class Journal:
         self._seen: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
-    def note(self, subject: str, kind: str, message: str, of_job: bool = True) -> None:
+    def note(
+        self, subject: str, kind: str, message: str, of_job: bool = True, role: str | None = None
+    ) -> None:
         """One finding. of_job: the subject is a job's name (found by the run's prefix; the same
         finding about one job is kept once); else an endpoint or nothing (found by time)."""
         key = (subject, kind, message)
@@ -49,17 +52,26 @@ class Journal:
             if of_job:
                 self._seen.add(key)
             self._findings.append(
-                {"time": time.time(), "subject": subject, "kind": kind, "message": message, "of_job": of_job}
+                {
+                    "time": time.time(),
+                    "subject": subject,
+                    "kind": kind,
+                    "message": message,
+                    "of_job": of_job,
+                    "role": role,
+                }  # fmt: skip
             )
 
-    def of(self, prefix: str, since: float | None = None) -> list[dict]:
+    def of(self, prefix: str, since: float | None = None, role: str | None = None) -> list[dict]:
+        """The findings about jobs named PREFIX...; and, since a time, the others: those of no role,
+        and (given a role) that role's (a state machine's calls), not other roles'."""
         with self._lock:
             findings = list(self._findings)
         return [
             {k: f[k] for k in ("subject", "kind", "message")}
             for f in findings
             if (f["of_job"] and prefix and f["subject"].startswith(prefix))
-            or (not f["of_job"] and since is not None and f["time"] >= since)
+            or (not f["of_job"] and since is not None and f["time"] >= since and f["role"] in (None, role))
         ]
 
 
@@ -74,12 +86,16 @@ def serving(app):
             since = float(query["since"][0]) if query.get("since") else None
         except ValueError:
             return "400 Bad Request", {"message": "since: seconds since the epoch"}
-        return "200 OK", {"findings": JOURNAL.of((query.get("jobs") or [""])[0], since)}
+        role = (query.get("role") or [None])[0]
+        return "200 OK", {"findings": JOURNAL.of((query.get("jobs") or [""])[0], since, role)}
 
     return answering(app, FIDELITY_PATH, findings)
 
 
-def fetch(endpoint_url: str, prefix: str, since: float | None) -> list[dict]:
-    """The findings a running local AWS has about a run's jobs (and, since, the rest)."""
-    query = {"jobs": prefix} | ({"since": since} if since is not None else {})
+def fetch(endpoint_url: str, prefix: str, since: float | None, role: str | None = None) -> list[dict]:
+    """The findings a running local AWS has about a run's jobs (and, since, the rest: of no role or
+    of the given one)."""
+    query = (
+        {"jobs": prefix} | ({"since": since} if since is not None else {}) | ({"role": role} if role else {})
+    )
     return call(endpoint_url, FIDELITY_PATH, query=query)["findings"]

@@ -149,3 +149,12 @@ def test_strict_fidelity_fails_a_run_only_for_what_would_differ_on_aws(kind, fai
     said = []
     assert runs._faithful([record], said.append) is not fails
     assert said == (["--strict-fidelity: training run training-1: what happened"] if fails else [])
+
+
+def test_a_state_machines_findings_reach_only_the_runs_of_its_role():
+    journal = fidelity.Journal()
+    journal.note("", "iam", "training's role denied", of_job=False, role="arn:aws:iam::1:role/training")
+    journal.note("", "iam", "another stack's role denied", of_job=False, role="arn:aws:iam::1:role/other")
+    journal.note("", "unsupported", "refused", of_job=False)
+    found = journal.of("run-1-", since=0, role="arn:aws:iam::1:role/training")
+    assert [f["message"] for f in found] == ["training's role denied", "refused"]

@@ -307,3 +307,21 @@ def test_a_kms_key_policy_decides_alone_or_lets_the_roles_policies_decide(monkey
     monkeypatch.setattr(enforcement, "identity_policies", lambda role_arn: [granted])
     wanted = [actions.Authorization("kms:GenerateDataKey", direct.arn, {})]
     assert enforcement.first_denial(other, wanted, "us-east-1") is not None  # no delegation to IAM
+
+
+def test_an_evaluation_that_fails_lets_the_call_through_and_reports_it_unknown():
+    from harness.emulator import fidelity
+
+    def unreadable():
+        raise ValueError("a request the mapping cannot read")
+
+    principal = principals.Principal(ROLE, "evaluation-fails-job", of_job=True)
+    assert enforcement.Enforcer("strict")._judge(principal, unreadable, "us-east-1") is None
+    (finding,) = fidelity.JOURNAL.of("evaluation-fails-")
+    assert finding["kind"] == "unknown" and "could not be evaluated" in finding["message"]
+
+
+def test_a_role_arn_that_is_not_one_has_no_policies_and_still_names_a_principal():
+    odd = principals.Principal("not-an-arn", "job", of_job=True)
+    assert odd.account == "" and odd.arn.startswith("arn:aws:sts:::assumed-role/")
+    assert enforcement.identity_policies("not-an-arn") == []

@@ -46,7 +46,10 @@ class Enforcer:
             body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
-            wanted = actions.authorizations(environ, body, signed, principal.account)
+
+            def wanted():
+                return actions.authorizations(environ, body, signed, principal.account)
+
             message = self._judge(principal, wanted, signed.region)
             if message is None:
                 return app(environ, start_response)
@@ -63,15 +66,25 @@ class Enforcer:
             return None
         return self._judge(principals.Principal(role_arn, job, of_job=True), wanted, region)
 
-    def _judge(self, principal, wanted: list[actions.Authorization], region: str) -> str | None:
-        denied = first_denial(principal, wanted, region)
+    def _judge(self, principal, wanted, region: str) -> str | None:
+        """wanted: the authorizations, or a callable that reads them from the request."""
+        try:
+            denied = first_denial(principal, wanted() if callable(wanted) else wanted, region)
+        except Exception:  # a gap in the evaluation must not break the request: it is reported instead
+            log.exception("IAM evaluation of a call by %s failed", principal.arn)
+            unknown = f"a call by {principal.arn} could not be evaluated: whether AWS allows it is unknown"
+            JOURNAL.note(
+                principal.session if principal.of_job else "", "unknown", unknown, of_job=principal.of_job
+            )
+            return None
         if denied is None:
             return None
         message = denial_message(principal, *denied)
         if self.mode == STRICT:
             return message
         subject = principal.session if principal.of_job else ""
-        JOURNAL.note(subject, "iam", f"on AWS this call would be denied: {message}", of_job=principal.of_job)
+        role = None if principal.of_job else principal.role_arn
+        JOURNAL.note(subject, "iam", f"on AWS this call would be denied: {message}", principal.of_job, role)
         log.info("iam (soft): %s", message)
         return None
 
@@ -152,9 +165,11 @@ def identity_policies(role_arn: str) -> list[dict]:
     have given the caller its credentials: every call is denied)."""
     from moto.iam.models import iam_backends
 
-    account, partition = role_arn.split(":")[4], role_arn.split(":")[1]
+    parts = role_arn.split(":")
+    if len(parts) < 6:  # not a role ARN: no role has it
+        return []
     try:
-        role = iam_backends[account][partition].get_role_by_arn(role_arn)
+        role = iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
     except Exception:  # moto raises its NotFoundException
         return []
     documents = list(role.policies.values())

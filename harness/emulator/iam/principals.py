@@ -25,7 +25,8 @@ class Principal:
 
     @property
     def account(self) -> str:
-        return self.role_arn.split(":")[4]
+        parts = self.role_arn.split(":")
+        return parts[4] if len(parts) > 5 else ""
 
     @property
     def role_name(self) -> str:
@@ -34,7 +35,8 @@ class Principal:
     @property
     def arn(self) -> str:
         """As AWS names an assumed role's session in its messages."""
-        partition = self.role_arn.split(":")[1]
+        parts = self.role_arn.split(":")
+        partition = parts[1] if len(parts) > 5 else "aws"
         return f"arn:{partition}:sts::{self.account}:assumed-role/{self.role_name}/{self.session}"
 
 
