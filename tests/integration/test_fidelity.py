@@ -38,7 +38,11 @@ def test_a_job_asking_for_what_does_not_run_here_is_reported_kind_by_kind(aws_cl
     findings = fidelity.fetch(local_aws.endpoint_url, name, since=None)
     assert {f["subject"] for f in findings} == {name}
     by_kind = {f["kind"]: f["message"] for f in findings}
-    assert set(by_kind) == {"gpu", "spot", "network", "kms"}
+    # its role does not exist here, so AWS would deny its data's staging: IAM (soft on this local AWS) says so
+    assert set(by_kind) == {"gpu", "spot", "network", "kms", "iam"}
+    assert by_kind["iam"].startswith(
+        f"on AWS this call would be denied: User: arn:aws:sts::123456789012:assumed-role/sagemaker/{name} "
+    )
     assert (
         "ml.g4dn.xlarge has 4 vCPUs and 16 GiB on AWS and 1 GPU(s), which it does not have here"
         in by_kind["gpu"]
