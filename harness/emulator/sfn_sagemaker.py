@@ -1,47 +1,41 @@
-"""The `arn:aws:states:::sagemaker:*` Task integration for moto's ASL engine.
+"""The `arn:aws:states:::sagemaker:*` Task integration, for moto's ASL engine (the default local
+AWS) and for LocalStack's (`--engine localstack`): the two are one interpreter, vendored by moto
+under other module paths, so one class body serves both, built on each engine's base classes.
 
-Modelled on moto's Batch integration: the create call goes through a boto client
-to the emulator's own SageMaker API; `.sync` polls Describe* every half second
-(moto's cadence) until the job ends. Completed returns the Describe output;
+Modelled on the engines' Batch integration: the create call goes through a boto client
+to the local AWS's own SageMaker API; `.sync` polls Describe* (at the engine's cadence)
+until the job ends. Completed returns the Describe output;
 Failed or Stopped fails the state with States.TaskFailed and the Describe output
 as the cause, as AWS does. An API error on the call fails the state with
 `SageMaker.<Exception>`. When the execution stops while a job runs, the job is
 stopped too.
+
+Imports only botocore and the engine: it also loads inside LocalStack's own Python.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
+import importlib
 import json
+import types
 from collections.abc import Callable
 from typing import Any, Final
 
 import botocore.session
 from botocore.exceptions import ClientError
-from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
-from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
-    CustomErrorName,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-    FailureEvent,
-    FailureEventException,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
-    StatesErrorName,
-)
-from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
-    StatesErrorNameType,
-)
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (
-    ResourceCondition,
-)
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (  # noqa: E501
-    StateTaskServiceCallback,
-)
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
-from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
-_SUPPORTED_INTEGRATION_PATTERNS: Final = {ResourceCondition.WaitForTaskToken, ResourceCondition.Sync}
+# Where each engine keeps the classes the integration builds on.
+_ENGINE_MODULES: Final[dict[str, tuple[str, str, str]]] = {
+    # engine: (package of the interpreter, its state-task folder, its API types)
+    "moto": ("moto.stepfunctions.parser", "state.exec.state_task", "moto.stepfunctions.parser.api"),
+    "localstack": (
+        "localstack.services.stepfunctions",
+        "state.state_execution.state_task",
+        "localstack.aws.api.stepfunctions",
+    ),
+}
 
 # API action (lower case) -> (job kind, Describe action, Stop action); None for non-job calls.
 _JOB_ACTIONS: Final[dict[str, tuple[str, str, str]]] = {
@@ -69,111 +63,173 @@ def _sagemaker_operations() -> dict[str, Any]:
 _OPERATIONS: Final = _sagemaker_operations()
 
 
-class StateTaskServiceSageMaker(StateTaskServiceCallback):
-    def __init__(self):
-        super().__init__(supported_integration_patterns=_SUPPORTED_INTEGRATION_PATTERNS)
+def engine_modules(engine: str) -> types.SimpleNamespace:
+    """The engine's modules the integration uses, by role. Functions are read from their modules
+    at call time, so a patch of the engine (signing calls as the execution role) applies here too."""
+    package, task_folder, api = _ENGINE_MODULES[engine]
+    component = f"{package}.asl.component"
+    service = f"{component}.{task_folder}.service"
+    load = importlib.import_module
+    return types.SimpleNamespace(
+        api=load(api),
+        custom_error_name=load(f"{component}.common.error_name.custom_error_name"),
+        failure_event=load(f"{component}.common.error_name.failure_event"),
+        states_error_name=load(f"{component}.common.error_name.states_error_name"),
+        states_error_name_type=load(f"{component}.common.error_name.states_error_name_type"),
+        resource=load(f"{service}.resource"),
+        callback=load(f"{service}.state_task_service_callback"),
+        factory=load(f"{service}.state_task_service_factory"),
+        state_task_factory=load(f"{component}.{task_folder}.state_task_factory"),
+        event_detail=load(f"{package}.asl.eval.event.event_detail"),
+        boto_client=load(f"{package}.asl.utils.boto_client"),
+    )
 
-    def _get_supported_parameters(self) -> set[str] | None:
-        action = self.resource.api_action.lower()
-        if action not in _JOB_ACTIONS and action not in _PLAIN_ACTIONS:
-            return None
-        return set(_OPERATIONS[action].input_shape.members)
 
-    def _normalise_parameters(
-        self, parameters: dict, boto_service_name=None, service_action_name=None
-    ) -> None:
-        # Step Functions accepts numbers where the API wants strings (hyperparameters).
-        self._to_boto_request(parameters, _OPERATIONS[self.resource.api_action.lower()].input_shape)
+@functools.cache
+def integration_class(engine: str) -> type:
+    """The SageMaker Task integration built on that engine ("moto" or "localstack")."""
+    m = engine_modules(engine)
+    condition = m.resource.ResourceCondition
+    patterns = {condition.WaitForTaskToken, condition.Sync}
 
-    def _normalise_response(self, response: Any, boto_service_name=None, service_action_name=None) -> None:
-        if isinstance(response, dict):
-            response.update(_json_safe(response))
+    class StateTaskServiceSageMaker(m.callback.StateTaskServiceCallback):
+        def __init__(self):
+            super().__init__(supported_integration_patterns=patterns)
 
-    def _from_error(self, env, ex: Exception) -> FailureEvent:
-        if isinstance(ex, ClientError):
-            code = ex.response["Error"]["Code"]
-            base = code.removesuffix("Exception")
-            exception = f"{base}Exception" if base in _MODELLED_ERRORS else "AmazonSageMakerException"
-            error_name = f"SageMaker.{exception}"
-            status = ex.response["ResponseMetadata"].get("HTTPStatusCode")
-            request_id = ex.response["ResponseMetadata"].get("RequestId")
-            cause = (
-                f"{ex.response['Error'].get('Message')} (Service: AmazonSageMaker; "
-                f"Status Code: {status}; Error Code: {code}; Request ID: {request_id}; Proxy: null)"
-            )
-            return _task_failed(env, self, error_name, cause, CustomErrorName(error_name))
-        return super()._from_error(env=env, ex=ex)
-
-    def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
-        client = boto_client_for(
-            region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
-        )
-        response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
-        response.pop("ResponseMetadata", None)
-        env.stack.append(response)
-
-    def _build_sync_resolver(
-        self, env, resource_runtime_part, normalised_parameters, state_credentials
-    ) -> Callable[[], Any] | None:
-        action = self.resource.api_action.lower()
-        if action not in _JOB_ACTIONS:
-            raise RuntimeError(
-                f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}"
-            )
-        kind, describe, stop = _JOB_ACTIONS[action]
-        client = boto_client_for(
-            region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
-        )
-        env.stack.pop()  # the Create* response; .sync answers with Describe*
-        name_key = f"{kind}Name"
-        name = normalised_parameters[name_key]
-
-        def _sync_resolver() -> dict | None:
-            if not env.is_running():
+        def _get_supported_parameters(self) -> set[str] | None:
+            action = self.resource.api_action.lower()
+            if action not in _JOB_ACTIONS and action not in _PLAIN_ACTIONS:
                 return None
-            description = getattr(client, describe)(**{name_key: name})
-            description.pop("ResponseMetadata", None)
-            status = description[f"{kind}Status"]
-            if status == "Completed":
-                return _json_safe(description)
-            if status in _FINAL_FAILURES:
-                cause = json.dumps(_json_safe(description), separators=(",", ":"))
-                error = StatesErrorNameType.StatesTaskFailed
-                raise FailureEventException(
-                    _task_failed(env, self, error.to_name(), cause, StatesErrorName(typ=error))
+            return set(_OPERATIONS[action].input_shape.members)
+
+        def _normalise_parameters(
+            self, parameters: dict, boto_service_name=None, service_action_name=None
+        ) -> None:
+            # Step Functions accepts numbers where the API wants strings (hyperparameters).
+            self._to_boto_request(parameters, _OPERATIONS[self.resource.api_action.lower()].input_shape)
+
+        def _normalise_response(
+            self, response: Any, boto_service_name=None, service_action_name=None
+        ) -> None:
+            if isinstance(response, dict):
+                response.update(_json_safe(response))
+
+        def _from_error(self, env, ex: Exception):
+            if isinstance(ex, ClientError):
+                code = ex.response["Error"]["Code"]
+                base = code.removesuffix("Exception")
+                exception = f"{base}Exception" if base in _MODELLED_ERRORS else "AmazonSageMakerException"
+                error_name = f"SageMaker.{exception}"
+                status = ex.response["ResponseMetadata"].get("HTTPStatusCode")
+                request_id = ex.response["ResponseMetadata"].get("RequestId")
+                cause = (
+                    f"{ex.response['Error'].get('Message')} (Service: AmazonSageMaker; "
+                    f"Status Code: {status}; Error Code: {code}; Request ID: {request_id}; Proxy: null)"
                 )
-            return None
+                return _task_failed(
+                    m, env, self, error_name, cause, m.custom_error_name.CustomErrorName(error_name)
+                )
+            return super()._from_error(env=env, ex=ex)
 
-        def _stop_job() -> None:
-            try:
-                getattr(client, stop)(**{name_key: name})
-            except ClientError:
-                pass  # it ended meanwhile
-
-        _sync_resolver.stop_job = _stop_job
-        return _sync_resolver
-
-    def _eval_sync(self, env, sync_resolver, timeout_seconds, callback_endpoint, heartbeat_endpoint):
-        try:
-            return super()._eval_sync(
-                env=env,
-                sync_resolver=sync_resolver,
-                timeout_seconds=timeout_seconds,
-                callback_endpoint=callback_endpoint,
-                heartbeat_endpoint=heartbeat_endpoint,
+        def _eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+            client = m.boto_client.boto_client_for(
+                region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
             )
-        finally:
-            if not env.is_running():  # StopExecution or a timeout: stop the job too
-                sync_resolver.stop_job()
+            response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
+            response.pop("ResponseMetadata", None)
+            env.stack.append(response)
+
+        def _build_sync_resolver(
+            self, env, resource_runtime_part, normalised_parameters, state_credentials
+        ) -> Callable[[], Any] | None:
+            action = self.resource.api_action.lower()
+            if action not in _JOB_ACTIONS:
+                raise RuntimeError(
+                    f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}"
+                )
+            kind, describe, stop = _JOB_ACTIONS[action]
+            client = m.boto_client.boto_client_for(
+                region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
+            )
+            env.stack.pop()  # the Create* response; .sync answers with Describe*
+            name_key = f"{kind}Name"
+            name = normalised_parameters[name_key]
+
+            def _sync_resolver() -> dict | None:
+                if not env.is_running():
+                    return None
+                description = getattr(client, describe)(**{name_key: name})
+                description.pop("ResponseMetadata", None)
+                status = description[f"{kind}Status"]
+                if status == "Completed":
+                    return _json_safe(description)
+                if status in _FINAL_FAILURES:
+                    cause = json.dumps(_json_safe(description), separators=(",", ":"))
+                    error = m.states_error_name_type.StatesErrorNameType.StatesTaskFailed
+                    raise m.failure_event.FailureEventException(
+                        _task_failed(
+                            m,
+                            env,
+                            self,
+                            error.to_name(),
+                            cause,
+                            m.states_error_name.StatesErrorName(typ=error),
+                        )
+                    )
+                return None
+
+            def _stop_job() -> None:
+                try:
+                    getattr(client, stop)(**{name_key: name})
+                except ClientError:
+                    pass  # it ended meanwhile
+
+            _sync_resolver.stop_job = _stop_job
+            return _sync_resolver
+
+        def _eval_sync(self, env, sync_resolver, timeout_seconds, callback_endpoint, heartbeat_endpoint):
+            try:
+                return super()._eval_sync(
+                    env=env,
+                    sync_resolver=sync_resolver,
+                    timeout_seconds=timeout_seconds,
+                    callback_endpoint=callback_endpoint,
+                    heartbeat_endpoint=heartbeat_endpoint,
+                )
+            finally:
+                if not env.is_running():  # StopExecution or a timeout: stop the job too
+                    sync_resolver.stop_job()
+
+    return StateTaskServiceSageMaker
 
 
-def _task_failed(env, service: StateTaskServiceSageMaker, error: str, cause: str, error_name) -> FailureEvent:
-    return FailureEvent(
+def register(engine: str) -> None:
+    """Both engines list "sagemaker" as an unsupported Task integration; supply ours."""
+    m = engine_modules(engine)
+    integration = integration_class(engine)
+    m.factory._UNSUPPORTED_SERVICE_NAMES.discard("sagemaker")
+    upstream = m.factory.state_task_service_for
+    if getattr(upstream, "sagemaker_integration", None) is integration:
+        return  # already registered
+
+    def state_task_service_for(service_name: str):
+        if service_name == "sagemaker":
+            return integration()
+        return upstream(service_name)
+
+    state_task_service_for.sagemaker_integration = integration
+    m.factory.state_task_service_for = state_task_service_for
+    # state_task_factory imported the function by value.
+    m.state_task_factory.state_task_service_for = state_task_service_for
+
+
+def _task_failed(m, env, service, error: str, cause: str, error_name):
+    return m.failure_event.FailureEvent(
         env=env,
         error_name=error_name,
-        event_type=HistoryEventType.TaskFailed,
-        event_details=EventDetails(
-            taskFailedEventDetails=TaskFailedEventDetails(
+        event_type=m.api.HistoryEventType.TaskFailed,
+        event_details=m.event_detail.EventDetails(
+            taskFailedEventDetails=m.api.TaskFailedEventDetails(
                 error=error,
                 cause=cause,
                 resource=service._get_sfn_resource(),

@@ -78,8 +78,9 @@ def test_sagemaker_tasks_are_served_by_our_integration():
         state_task_service_factory as factory,
     )
 
-    from harness.emulator.sfn_sagemaker import StateTaskServiceSageMaker
+    from harness.emulator.sfn_sagemaker import integration_class
 
+    StateTaskServiceSageMaker = integration_class("moto")
     assert "sagemaker" not in factory._UNSUPPORTED_SERVICE_NAMES
     assert isinstance(factory.state_task_service_for("sagemaker"), StateTaskServiceSageMaker)
     assert isinstance(state_task_factory.state_task_service_for("sagemaker"), StateTaskServiceSageMaker)

@@ -5,26 +5,9 @@ from __future__ import annotations
 
 def register_sagemaker_service_integration() -> None:
     """moto lists "sagemaker" as an unsupported Task integration; supply one."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
-        state_task_factory,
-    )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_factory as factory,
-    )
+    from harness.emulator import sfn_sagemaker
 
-    from harness.emulator.sfn_sagemaker import StateTaskServiceSageMaker
-
-    factory._UNSUPPORTED_SERVICE_NAMES.discard("sagemaker")
-    upstream = factory.state_task_service_for
-
-    def state_task_service_for(service_name: str):
-        if service_name == "sagemaker":
-            return StateTaskServiceSageMaker()
-        return upstream(service_name)
-
-    factory.state_task_service_for = state_task_service_for
-    # state_task_factory imported the function by value.
-    state_task_factory.state_task_service_for = state_task_service_for
+    sfn_sagemaker.register("moto")
 
 
 def install_local_sagemaker_backend() -> None:

@@ -840,7 +840,6 @@ def sign_engine_calls_as_the_execution_role() -> None:
     import moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory  # noqa: F401, E501
     from moto.stepfunctions.parser.asl.utils import boto_client
 
-    import harness.emulator.sfn_sagemaker  # noqa: F401
     from harness.emulator.iam import principals
 
     upstream = boto_client.boto_client_for
@@ -855,7 +854,7 @@ def sign_engine_calls_as_the_execution_role() -> None:
 
     # Every module of the engine imported the function by name: replace it in each.
     for name, module in list(sys.modules.items()):
-        engine = name.startswith(("moto.stepfunctions.parser", "harness.emulator.sfn_sagemaker"))
+        engine = name.startswith("moto.stepfunctions.parser")
         if engine and getattr(module, "boto_client_for", None) is upstream:
             module.boto_client_for = boto_client_for
     boto_client.boto_client_for = boto_client_for
