@@ -13,10 +13,12 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
 POLL_S = 0.5
+TEMPLATE_BODY_LIMIT = 51_200  # bytes CloudFormation takes as TemplateBody; larger ones go by TemplateURL
 TIMEOUT_S = 1800
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 # A stack in this state cannot be updated; it is replaced (it holds nothing).
@@ -143,6 +145,20 @@ def _tls_only_policy(bucket: str) -> dict:
     }
 
 
+def stage_template(s3, bucket: str, template_body: str, s3_endpoint: str) -> str | None:
+    """A template larger than CloudFormation takes inline goes to the bucket (by its digest);
+    its URL, or None when the body can be sent as it is."""
+    if len(template_body.encode()) <= TEMPLATE_BODY_LIMIT:
+        return None
+    key = f"templates/{hashlib.sha256(template_body.encode()).hexdigest()}.yaml"
+    s3.put_object(Bucket=bucket, Key=key, Body=template_body.encode(), ContentType="application/x-yaml")
+    endpoint = urlparse(s3_endpoint)
+    netloc = endpoint.netloc
+    if endpoint.hostname in ("127.0.0.1", "::1"):  # local CloudFormations read "localhost" URLs from their S3
+        netloc = f"localhost:{endpoint.port}" if endpoint.port else "localhost"
+    return f"{endpoint.scheme}://{netloc}/{bucket}/{key}"
+
+
 def deploy(
     cfn,
     stack_name: str,
@@ -150,12 +166,15 @@ def deploy(
     parameters: dict[str, str],
     log: Callable[[str], None] = print,
     confirm: Callable[[list[str]], bool] | None = None,
+    template_url: str | None = None,
     _retried: bool = False,
 ) -> Deployed:
     """Create or update the stack through a change set; `confirm` sees the changes first. A stack
-    another deployer creates meanwhile is waited for, then updated."""
+    another deployer creates meanwhile is waited for, then updated. template_url: where the same
+    template was staged (stage_template), for one too large to send inline."""
+    source = {"TemplateURL": template_url} if template_url else {"TemplateBody": template_body}
     try:
-        cfn.validate_template(TemplateBody=template_body)
+        cfn.validate_template(**source)
     except ClientError as ex:
         raise DeployError(
             f"the template does not validate: {ex.response['Error'].get('Message', ex)}"
@@ -174,7 +193,7 @@ def deploy(
             StackName=stack_name,
             ChangeSetName=change_set,
             ChangeSetType=change_set_type,
-            TemplateBody=template_body,
+            **source,
             Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
             Capabilities=["CAPABILITY_IAM"],
         )
@@ -183,7 +202,9 @@ def deploy(
         if change_set_type == "CREATE" and "already exists" in message and not _retried:
             log(f"stack {stack_name} was created meanwhile by another deploy: waiting for it, then updating")
             _wait_stack(cfn, stack_name)
-            return deploy(cfn, stack_name, template_body, parameters, log, confirm, _retried=True)
+            return deploy(
+                cfn, stack_name, template_body, parameters, log, confirm, template_url, _retried=True
+            )
         # AWS reports "no changes" as a FAILED change set; some endpoints refuse the call instead.
         if not any(marker in message for marker in NO_CHANGES):
             raise DeployError(f"cannot create a change set for {stack_name}: {ex}") from None
@@ -215,7 +236,7 @@ def deploy(
             raise
         log(f"stack {stack_name} was created meanwhile by another deploy: waiting for it, then updating")
         _wait_stack(cfn, stack_name)
-        return deploy(cfn, stack_name, template_body, parameters, log, confirm, _retried=True)
+        return deploy(cfn, stack_name, template_body, parameters, log, confirm, template_url, _retried=True)
     final = _wait_stack(cfn, stack_name)
     if final["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         raise DeployError(

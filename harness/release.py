@@ -55,6 +55,9 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         for name, value in _parameter_values(config, image["reference"], code.uri, kms_key_arn).items()
         if name in declared
     }
+    template_url = deploy.stage_template(
+        s3, config.artifact_bucket, files[build.TEMPLATE_FILE], clients.endpoint_of("s3")
+    )
     try:
         with target.deploy_lock(config.stack_name):
             deployed_stack = deploy.deploy(
@@ -64,6 +67,7 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
                 parameters,
                 report,
                 confirm=target.confirm,
+                template_url=template_url,
             )
     except deploy.DeployError as ex:
         raise HarnessError(str(ex)) from None

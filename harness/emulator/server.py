@@ -70,6 +70,7 @@ class LocalAWS:
         cache_max_bytes: int | None = None,
         init_dir: str | os.PathLike | None = None,
         iam: str = "off",
+        engine: str = "moto",
     ):
         """mock_config: a Step Functions Local mock configuration for `<arn>#<test case>` runs.
         managed: it stops itself when no lease is held and nothing runs; start() takes a lease
@@ -88,6 +89,7 @@ class LocalAWS:
         self.cache_max_bytes = cache_max_bytes
         self.init_dir = Path(init_dir) if init_dir else None
         self.iam = iam  # off | soft | strict
+        self.engine = engine  # moto (the default) | localstack (harness.emulator.localstack_engine)
         self.lease: Path | None = None
         self.process: subprocess.Popen | None = None
         self.info: dict = {}
@@ -122,6 +124,8 @@ class LocalAWS:
             args += ["--init-dir", str(self.init_dir)]
         if self.iam != "off":
             args += ["--iam", self.iam]
+        if self.engine != "moto":
+            args += ["--engine", self.engine]
         if self.managed:
             args.append("--managed")
             self.lease = leases.acquire(self.state_dir)  # before it starts, so it never sees none
@@ -236,6 +240,7 @@ def serve(
     in_container: bool = False,
     scratch_dir: Path | None = None,
     iam: str = "off",
+    engine: str = "moto",
 ) -> None:
     """cache_dir: run jobs through the step cache kept there (None: no cache).
     init_dir: LocalStack-style init hooks (default: LocalStack's /etc/localstack/init if present).
@@ -243,11 +248,24 @@ def serve(
     containers reach it on its own network, by its alias there, and it calls serving containers
     there too. scratch_dir: where job folders are made (default: the temp dir); in a container,
     it must be bind-mounted at the same path, since the engine resolves job mounts on the host.
-    iam: off, soft (would-be denials noted in the fidelity report) or strict (AccessDenied)."""
+    iam: off, soft (would-be denials noted in the fidelity report) or strict (AccessDenied).
+    engine: moto (the default), or localstack: LocalStack serves the port and forwards SageMaker
+    and ECR to this process, which then listens on a loopback port of its own."""
     from werkzeug.serving import make_server
 
-    from harness.emulator import init_hooks, sfn_mocking
+    from harness.emulator import init_hooks, localstack_engine, sfn_mocking
 
+    localstack_python = None
+    if engine == "localstack":
+        try:
+            localstack_python = localstack_engine.require()
+        except localstack_engine.LocalStackUnavailable as ex:
+            raise SystemExit(f"error: {ex}") from None
+        if in_container:
+            raise SystemExit("error: --engine localstack runs on the host, not --in-container")
+        if iam != "off":
+            log.warning("IAM is not evaluated on --engine localstack: its roles live in LocalStack's IAM")
+            iam = "off"
     hooks = init_hooks.InitHooks(
         Path(init_dir) if init_dir else init_hooks.default_root(),
         f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port or DEFAULT_PORT}",
@@ -265,8 +283,10 @@ def serve(
         raise SystemExit(f"error: {ex}") from None
     port = _bind_check(host, port)
     hooks.endpoint_url = hooks.endpoint_url.rsplit(":", 1)[0] + f":{port}"  # port 0 resolved
+    # With LocalStack in front, this process serves it alone, on loopback.
+    own_port = _bind_check("127.0.0.1", 0) if localstack_python else port
     # The engine's own clients (aws-sdk tasks, .sync polling) call MOTO_PORT.
-    os.environ["MOTO_PORT"] = str(port)
+    os.environ["MOTO_PORT"] = str(own_port)
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -355,13 +375,36 @@ def serve(
     }
     info["cache"] = str(cache_dir) if cache_dir is not None else None
     info["iam"] = iam
+    info["engine"] = engine
     app = enforcer.wsgi(request_guard.guarded(DomainDispatcherApplication(create_backend_app)))
     app = _with_info(fidelity.serving(timeline.serving(cache_api.serving(app, cached))), info, state_dir)
     localstack = localstack_api.LocalStackEndpoints(list(coverage.SERVICES), hooks, stopping)
     app = localstack_api.serving(app, localstack)
-    servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
+    own_hosts = ["127.0.0.1"] if localstack_python else hosts
+    servers = [
+        make_server(h, own_port, app, threaded=True, request_handler=MotoRequestHandler) for h in own_hosts
+    ]
     for server in servers:
         threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()
+    front = None
+    if localstack_python:
+        front = localstack_engine.LocalStackProcess(
+            localstack_python,
+            listen=info["listen"],
+            backend_url=f"http://127.0.0.1:{own_port}",
+            root=state_dir / "localstack",
+            log_file=state_dir / "localstack.log",
+        )
+        try:
+            front.start()
+        except localstack_engine.LocalStackUnavailable as ex:
+            for server in servers:
+                server.shutdown()
+            runner.shutdown()
+            if registry is not None:
+                registry.stop()
+            state_lock.release()
+            raise SystemExit(f"error: {ex}") from None
 
     def on_signal(signum, frame):
         stopping.set()
@@ -380,6 +423,8 @@ def serve(
     stopping.wait()
     hooks.run(init_hooks.Stage.SHUTDOWN)
     print("local AWS stopping: ending running jobs", flush=True)
+    if front is not None:
+        front.stop()
     for server in servers:
         server.shutdown()
     _stop_all_jobs()
@@ -539,6 +584,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="evaluate the policies of the roles jobs and state machines act as: soft notes each call AWS "
         "would deny (the fidelity report), strict answers AccessDenied as AWS (default off)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=["moto", "localstack"],
+        default="moto",
+        help="moto: the default engine, every service in this process; localstack: LocalStack 4.14 serves "
+        "the port (its S3, IAM, CloudFormation, Step Functions, EventBridge, Logs) with this project's "
+        "SageMaker and ECR plugged in (needs scripts/setup.sh --localstack)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--managed", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -594,5 +647,6 @@ def run(args: argparse.Namespace) -> int:
         in_container=args.in_container,
         scratch_dir=args.scratch_dir,
         iam=args.iam,
+        engine=args.engine,
     )
     return 0

@@ -1,0 +1,79 @@
+"""The project's SageMaker inside LocalStack (`--engine localstack`), by LocalStack's own plugins.
+
+Loaded by LocalStack's Python, never by the harness's: it imports only LocalStack and
+harness.emulator.sfn_sagemaker. harness.emulator.localstack_engine starts LocalStack with this
+module's entry points on its path (localstack_engine.ENTRY_POINTS) and the address of the
+SageMaker backend (the default engine's code, jobs really running in Docker) in
+BACKEND_URL_VARIABLE.
+
+- Providers (namespace `localstack.aws.provider`, named "mlharness", chosen by LocalStack's
+  PROVIDER_OVERRIDE_<SERVICE>): sagemaker, sagemaker-runtime and ecr. Each has nothing of its own:
+  its dispatch table forwards every operation, as received, to the backend, which answers as the
+  default engine does.
+- A hook (`localstack.hooks.on_infra_start`): adds the `sagemaker:*` Task integration (`.sync`
+  included) to LocalStack's Step Functions, and routes the local AWS's own endpoints
+  (/_mlharness/*: info, timeline, fidelity report, step cache) to the backend.
+"""
+
+from __future__ import annotations
+
+import os
+
+from localstack.runtime import hooks
+from localstack.services.plugins import Service, aws_provider
+
+from harness.emulator.localstack_engine import BACKEND_URL_VARIABLE, OWN_PATH_PREFIX, PROVIDER_NAME
+
+
+class ForwardedProvider:
+    """A service LocalStack serves by forwarding: it implements nothing itself."""
+
+    def __init__(self, service: str):
+        self.service = service
+
+
+def forwarding_service(name: str) -> Service:
+    from localstack.aws.forwarder import AwsRequestProxy
+    from localstack.aws.spec import load_service
+
+    # Parsed and serialized again by LocalStack: its own clients (Step Functions' Tasks) take
+    # answers as data, not as HTTP.
+    forward = AwsRequestProxy(os.environ[BACKEND_URL_VARIABLE])
+    table = dict.fromkeys(load_service(name).operation_names, forward)
+    return Service.for_provider(ForwardedProvider(name), dispatch_table_factory=lambda _: table)
+
+
+@aws_provider(api="sagemaker", name=PROVIDER_NAME)
+def sagemaker() -> Service:
+    return forwarding_service("sagemaker")
+
+
+@aws_provider(api="sagemaker-runtime", name=PROVIDER_NAME)
+def sagemaker_runtime() -> Service:
+    return forwarding_service("sagemaker-runtime")
+
+
+@aws_provider(api="ecr", name=PROVIDER_NAME)
+def ecr() -> Service:
+    return forwarding_service("ecr")
+
+
+@hooks.on_infra_start()
+def add_sagemaker_to_step_functions() -> None:
+    from harness.emulator import sfn_sagemaker
+
+    sfn_sagemaker.register("localstack")
+
+
+@hooks.on_infra_start()
+def route_own_endpoints_to_the_backend() -> None:
+    from localstack.http.proxy import Proxy
+    from localstack.services.edge import ROUTER
+
+    proxy = Proxy(forward_base_url=os.environ[BACKEND_URL_VARIABLE])
+
+    def forward(request, path: str = ""):
+        return proxy.forward(request, forward_path=request.path)
+
+    ROUTER.add(OWN_PATH_PREFIX, endpoint=forward)
+    ROUTER.add(f"{OWN_PATH_PREFIX}/<path:path>", endpoint=forward)
