@@ -44,6 +44,7 @@ class Emulator:
     state_dir: str | None = None
     init_dir: str | None = None  # LocalStack-style init hooks ({boot,start,ready,shutdown}.d)
     iam: str = "soft"  # IAM evaluation: off | soft (findings in the fidelity report) | strict (AccessDenied)
+    engine: str = "moto"  # moto (the default) | localstack (LocalStack 4.14 with the project's SageMaker)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,6 +360,8 @@ def _check_values(config: Config, fail) -> None:
         raise fail("emulator.port", "a port number")
     if config.emulator.iam not in ("off", "soft", "strict"):
         raise fail("emulator.iam", f"off, soft or strict, got {config.emulator.iam!r}")
+    if config.emulator.engine not in ("moto", "localstack"):
+        raise fail("emulator.engine", f"moto or localstack, got {config.emulator.engine!r}")
     init_dir = config.emulator.init_dir
     if init_dir is not None and not os.path.isdir(os.path.expanduser(init_dir)):
         raise fail("emulator.init_dir", f"a folder of init hooks (boot.d, ready.d, ...); {init_dir} is none")

@@ -31,7 +31,7 @@ def schedule_lines(config: Config, target, pipeline: Pipeline, recent: int = 10)
         f"{label}: {rule['ScheduleExpression']} {rule.get('State', '')} (rule {rule['Name']})",
         f"  each run {described}",
     ]
-    if target.name == "local":
+    if not target.fires_schedules():
         lines.append(
             f"  the local AWS does not fire schedules: `run --pipeline {pipeline.name} --as-scheduled` "
             "starts one as the rule would"

@@ -55,6 +55,10 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def fires_schedules(self) -> bool:
+        """Whether a deployed schedule starts runs by itself here (AWS: yes)."""
+        return True
+
     def before_execution(self, run_id: str) -> None:  # noqa: B027 (most targets have nothing to do)
         """Called just before a run's execution starts, with its run id (every job name's prefix)."""
 
@@ -106,6 +110,7 @@ class LocalTarget(Target):
         self._lease = None  # this command's lease on a managed local AWS it joined
         self._factory = None
         self._has_cache = False  # whether the local AWS in use runs a step cache
+        self._engine = "moto"  # the engine of the local AWS in use
 
     def running(self) -> bool:
         """Whether a local AWS already answers on the configured port."""
@@ -149,20 +154,32 @@ class LocalTarget(Target):
                 cache_max_bytes=int(cache.max_gb * 2**30),
                 init_dir=os.path.expanduser(init_dir) if init_dir else None,
                 iam=self.config.emulator.iam,
+                engine=self.config.emulator.engine,
             ).start()
         except EmulatorError as ex:
             if not _answers_within(endpoint, JOIN_WAIT_S):  # not another command starting it
                 raise HarnessError(str(ex)) from None
             return self._join(endpoint)
         endpoint = self._emulator.endpoint_url
+        self._engine = self._emulator.info.get("engine", "moto")
         self.log(
-            f"started the local AWS at {endpoint} for this command (its state persists in "
-            f"{self._emulator.state_dir}; it stops when the last command using it ends and nothing "
-            "runs; `python -m harness emulator` keeps one running)"
+            f"started the local AWS{_engine_note(self._engine)} at {endpoint} for this command "
+            f"(its state persists in {self._emulator.state_dir}; it stops when the last command using "
+            "it ends and nothing runs; `python -m harness emulator` keeps one running)"
         )
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
         self._has_cache = self.config.cache.enabled
+
+    def fires_schedules(self) -> bool:
+        """Only LocalStack's EventBridge fires schedules; the engine is the running local AWS's,
+        else the configured one (`status` starts none)."""
+        if self.endpoint_url is None:
+            from harness.emulator import server
+
+            info = server.info_of(self._endpoint()) or {}
+            return info.get("engine", self.config.emulator.engine) == "localstack"
+        return self._engine == "localstack"
 
     def deploy_lock(self, stack_name: str) -> contextlib.AbstractContextManager:
         from harness.emulator import leases, server
@@ -179,7 +196,11 @@ class LocalTarget(Target):
         info = server.info_of(endpoint) or {}
         if info.get("managed"):
             self._lease = leases.acquire(Path(info["state_dir"]))
-        self.log(f"using the local AWS at {endpoint}")
+        self._engine = info.get("engine", "moto")
+        self.log(f"using the local AWS at {endpoint}{_engine_note(self._engine)}")
+        if info and self._engine != self.config.emulator.engine:
+            self.log(f"its engine is {self._engine}, not emulator.engine {self.config.emulator.engine}: "
+                     "stop it to have the configured one started")  # fmt: skip
         self._has_cache = bool(info.get("cache"))
         if self.config.cache.enabled and not self._has_cache:
             self.log("it runs without a step cache: every job runs (`harness emulator --cache DIR` has one)")
@@ -221,7 +242,7 @@ class LocalTarget(Target):
         from harness.emulator import fidelity
 
         findings = []
-        if schedule:
+        if schedule and not self.fires_schedules():
             findings.append(
                 {
                     "subject": "schedule",
@@ -349,6 +370,10 @@ def make_target(
     if config.target == "local":
         return LocalTarget(config, log)
     return AwsTarget(config, log, assume_yes, ask)
+
+
+def _engine_note(engine: str) -> str:
+    return " (engine: LocalStack)" if engine == "localstack" else ""
 
 
 JOIN_WAIT_S = 30  # a local AWS another command is starting on the same port and state dir

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Provision what the project needs, idempotently: Python environment, Docker engine
 # (installed and started where absent and we are root), the local base image.
-#   usage: scripts/setup.sh
+#   usage: scripts/setup.sh [--localstack]
+#   --localstack: also LocalStack's own environment (.localstack-venv, Python 3.13), for
+#                 `python -m harness emulator --engine localstack`
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+with_localstack=
+for arg in "$@"; do
+    case "$arg" in
+        --localstack) with_localstack=1 ;;
+        *) echo "[setup] unknown option $arg (usage: scripts/setup.sh [--localstack])" >&2; exit 2 ;;
+    esac
+done
 
 say() { printf '[setup] %s\n' "$*"; }
 
@@ -76,4 +86,25 @@ if [ ! -e "$stamp" ]; then
 fi
 # 4. The wheelhouse the local AWS's own image installs from (docker-compose.yml's local-aws service).
 .venv/bin/python -c 'from harness import images; images.ensure_wheelhouse(images.LOCAL_AWS_IMAGE_CONTEXT)'
+
+# 5. LocalStack's environment, only when asked: LocalStack 4.14 runs in host mode on Python 3.13.
+if [ -n "$with_localstack" ]; then
+    stamp=.localstack-venv/.installed-$(sha256sum requirements/localstack.txt | cut -c1-16)
+    if [ ! -e "$stamp" ]; then
+        python313="${PYTHON313:-}"
+        if [ -z "$python313" ]; then
+            python313=$(command -v python3.13 || ls -d "$HOME"/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 || true)
+        fi
+        if [ -z "$python313" ] || ! "$python313" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
+            echo "[setup] LocalStack 4.14 needs Python 3.13: install it, or name it in PYTHON313" >&2
+            exit 1
+        fi
+        say "installing LocalStack's environment (.localstack-venv, $("$python313" --version))"
+        rm -rf .localstack-venv
+        "$python313" -m venv .localstack-venv
+        .localstack-venv/bin/python -m pip install -q --upgrade pip
+        .localstack-venv/bin/python -m pip install -q -r requirements/localstack.txt
+        touch "$stamp"
+    fi
+fi
 say "ready"

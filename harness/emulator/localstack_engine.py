@@ -37,7 +37,11 @@ ENTRY_POINTS = {
     },
     "localstack.hooks.on_infra_start": {
         hook: f"{PLUGIN_MODULE}:{hook}"
-        for hook in ("add_sagemaker_to_step_functions", "route_own_endpoints_to_the_backend")
+        for hook in (
+            "extend_step_functions",
+            "start_state_machines_from_rules_with_a_fixed_input",
+            "route_own_endpoints_to_the_backend",
+        )
     },
 }
 # The services the pipelines use, and what answers them.

@@ -357,6 +357,8 @@ def serve(
     log_store = LogStore(state_dir / "logs")
     log_store.restore()
     job_logs.persist_to(log_store)
+    if localstack_python:  # users read job logs from LocalStack's Logs
+        job_logs.mirror_to(f"http://127.0.0.1:{port}")
     registry = _start_registry(state_dir)
     hooks.run(init_hooks.Stage.START)
 

@@ -17,25 +17,14 @@ from __future__ import annotations
 
 import datetime
 import functools
-import importlib
 import json
-import types
 from collections.abc import Callable
 from typing import Any, Final
 
 import botocore.session
 from botocore.exceptions import ClientError
 
-# Where each engine keeps the classes the integration builds on.
-_ENGINE_MODULES: Final[dict[str, tuple[str, str, str]]] = {
-    # engine: (package of the interpreter, its state-task folder, its API types)
-    "moto": ("moto.stepfunctions.parser", "state.exec.state_task", "moto.stepfunctions.parser.api"),
-    "localstack": (
-        "localstack.services.stepfunctions",
-        "state.state_execution.state_task",
-        "localstack.aws.api.stepfunctions",
-    ),
-}
+from harness.emulator import asl_engines
 
 # API action (lower case) -> (job kind, Describe action, Stop action); None for non-job calls.
 _JOB_ACTIONS: Final[dict[str, tuple[str, str, str]]] = {
@@ -63,32 +52,10 @@ def _sagemaker_operations() -> dict[str, Any]:
 _OPERATIONS: Final = _sagemaker_operations()
 
 
-def engine_modules(engine: str) -> types.SimpleNamespace:
-    """The engine's modules the integration uses, by role. Functions are read from their modules
-    at call time, so a patch of the engine (signing calls as the execution role) applies here too."""
-    package, task_folder, api = _ENGINE_MODULES[engine]
-    component = f"{package}.asl.component"
-    service = f"{component}.{task_folder}.service"
-    load = importlib.import_module
-    return types.SimpleNamespace(
-        api=load(api),
-        custom_error_name=load(f"{component}.common.error_name.custom_error_name"),
-        failure_event=load(f"{component}.common.error_name.failure_event"),
-        states_error_name=load(f"{component}.common.error_name.states_error_name"),
-        states_error_name_type=load(f"{component}.common.error_name.states_error_name_type"),
-        resource=load(f"{service}.resource"),
-        callback=load(f"{service}.state_task_service_callback"),
-        factory=load(f"{service}.state_task_service_factory"),
-        state_task_factory=load(f"{component}.{task_folder}.state_task_factory"),
-        event_detail=load(f"{package}.asl.eval.event.event_detail"),
-        boto_client=load(f"{package}.asl.utils.boto_client"),
-    )
-
-
 @functools.cache
 def integration_class(engine: str) -> type:
     """The SageMaker Task integration built on that engine ("moto" or "localstack")."""
-    m = engine_modules(engine)
+    m = asl_engines.engine_modules(engine)
     condition = m.resource.ResourceCondition
     patterns = {condition.WaitForTaskToken, condition.Sync}
 
@@ -205,7 +172,7 @@ def integration_class(engine: str) -> type:
 
 def register(engine: str) -> None:
     """Both engines list "sagemaker" as an unsupported Task integration; supply ours."""
-    m = engine_modules(engine)
+    m = asl_engines.engine_modules(engine)
     integration = integration_class(engine)
     m.factory._UNSUPPORTED_SERVICE_NAMES.discard("sagemaker")
     upstream = m.factory.state_task_service_for

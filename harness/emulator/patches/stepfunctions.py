@@ -9,8 +9,6 @@ import json
 import time
 import uuid
 
-import jsonata
-
 STOP_EXECUTION_WAIT_S = 10
 # The test case an execution being started runs (set around StartExecution, read as its worker is made).
 _MOCK_TEST_CASE: contextvars.ContextVar = contextvars.ContextVar("mock_test_case", default=None)
@@ -47,15 +45,9 @@ def route_cloudformation_state_machines_to_executing_backend() -> None:
 
 def evaluate_jsonata_in_python() -> None:
     """moto's JSONata evaluator is a stub (upstream needs a JVM); use jsonata-python."""
-    from moto.stepfunctions.parser.asl.jsonata import jsonata as asl_jsonata
+    from harness.emulator import asl_engines
 
-    def _eval(expression: str):
-        try:
-            return jsonata.Jsonata(expression).evaluate(None)
-        except jsonata.JException as ex:
-            raise asl_jsonata.JSONataException(ex.error or "UNKNOWN", str(ex)) from ex
-
-    asl_jsonata._eval_jsonata = _eval
+    asl_engines.evaluate_jsonata_in_python("moto")
 
 
 def _any_error_name(custom_error_name: type) -> type:
@@ -464,34 +456,18 @@ def wake_sync_tasks_when_jobs_end() -> None:
     callback.time = types.SimpleNamespace(**{**vars(time), "sleep": job_events.wait})
 
 
-# AWS's names for services in aws-sdk Task errors, where moto's table lacks them.
-AWS_SDK_ERROR_SERVICE_NAMES = {"s3": "S3", "sagemaker": "SageMaker", "sagemakerruntime": "SageMakerRuntime"}
-# aws-sdk service names that are not boto3's, where moto's table lacks them.
-AWS_SDK_BOTO_SERVICE_NAMES = {"sagemakerruntime": "sagemaker-runtime"}
-
-
 def name_aws_sdk_errors_as_aws() -> None:
-    """AWS names an aws-sdk Task's errors `<Service>.<Name>Exception` with the service in
-    PascalCase (S3.NoSuchKeyException); moto's table knows DynamoDb and Sfn only, so an
-    S3 error came out as `s3.NoSuchKeyException` and a Catch written for AWS missed it."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_aws_sdk as aws_sdk,
-    )
+    """aws-sdk Task errors named as AWS names them (S3.NoSuchKeyException): asl_engines."""
+    from harness.emulator import asl_engines
 
-    for service, name in AWS_SDK_ERROR_SERVICE_NAMES.items():
-        aws_sdk._SERVICE_ERROR_NAMES.setdefault(service, name)
+    asl_engines.name_aws_sdk_errors_as_aws("moto")
 
 
 def call_aws_sdk_services_by_their_boto_names() -> None:
-    """`arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint` names the service as AWS's SDK
-    integrations do; boto3 calls it sagemaker-runtime, so moto's engine asked for a client of a
-    service that does not exist."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
-        StateTaskService,
-    )
+    """aws-sdk:sagemakerruntime calls boto3's sagemaker-runtime: asl_engines."""
+    from harness.emulator import asl_engines
 
-    for service, boto_name in AWS_SDK_BOTO_SERVICE_NAMES.items():
-        StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.setdefault(service, boto_name)
+    asl_engines.call_aws_sdk_services_by_their_boto_names("moto")
 
 
 HISTORY_PAGE_DEFAULT = 100  # AWS's page size when maxResults is absent or 0
