@@ -8,7 +8,8 @@ loopback port, and LocalStack reaches it through its own plugin mechanism
 (harness.emulator.localstack_plugin): sagemaker, sagemaker-runtime and ecr are forwarded there,
 and its Step Functions gets the `sagemaker:*` Task integration.
 
-Imports only the standard library: the plugin, in LocalStack's Python, reads its names here.
+Imports only the standard library and harness.emulator.processes: the plugin, in LocalStack's
+Python, reads its names here.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from harness.emulator import processes
 
 LOCALSTACK_VERSION = "4.14.0"
 BACKEND_URL_VARIABLE = "MLHARNESS_BACKEND_URL"
@@ -40,6 +42,7 @@ ENTRY_POINTS = {
         for hook in (
             "extend_step_functions",
             "start_state_machines_from_rules_with_a_fixed_input",
+            "update_event_rules_in_stacks",
             "route_own_endpoints_to_the_backend",
         )
     },
@@ -127,18 +130,16 @@ class LocalStackProcess:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while not self._ready():
-            if self.process.poll() is not None:
-                raise LocalStackUnavailable(
-                    f"LocalStack exited at start (code {self.process.returncode}); log: {self.log_file}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise LocalStackUnavailable(
-                    f"LocalStack was not ready within {timeout:.0f} s; log: {self.log_file}"
-                )
-            time.sleep(0.1)
+        failure = processes.wait_until_ready(self.process, self._ready, timeout, poll_s=0.1)
+        if failure == "exited":
+            raise LocalStackUnavailable(
+                f"LocalStack exited at start (code {self.process.returncode}); log: {self.log_file}"
+            )
+        if failure == "timeout":
+            self.stop()
+            raise LocalStackUnavailable(
+                f"LocalStack was not ready within {timeout:.0f} s; log: {self.log_file}"
+            )
 
     def stop(self, timeout: float = 30) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -14,8 +14,9 @@ BACKEND_URL_VARIABLE.
 - Hooks (`localstack.hooks.on_infra_start`): give LocalStack's Step Functions the `sagemaker:*`
   Task integration (`.sync` included) and the default engine's fixes of the interpreter both
   share (harness.emulator.asl_engines), and route the local AWS's own endpoints (/_mlharness/*:
-  info, timeline, fidelity report, step cache) to the backend; and start state machines from
-  rules with a fixed input (the inference schedule's), which LocalStack 4.14 dropped.
+  info, timeline, fidelity report, step cache) to the backend. Two fixes of LocalStack 4.14's
+  EventBridge and CloudFormation make schedules work as on AWS: a rule with a fixed input starts
+  its state machine, and a stack update changes a rule.
 """
 
 from __future__ import annotations
@@ -103,6 +104,31 @@ def start_state_machines_from_rules_with_a_fixed_input() -> None:
         )
 
     StatesTargetSender.send_event = send_event
+
+
+@hooks.on_infra_start()
+def update_event_rules_in_stacks() -> None:
+    """LocalStack's CloudFormation left an AWS::Events::Rule as it was on a stack update (a
+    warning, and the update reported complete): a schedule changed in the template never changed.
+    As on AWS, the rule keeps its name and takes the new properties and targets."""
+    from localstack.services.events.resource_providers.aws_events_rule import (
+        EventsRuleProvider,
+        extract_rule_name,
+    )
+
+    def update(self, request):
+        events = request.aws_client_factory.events
+        previous = request.previous_state or {}
+        name = extract_rule_name(previous["Id"])
+        bus = {"EventBusName": previous["EventBusName"]} if previous.get("EventBusName") else {}
+        kept = {target["Id"] for target in request.desired_state.get("Targets") or []}
+        present = {target["Id"] for target in events.list_targets_by_rule(Rule=name, **bus)["Targets"]}
+        if present - kept:
+            events.remove_targets(Rule=name, Ids=sorted(present - kept), Force=True, **bus)
+        request.desired_state["Name"] = name
+        return self.create(request)  # PutRule and PutTargets: both update in place
+
+    EventsRuleProvider.update = update
 
 
 @hooks.on_infra_start()

@@ -2,12 +2,31 @@
 
 An instance id is `<PID namespace>:<pid>:<start time>`: the start time (clock ticks since
 boot, from /proc) tells a live process from a later one that got the same pid, and the
-namespace says whether a pid can be judged here at all.
+namespace says whether a pid can be judged here at all. And `wait_until_ready`, for a child
+that is starting.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import time
+from collections.abc import Callable
+
+
+def wait_until_ready(
+    process: subprocess.Popen, ready: Callable[[], bool], timeout: float, poll_s: float = 0.02
+) -> str | None:
+    """Wait until ready() holds: None then, else why not: "exited" (the process ended first) or
+    "timeout" (it is left running: the caller decides)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None:
+            return "exited"
+        if time.monotonic() > deadline:
+            return "timeout"
+        time.sleep(poll_s)
+    return None
 
 
 def instance_id(pid: int | None = None) -> str:

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from harness.emulator import leases, processes
@@ -137,20 +136,18 @@ class LocalAWS:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
         try:
-            while not ready_file.exists():
-                if self.process.poll() is not None:
-                    raise EmulatorError(
-                        f"the local AWS exited at start (code {self.process.returncode}): "
-                        f"{_last_line(self.log_file)}; full log: {self.log_file}"
-                    )
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise EmulatorError(
-                        f"the local AWS was not ready within {timeout:.0f} s; log: {self.log_file}"
-                    )
-                time.sleep(0.02)
+            failure = processes.wait_until_ready(self.process, ready_file.exists, timeout)
+            if failure == "exited":
+                raise EmulatorError(
+                    f"the local AWS exited at start (code {self.process.returncode}): "
+                    f"{_last_line(self.log_file)}; full log: {self.log_file}"
+                )
+            if failure == "timeout":
+                self.stop()
+                raise EmulatorError(
+                    f"the local AWS was not ready within {timeout:.0f} s; log: {self.log_file}"
+                )
             self.info = json.loads(ready_file.read_text())
         except BaseException:
             leases.release(self.lease)  # it did not start: hold nothing on its state dir

@@ -52,6 +52,7 @@ def test_localstack_gets_the_plugin_and_none_of_the_users_aws_settings(tmp_path,
     assert set(points["localstack.hooks.on_infra_start"]) == {
         "extend_step_functions",
         "start_state_machines_from_rules_with_a_fixed_input",
+        "update_event_rules_in_stacks",
         "route_own_endpoints_to_the_backend",
     }
 
@@ -107,6 +108,10 @@ from localstack.services.events.target import StatesTargetSender
 source = inspect.getsource(StatesTargetSender.send_event)
 assert 'name=event["id"]' in source and "start_execution" in source, source
 from localstack.services.stepfunctions.asl.utils.encoding import to_json_str
+from localstack.services.events.resource_providers import aws_events_rule
+EventsRuleProvider, extract_rule_name = aws_events_rule.EventsRuleProvider, aws_events_rule.extract_rule_name
+assert "raise NotImplementedError" in inspect.getsource(EventsRuleProvider.update)
+assert "put_rule" in inspect.getsource(EventsRuleProvider.create) and extract_rule_name("bus|r") == "r"
 from localstack.aws.forwarder import AwsRequestProxy
 from localstack.services.edge import ROUTER
 from localstack.services.plugins import Service, aws_provider
