@@ -1,52 +1,29 @@
 """The project's pipelines on both engines of the local AWS, from one suite.
 
-Each row of ENGINES is a context the same tests run in, as Metaflow's test contexts are: the
-default engine (moto, every service in the project's process) and LocalStack 4.14 with the
-project's SageMaker plugged in (`emulator.engine: localstack`). A context that cannot run here
-is skipped with one line saying what to install.
+Each row of tests.integration.engines.ENGINES is a context the same tests run in: the default
+engine (moto, every service in the project's process) and LocalStack 4.14 with the project's
+SageMaker plugged in (`emulator.engine: localstack`). A context that cannot run here is skipped
+with one line saying what to install.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
 import uuid
-from collections.abc import Callable
 
 import boto3
 import pytest
 
-from harness.emulator import LocalAWS, localstack_engine
+from harness.emulator import LocalAWS
+from tests.integration.engines import ENGINE_IDS, ENGINES, EngineContext
 from tests.integration.helpers import census_csv, free_port, harness_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
-def _localstack_missing() -> str | None:
-    try:
-        localstack_engine.require()
-    except localstack_engine.LocalStackUnavailable as ex:
-        return str(ex)
-    return None
-
-
-@dataclasses.dataclass(frozen=True)
-class EngineContext:
-    name: str
-    account: str  # the account the engine gives the harness's test credentials
-    fires_schedules: bool
-    missing: Callable[[], str | None]  # why the context cannot run on this machine, or None
-
-
-ENGINES = [
-    EngineContext("moto", "123456789012", fires_schedules=False, missing=lambda: None),
-    EngineContext("localstack", "000000000000", fires_schedules=True, missing=_localstack_missing),
-]
-
-
-@pytest.fixture(scope="module", params=ENGINES, ids=[e.name for e in ENGINES])
+@pytest.fixture(scope="module", params=ENGINES, ids=ENGINE_IDS)
 def engine(request, tmp_path_factory, docker_client, job_image):
     """(context, harness CLI) on a local AWS of that engine, both pipelines already run once."""
     context: EngineContext = request.param
