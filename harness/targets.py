@@ -143,6 +143,13 @@ class LocalTarget(Target):
         host, port = self._host_and_port()
         if host not in ("127.0.0.1", "localhost"):  # only a local AWS on this machine can be started
             raise HarnessError(f"no local AWS answers at {endpoint} (LOCALSTACK_HOST): start it there first")
+        if self.config.emulator.engine == "localstack":  # refused now, not after its start fails
+            from harness.emulator import localstack_engine
+
+            try:
+                localstack_engine.require()
+            except localstack_engine.LocalStackUnavailable as ex:
+                raise HarnessError(f"emulator.engine is localstack, but {ex}") from None
         try:
             cache, init_dir = self.config.cache, self.config.emulator.init_dir
             self._emulator = LocalAWS(
@@ -167,9 +174,21 @@ class LocalTarget(Target):
             f"(its state persists in {self._emulator.state_dir}; it stops when the last command using "
             "it ends and nothing runs; `python -m harness emulator` keeps one running)"
         )
+        self._note_iam(self._emulator.info)
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
         self._has_cache = self.config.cache.enabled
+
+    def _note_iam(self, info: dict) -> None:
+        """Say so when IAM is configured to be evaluated and the local AWS in use does not."""
+        if self.config.emulator.iam == "off" or info.get("iam", "off") != "off":
+            return
+        if info.get("engine") == "localstack":
+            self.log("it does not evaluate IAM (on LocalStack's engine the roles live in LocalStack's IAM): "
+                     "the fidelity report cannot name calls AWS would deny")  # fmt: skip
+        else:
+            self.log("it does not evaluate IAM: the fidelity report cannot name calls AWS would deny "
+                     "(`harness emulator --iam soft` does)")  # fmt: skip
 
     def fires_schedules(self) -> bool:
         """Only LocalStack's EventBridge fires schedules; the engine is the running local AWS's,
@@ -204,9 +223,7 @@ class LocalTarget(Target):
         self._has_cache = bool(info.get("cache"))
         if self.config.cache.enabled and not self._has_cache:
             self.log("it runs without a step cache: every job runs (`harness emulator --cache DIR` has one)")
-        if self.config.emulator.iam != "off" and info.get("iam", "off") == "off":
-            self.log("it does not evaluate IAM: the fidelity report cannot name calls AWS would deny "
-                     "(`harness emulator --iam soft` does)")  # fmt: skip
+        self._note_iam(info)
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
 

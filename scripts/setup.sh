@@ -91,11 +91,15 @@ fi
 if [ -n "$with_localstack" ]; then
     stamp=.localstack-venv/.installed-$(sha256sum requirements/localstack.txt | cut -c1-16)
     if [ ! -e "$stamp" ]; then
-        python313="${PYTHON313:-}"
+        # the first that really is 3.13 (a pyenv shim may exist for a version it does not select)
+        python313=
+        for candidate in ${PYTHON313:-} python3.13 "$HOME"/.pyenv/versions/3.13*/bin/python3.13; do
+            if "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 13)' >/dev/null 2>&1; then
+                python313=$candidate
+                break
+            fi
+        done
         if [ -z "$python313" ]; then
-            python313=$(command -v python3.13 || ls -d "$HOME"/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -1 || true)
-        fi
-        if [ -z "$python313" ] || ! "$python313" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null; then
             echo "[setup] LocalStack 4.14 needs Python 3.13: install it, or name it in PYTHON313" >&2
             exit 1
         fi

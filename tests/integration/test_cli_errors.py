@@ -60,6 +60,21 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(args, message, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
 
 
+def test_the_localstack_engine_without_its_environment_is_one_line_and_nothing_started(tmp_path):
+    from tests.integration.helpers import free_port
+
+    result = harness(
+        "run", "--set", "emulator.engine=localstack", "--set", f"emulator.port={free_port()}",
+        MLHARNESS_HOME=str(tmp_path), MLHARNESS_LOCALSTACK_PYTHON=str(tmp_path / "none" / "python"),
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: emulator.engine is localstack, but LocalStack's environment is not installed"
+    ), result.stderr
+    assert "scripts/setup.sh --localstack" in lines[0] and "started the local AWS" not in result.stdout
+
+
 def test_an_unknown_pipeline_is_refused_naming_the_registered_ones():
     result = harness("run", "--pipeline", "everything")
     assert result.returncode == 2
