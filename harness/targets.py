@@ -174,6 +174,10 @@ class LocalTarget(Target):
             f"(its state persists in {self._emulator.state_dir}; it stops when the last command using "
             "it ends and nothing runs; `python -m harness emulator` keeps one running)"
         )
+        if self._engine == "localstack":
+            self.log("LocalStack keeps nothing across a restart: when this local AWS stops, the stack, "
+                     "bucket and run outputs go with it; `python -m harness emulator --engine localstack` "
+                     "keeps one running between commands")  # fmt: skip
         self._note_iam(self._emulator.info)
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
