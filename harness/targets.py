@@ -169,15 +169,19 @@ class LocalTarget(Target):
             return self._join(endpoint)
         endpoint = self._emulator.endpoint_url
         self._engine = self._emulator.info.get("engine", "moto")
-        self.log(
-            f"started the local AWS{_engine_note(self._engine)} at {endpoint} for this command "
-            f"(its state persists in {self._emulator.state_dir}; it stops when the last command using "
-            "it ends and nothing runs; `python -m harness emulator` keeps one running)"
-        )
         if self._engine == "localstack":
-            self.log("LocalStack keeps nothing across a restart: when this local AWS stops, the stack, "
-                     "bucket and run outputs go with it; `python -m harness emulator --engine localstack` "
-                     "keeps one running between commands")  # fmt: skip
+            self.log(
+                f"started the local AWS (engine: LocalStack) at {endpoint} for this command; it stops when "
+                "the last command using it ends and nothing runs, and LocalStack keeps nothing across a "
+                "restart: the stack, bucket and run outputs go with it (`python -m harness emulator "
+                "--engine localstack` keeps one running between commands)"
+            )
+        else:
+            self.log(
+                f"started the local AWS at {endpoint} for this command (its state persists in "
+                f"{self._emulator.state_dir}; it stops when the last command using it ends and nothing "
+                "runs; `python -m harness emulator` keeps one running)"
+            )
         self._note_iam(self._emulator.info)
         self.endpoint_url = endpoint
         self._factory = ClientFactory(self.config.region, local_endpoint=endpoint)
