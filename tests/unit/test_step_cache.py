@@ -288,3 +288,37 @@ def test_a_code_bundle_keys_a_step_by_the_files_its_program_loads(tmp_path):
         "differs from job before: hyperparameters.sagemaker_submit_directory: "
         "1 object changed (jobs/evaluate.py)"
     )
+
+
+class ListedObjects(Objects):
+    """Objects listed with an ETag (the MD5 of their bytes, as S3's), counting reads."""
+
+    def __init__(self, objects: dict[str, bytes]):
+        super().__init__(objects)
+        self.reads: list[str] = []
+
+    def objects(self, uri: str, data_type: str = "S3Prefix") -> list[channels.S3Object]:
+        return [
+            channels.S3Object(o.bucket, o.key, o.relative, f'"{hashlib.md5(self.read(o)).hexdigest()}"')  # noqa: S324
+            for o in super().objects(uri, data_type)
+        ]
+
+    def read(self, item: channels.S3Object) -> bytes:
+        if item.etag:  # a read by the key's computation, not by the listing above
+            self.reads.append(item.key)
+        return super().read(item)
+
+
+def test_an_object_with_an_etag_seen_before_is_keyed_without_downloading_it_again():
+    rows = {"a.csv": b"digest once " + os.urandom(8), "b.csv": b"3,4\n" + os.urandom(8)}
+    data = ListedObjects(train_data("run-1-train", rows) | train_data("run-2-train", rows))
+    first = step_cache.key_of(training("run-1-train"), data, "sha256:img")
+    assert sorted(data.reads) == ["run-1-train/train/a.csv", "run-1-train/train/b.csv"]
+
+    # the same bytes at another path (outputs the cache copied): the same key, nothing read
+    second = step_cache.key_of(training("run-2-train"), data, "sha256:img")
+    assert second.digest == first.digest and len(data.reads) == 2
+
+    data.store["s3://b/run-2-train/train/b.csv"] = b"changed " + os.urandom(8)  # a new ETag: read again
+    third = step_cache.key_of(training("run-2-train"), data, "sha256:img")
+    assert third.digest != first.digest and data.reads[2:] == ["run-2-train/train/b.csv"]

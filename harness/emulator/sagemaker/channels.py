@@ -29,6 +29,7 @@ class S3Object:
     bucket: str
     key: str
     relative: str  # where it goes below the channel's folder
+    etag: str | None = None  # as listed (a manifest file's objects are not listed)
 
 
 class S3Data:
@@ -52,9 +53,9 @@ class S3Data:
         else:
             bucket, prefix = self.locate(uri)
             found = [
-                S3Object(bucket, key, relative_path(key, prefix))
-                for key in self._keys(bucket, prefix)
-                if not key.endswith("/")
+                S3Object(bucket, listed["Key"], relative_path(listed["Key"], prefix), listed.get("ETag"))
+                for listed in self._listing(bucket, prefix)
+                if not listed["Key"].endswith("/")
             ]
         if not found:
             raise DataError(
@@ -80,9 +81,13 @@ class S3Data:
         return [S3Object(base_bucket, base_key + relative, relative) for relative in relatives]
 
     def _keys(self, bucket: str, prefix: str) -> list[str]:
+        return [listed["Key"] for listed in self._listing(bucket, prefix)]
+
+    def _listing(self, bucket: str, prefix: str) -> list[dict]:
+        """ListObjectsV2's entries under the prefix, by key."""
         try:
             pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+            return sorted((obj for page in pages for obj in page.get("Contents", [])), key=lambda o: o["Key"])
         except self.s3.exceptions.NoSuchBucket:
             return []
 

@@ -24,6 +24,7 @@ longer hashes to its name.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import fcntl
 import gzip
@@ -31,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -184,10 +186,14 @@ class _Inputs:
         found = self.data.objects(source["S3Uri"], source.get("S3DataType", "S3Prefix"))
         manifest = {}
         for item in found:
+            known = _DIGESTS.get(item.etag)
+            if known is not None:  # the same bytes, digested before (an output the cache copied)
+                manifest[item.relative] = known
+                continue
             body = self.data.read(item)
             members = python_imports.archive_members(body)
             if members is None:
-                manifest[item.relative] = content_digest(body)
+                manifest[item.relative] = _DIGESTS.put(item.etag, content_digest(body))
                 continue
             prefix = "" if len(found) == 1 else f"{item.relative}!"
             manifest |= {
@@ -209,6 +215,39 @@ class _Inputs:
             if loadable is not None:
                 for name in set(members) - loadable:
                     manifest.pop(prefix + name, None)
+
+
+class _DigestsByETag:
+    """The content digest of objects already read, by their ETag: an object listed with a known
+    ETag is not downloaded again to key a job. An ETag is derived from the content (its MD5, or
+    MD5s of its parts), so equal ETags are equal bytes. Bounded: least recently used go."""
+
+    LIMIT = 20_000
+
+    def __init__(self) -> None:
+        self._digests: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, etag: str | None) -> str | None:
+        if not etag:
+            return None
+        with self._lock:
+            digest = self._digests.get(etag)
+            if digest is not None:
+                self._digests.move_to_end(etag)
+            return digest
+
+    def put(self, etag: str | None, digest: str) -> str:
+        if etag:
+            with self._lock:
+                self._digests[etag] = digest
+                self._digests.move_to_end(etag)
+                while len(self._digests) > self.LIMIT:
+                    self._digests.popitem(last=False)
+        return digest
+
+
+_DIGESTS = _DigestsByETag()
 
 
 def content_digest(body: bytes) -> str:
