@@ -60,7 +60,8 @@ def main() -> int:
     os.environ["MLHARNESS_HOME"] = str(work / "home")
     setup = {}
     started = time.perf_counter()
-    aws = LocalAWS(state_dir=work / "aws", cache=True).start()
+    # as the local target runs it (config/local.yaml): step cache on, IAM evaluated soft
+    aws = LocalAWS(state_dir=work / "aws", cache=True, iam="soft").start()
     setup["start the local AWS"] = time.perf_counter() - started
     try:
         started = time.perf_counter()
