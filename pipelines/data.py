@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -27,11 +28,20 @@ class DataError(ValueError):
 
 
 def generate(path: Path, rows: int, seed: int) -> Path:
+    """Write the generated sample at path, atomically: commands generating the same sample at
+    once each write a file of their own and rename it there (the samples are equal)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    census.generate(rows, seed).to_csv(tmp, index=False)
-    tmp.replace(path)
+    with tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as out:
+        tmp = Path(out.name)
+    try:
+        census.generate(rows, seed).to_csv(tmp, index=False)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

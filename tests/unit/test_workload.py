@@ -58,3 +58,14 @@ def test_a_file_without_the_census_columns_is_refused_in_one_line(tmp_path):
         pipeline_data.check(bad)
     with pytest.raises(pipeline_data.DataError, match="does not exist"):
         pipeline_data.check(tmp_path / "absent.csv")
+
+
+def test_commands_generating_the_same_sample_at_once_each_finish_and_leave_one_file(tmp_path):
+    import concurrent.futures
+
+    target = tmp_path / "data" / "census-500-7.csv"
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        written = list(pool.map(lambda _: pipeline_data.generate(target, 500, 7), range(4)))
+    assert written == [target] * 4
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temporary file left
+    assert target.read_bytes() == pipeline_data.generate(tmp_path / "again.csv", 500, 7).read_bytes()
