@@ -145,13 +145,14 @@ def _tls_only_policy(bucket: str) -> dict:
     }
 
 
-def stage_template(s3, bucket: str, template_body: str, s3_endpoint: str) -> str | None:
-    """A template larger than CloudFormation takes inline goes to the bucket (by its digest);
-    its URL, or None when the body can be sent as it is."""
-    if len(template_body.encode()) <= TEMPLATE_BODY_LIMIT:
-        return None
-    key = f"templates/{hashlib.sha256(template_body.encode()).hexdigest()}.yaml"
-    s3.put_object(Bucket=bucket, Key=key, Body=template_body.encode(), ContentType="application/x-yaml")
+def fits_inline(template_body: str) -> bool:
+    """Whether CloudFormation takes the template as a TemplateBody (else: by TemplateURL)."""
+    return len(template_body.encode()) <= TEMPLATE_BODY_LIMIT
+
+
+def template_url(s3_uri: str, s3_endpoint: str) -> str:
+    """The URL CloudFormation reads an uploaded template from, on the S3 endpoint in use."""
+    bucket, key = s3_uri.removeprefix("s3://").split("/", 1)
     endpoint = urlparse(s3_endpoint)
     netloc = endpoint.netloc
     if endpoint.hostname in ("127.0.0.1", "::1"):  # local CloudFormations read "localhost" URLs from their S3
@@ -171,7 +172,7 @@ def deploy(
 ) -> Deployed:
     """Create or update the stack through a change set; `confirm` sees the changes first. A stack
     another deployer creates meanwhile is waited for, then updated. template_url: where the same
-    template was staged (stage_template), for one too large to send inline."""
+    template was uploaded to, for one too large to send inline (fits_inline)."""
     source = {"TemplateURL": template_url} if template_url else {"TemplateBody": template_body}
     try:
         cfn.validate_template(**source)

@@ -80,6 +80,13 @@ def upload_code(s3, bucket: str, bundle: bytes) -> Uploaded:
     return _put_once(s3, bucket, f"code/{digest}.tar.gz", bundle, digest)
 
 
+def upload_template(s3, bucket: str, template_body: str) -> Uploaded:
+    """A stack template too large to send inline, to templates/<sha256>.yaml."""
+    body = template_body.encode()
+    digest = hashlib.sha256(body).hexdigest()
+    return _put_once(s3, bucket, f"templates/{digest}.yaml", body, digest)
+
+
 def upload_data(s3, bucket: str, path: Path) -> Uploaded:
     """Upload a data file to data/<sha256>/<file name>; the job reads that prefix."""
     data = Path(path).read_bytes()

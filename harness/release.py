@@ -55,9 +55,10 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         for name, value in _parameter_values(config, image["reference"], code.uri, kms_key_arn).items()
         if name in declared
     }
-    template_url = deploy.stage_template(
-        s3, config.artifact_bucket, files[build.TEMPLATE_FILE], clients.endpoint_of("s3")
-    )
+    template_url = None
+    if not deploy.fits_inline(files[build.TEMPLATE_FILE]):
+        staged = package.upload_template(s3, config.artifact_bucket, files[build.TEMPLATE_FILE])
+        template_url = deploy.template_url(staged.uri, clients.endpoint_of("s3"))
     try:
         with target.deploy_lock(config.stack_name):
             deployed_stack = deploy.deploy(

@@ -47,8 +47,6 @@ ENTRY_POINTS = {
         )
     },
 }
-# The services the pipelines use, and what answers them.
-SERVED = ("s3", "sts", "iam", "cloudformation", "stepfunctions", "events", "logs") + FORWARDED_SERVICES
 READY_TIMEOUT_S = 60
 # Variables of the user's environment LocalStack must not see: it would read them as its own
 # configuration, or reach real AWS with them.

@@ -386,6 +386,21 @@ def serve(
     for server in servers:
         threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()
     front = None
+
+    def close() -> None:
+        """Stop what it serves and runs, in order: the front (LocalStack), this process's servers,
+        the jobs, the registry; then free the job scratch and the state dir."""
+        if front is not None:
+            front.stop()
+        for server in servers:
+            server.shutdown()
+        _stop_all_jobs()
+        runner.shutdown()
+        if registry is not None:
+            registry.stop()
+        shutil.rmtree(work_dir, ignore_errors=True)
+        state_lock.release()
+
     if localstack_python:
         front = localstack_engine.LocalStackProcess(
             localstack_python,
@@ -397,12 +412,7 @@ def serve(
         try:
             front.start()
         except localstack_engine.LocalStackUnavailable as ex:
-            for server in servers:
-                server.shutdown()
-            runner.shutdown()
-            if registry is not None:
-                registry.stop()
-            state_lock.release()
+            close()
             raise SystemExit(f"error: {ex}") from None
 
     def on_signal(signum, frame):
@@ -422,16 +432,7 @@ def serve(
     stopping.wait()
     hooks.run(init_hooks.Stage.SHUTDOWN)
     print("local AWS stopping: ending running jobs", flush=True)
-    if front is not None:
-        front.stop()
-    for server in servers:
-        server.shutdown()
-    _stop_all_jobs()
-    runner.shutdown()
-    if registry is not None:
-        registry.stop()
-    shutil.rmtree(work_dir, ignore_errors=True)
-    state_lock.release()
+    close()
 
 
 def _with_info(app, info: dict, state_dir: Path):

@@ -60,3 +60,18 @@ def test_a_code_package_that_cannot_be_found_is_one_line():
 
     with pytest.raises(package.BundleError, match="code package 'no_such_team' cannot be found"):
         package.code_bundle(importable=["no_such_team"])
+
+
+def test_a_template_too_large_to_send_inline_is_read_from_the_bucket_on_the_s3_endpoint_in_use():
+    from harness import deploy
+
+    assert deploy.fits_inline("x" * 51_200) and not deploy.fits_inline("x" * 51_201)
+    uri = "s3://artifacts/templates/abc.yaml"
+    assert (
+        deploy.template_url(uri, "http://127.0.0.1:4566")
+        == "http://localhost:4566/artifacts/templates/abc.yaml"
+    )
+    assert (
+        deploy.template_url(uri, "https://s3.eu-west-1.amazonaws.com")
+        == "https://s3.eu-west-1.amazonaws.com/artifacts/templates/abc.yaml"
+    )

@@ -33,10 +33,9 @@ def persist_to(store) -> None:
     _store = store
 
 
-def mirror_to(endpoint_url: str) -> LogMirror:
+def mirror_to(endpoint_url: str) -> None:
     global _mirror
     _mirror = LogMirror(endpoint_url)
-    return _mirror
 
 
 class LogMirror:
@@ -54,10 +53,6 @@ class LogMirror:
 
     def add(self, account_id: str, region: str, group: str, stream: str, event: dict) -> None:
         self._lines.put((account_id, region, group, stream, event))
-
-    def flush(self) -> None:
-        """Wait until every line added so far is copied (or given up)."""
-        self._lines.join()
 
     def _copy(self) -> None:
         while True:
@@ -78,8 +73,6 @@ class LogMirror:
                     log.warning(
                         "could not copy %d log line(s) of %s to %s", len(events), where[3], self.endpoint_url
                     )
-            for _ in batch:
-                self._lines.task_done()
 
     def _put(self, where: tuple, events: list[dict]) -> None:
         account_id, region, group, stream = where
