@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 from moto.core.responses import ActionResult, EmptyResult
@@ -10,6 +11,7 @@ from moto.sagemaker.responses import SageMakerResponse
 from harness.emulator.sagemaker import backends
 
 
+@functools.cache  # a new session parses the service's JSON again: ~0.1 s of CPU per Describe
 def _model():
     import botocore.session
 
