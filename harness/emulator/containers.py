@@ -43,8 +43,13 @@ def docker_client():
     return client
 
 
+def own_labels() -> dict[str, str]:
+    """What marks a container as this emulator's (removed at its shutdown, or as an orphan)."""
+    return {OWNER_LABEL: str(os.getpid()), INSTANCE_LABEL: processes.instance_id()}
+
+
 def labels_for(job_arn: str) -> dict[str, str]:
-    return {OWNER_LABEL: str(os.getpid()), INSTANCE_LABEL: processes.instance_id(), JOB_LABEL: job_arn}
+    return {**own_labels(), JOB_LABEL: job_arn}
 
 
 def _listed(label_filter: str) -> list[dict]:

@@ -2,7 +2,8 @@
 
 For each job: a folder per host laid out as contract.py says, the inputs staged from the
 local AWS's S3 (channels.py), one container per instance (hostnames algo-1 ... algo-N on
-a network of the job's own when there are several), each host's output in its own log
+a network of the job's own when there are several; a single host starts in a network
+namespace made ahead, network_sandboxes.py), each host's output in its own log
 stream, CPU and memory limits from the instance type (instances.py), then the outcome
 as AWS reports it: the exit code, /opt/ml/output/failure, an out-of-memory kill; and the
 outputs uploaded (model.tar.gz and output.tar.gz, processing outputs), a stopped training
@@ -27,7 +28,15 @@ from harness.emulator import containers
 from harness.emulator.fidelity import JOURNAL
 from harness.emulator.iam import principals
 from harness.emulator.iam.actions import Authorization
-from harness.emulator.sagemaker import channels, contract, instances, job_fidelity, serving, transform
+from harness.emulator.sagemaker import (
+    channels,
+    contract,
+    instances,
+    job_fidelity,
+    network_sandboxes,
+    serving,
+    transform,
+)
 from harness.emulator.sagemaker.runner import (
     HostedModel,
     HostingFailed,
@@ -105,6 +114,9 @@ class DockerRunner(JobRunner, ModelHost):
         self._machine: tuple[int, int] | None = None
         self._stopping: set[str] = set()  # containers already sent SIGTERM
         self._lock = threading.Lock()
+        # A single-host job's network namespace, made ahead (kept containers are left as they
+        # ran, so they keep networks of their own).
+        self.sandboxes = None if keep_containers else network_sandboxes.NetworkSandboxes(contract.hosts(1)[0])
 
     def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
         if self.authorize is not None:
@@ -145,6 +157,8 @@ class DockerRunner(JobRunner, ModelHost):
             threading.Thread(target=_stop_container, args=(listed["Id"],), daemon=True).start()
 
     def shutdown(self) -> None:
+        if self.sandboxes is not None:
+            self.sandboxes.close()
         containers.remove_own_containers()
         containers.remove_own_networks()
 
@@ -232,6 +246,7 @@ class _Host:
     sink: Any
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=FAILURE_TAIL_LINES))
     container: Any = None
+    sandbox: str | None = None  # the network sandbox its container joined
 
 
 class _Job:
@@ -447,11 +462,13 @@ class _Job:
             host.sink(limits.note)
         env = dict(environment) if isolated else {**self.runner.aws_environment(self.spec), **environment}
         network = None if isolated else self._network()
+        if network == containers.JOB_NETWORK and self.runner.sandboxes is not None:
+            host.sandbox = self.runner.sandboxes.take(image)
         created = client.api.create_container(
             image,
             command=command,
             entrypoint=entrypoint,
-            hostname=host.name,
+            hostname=None if host.sandbox else host.name,  # the sandbox's, which is host.name
             environment=env,
             labels=containers.labels_for(self.spec.arn),
             host_config=client.api.create_host_config(
@@ -459,7 +476,9 @@ class _Job:
                     str(path): {"bind": target, "mode": "rw"}
                     for path, target in sorted(mounts.items(), key=lambda m: m[1])
                 },
-                network_mode="none" if isolated else network,
+                network_mode=(
+                    "none" if isolated else f"container:{host.sandbox}" if host.sandbox else network
+                ),
                 mem_limit=limits.mem_bytes,
                 nano_cpus=limits.nano_cpus,
             ),
@@ -467,7 +486,7 @@ class _Job:
                 client.api.create_networking_config(
                     {network: client.api.create_endpoint_config(aliases=[host.name])}
                 )
-                if network
+                if network and not host.sandbox
                 else None
             ),
         )
@@ -558,6 +577,9 @@ class _Job:
     def clean_up(self) -> None:
         if not self.runner.keep_containers:
             containers.remove_job_containers(self.spec.arn)
+        for host in self.hosts:
+            if host.sandbox:
+                self.runner.sandboxes.discard(host.sandbox)
         if self.network:
             containers.remove_network(self.network)
         shutil.rmtree(self.folder, ignore_errors=True)

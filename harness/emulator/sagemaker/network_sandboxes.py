@@ -1,0 +1,139 @@
+"""Network namespaces made before the jobs that use them.
+
+Starting a container on the job network costs ~0.25 s here, most of it making the container's
+network namespace, and its exit ~0.05 s more to tear it down; a container that joins a
+namespace which already exists (Docker's `container:<id>` network mode) starts in ~0.07 s.
+So the local AWS keeps a sandbox ready: a container doing nothing (`sleep infinity`) that holds
+a fresh namespace on the job network, with the hostname and alias a single-host job has
+(algo-1). A job takes it and runs its own fresh container in it; the sandbox is removed with
+the job and never serves another, so no job sees what an earlier one did to its network. The
+next sandbox is made in the background while the job runs.
+
+Sandboxes are made from the image of the jobs that asked for one (it is on the engine, and
+such images have `sleep`); an image without it is simply not given sandboxes. They carry the
+local AWS's ownership labels, so its shutdown, or its next start after a crash, removes them.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Callable
+
+from harness.emulator import containers
+
+log = logging.getLogger(__name__)
+
+SANDBOX_LABEL = "org.mlharness.network-sandbox"
+KEPT_IMAGES = 4  # a ready sandbox for each of the last few images jobs ran
+
+
+class NetworkSandboxes:
+    def __init__(self, hostname: str):
+        """hostname: what the jobs that join a sandbox are called on the network (algo-1)."""
+        self.hostname = hostname
+        self._ready: collections.OrderedDict[str, str] = collections.OrderedDict()  # image -> id
+        self._making: set[str] = set()
+        self._unsuitable: set[str] = set()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def take(self, image: str) -> str | None:
+        """A running sandbox for a job of `image`, now its own (give it back with `discard`), or
+        None: the job makes its network itself. Either way one is made for the next such job."""
+        with self._lock:
+            sandbox = self._ready.pop(image, None)
+        self._in_background(self._make, image)
+        if sandbox is not None and not _running(sandbox):  # removed or killed under us
+            self._in_background(_remove, sandbox)
+            return None
+        return sandbox
+
+    def discard(self, sandbox: str) -> None:
+        """The job that took it has ended: remove it (in the background, off the job's path)."""
+        self._in_background(_remove, sandbox)
+
+    def close(self) -> None:
+        """Remove the ready sandboxes; none is made after this."""
+        with self._lock:
+            self._closed = True
+            ready, self._ready = list(self._ready.values()), collections.OrderedDict()
+            threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.join()
+        for sandbox in ready:
+            _remove(sandbox)
+
+    # -- in the background ---------------------------------------------------------------
+    def _in_background(self, work: Callable[[str], None], argument: str) -> None:
+        thread = threading.Thread(target=work, args=(argument,), name="network-sandbox", daemon=True)
+        with self._lock:
+            if self._closed:
+                thread = None
+            else:
+                self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        if thread is not None:
+            thread.start()
+        elif work is _remove:
+            _remove(argument)
+
+    def _make(self, image: str) -> None:
+        with self._lock:
+            if self._closed or image in self._ready or image in self._making or image in self._unsuitable:
+                return
+            self._making.add(image)
+        sandbox, evicted = None, []
+        try:
+            sandbox = self._start(image)
+        except Exception as ex:  # an image without `sleep`, or the engine refused: no sandboxes for it
+            log.debug("no network sandbox from %s: %s", image, ex)
+            with self._lock:
+                self._unsuitable.add(image)
+        with self._lock:
+            self._making.discard(image)
+            keep = sandbox is not None and not self._closed
+            if keep:
+                self._ready[image] = sandbox
+                while len(self._ready) > KEPT_IMAGES:
+                    evicted.append(self._ready.popitem(last=False)[1])
+        if sandbox is not None and not keep:
+            _remove(sandbox)
+        for old in evicted:
+            _remove(old)
+
+    def _start(self, image: str) -> str:
+        client = containers.docker_client()
+        network = containers.JOB_NETWORK
+        created = client.api.create_container(
+            image,
+            entrypoint=["sleep"],
+            command=["infinity"],
+            hostname=self.hostname,
+            labels={**containers.own_labels(), SANDBOX_LABEL: image},
+            host_config=client.api.create_host_config(network_mode=network),
+            networking_config=client.api.create_networking_config(
+                {network: client.api.create_endpoint_config(aliases=[self.hostname])}
+            ),
+        )
+        try:
+            client.api.start(created["Id"])
+        except Exception:
+            _remove(created["Id"])
+            raise
+        return created["Id"]
+
+
+def _running(sandbox: str) -> bool:
+    try:
+        return bool(containers.docker_client().api.inspect_container(sandbox)["State"].get("Running"))
+    except Exception:  # gone
+        return False
+
+
+def _remove(sandbox: str) -> None:
+    try:
+        containers.docker_client().api.remove_container(sandbox, force=True)
+    except Exception as ex:  # gone already
+        log.debug("could not remove network sandbox %s: %s", sandbox[:12], ex)

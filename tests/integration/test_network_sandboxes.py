@@ -1,0 +1,118 @@
+"""Single-host jobs start in a network namespace made before they were asked for (a sandbox):
+each job still gets a namespace of its own, named algo-1, that reaches the local AWS; a used
+sandbox is removed; an image that cannot hold one runs its jobs as before; none outlives
+`close()`."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.emulator import containers, processes
+from harness.emulator.sagemaker.network_sandboxes import SANDBOX_LABEL, NetworkSandboxes
+from tests.integration.helpers import ROLE, unique, wait_for_job, wait_for_running_container
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+PROBE = (
+    "import socket, time, boto3\n"
+    "print('host', socket.gethostname())\n"
+    "boto3.client('s3').list_buckets()\n"
+    "print('reached the local AWS')\n"
+    "time.sleep(1.5)\n"  # long enough for the test to see where it runs
+)
+
+
+def _probe_job(sm, logs, docker_client, image: str) -> tuple[list[str], str]:
+    """The job's output, and the network mode its container ran with."""
+    name = unique("sandboxed")
+    arn = sm.create_processing_job(
+        ProcessingJobName=name,
+        RoleArn=ROLE,
+        AppSpecification={"ImageUri": image, "ContainerEntrypoint": ["python3", "-c", PROBE]},
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}
+        },
+    )["ProcessingJobArn"]
+    wait_for_running_container(docker_client, arn)
+    (container,) = docker_client.api.containers(filters={"label": f"{containers.JOB_LABEL}={arn}"})
+    mode = docker_client.api.inspect_container(container["Id"])["HostConfig"]["NetworkMode"]
+    answer, _ = wait_for_job(
+        lambda: sm.describe_processing_job(ProcessingJobName=name), "ProcessingJobStatus"
+    )
+    assert answer["ProcessingJobStatus"] == "Completed", answer.get("FailureReason")
+    (stream,) = logs.describe_log_streams(
+        logGroupName="/aws/sagemaker/ProcessingJobs", logStreamNamePrefix=f"{name}/"
+    )["logStreams"]
+    events = logs.get_log_events(
+        logGroupName="/aws/sagemaker/ProcessingJobs",
+        logStreamName=stream["logStreamName"],
+        startFromHead=True,
+    )["events"]
+    return [e["message"] for e in events], mode
+
+
+def _sandboxes(docker_client, image: str, instance: str | None = None) -> list:
+    """Sandboxes made from `image` (by the emulator of that instance id, when one is given)."""
+    labels = [f"{SANDBOX_LABEL}={image}"] + ([f"{containers.INSTANCE_LABEL}={instance}"] if instance else [])
+    return docker_client.containers.list(all=True, filters={"label": labels})
+
+
+def _exists(docker_client, container_id: str) -> bool:
+    return bool(docker_client.api.containers(all=True, filters={"id": container_id}))
+
+
+def test_each_job_runs_in_a_sandbox_of_its_own_named_as_its_host_and_used_ones_go(
+    local_aws, aws_client, tiny_image, docker_client
+):
+    sm, logs = aws_client("sagemaker"), aws_client("logs")
+    _probe_job(sm, logs, docker_client, tiny_image)  # the image's first job: the next has one ready
+    used = []
+    for _ in range(2):
+        lines, mode = _probe_job(sm, logs, docker_client, tiny_image)
+        assert lines == ["host algo-1", "reached the local AWS"]
+        assert mode.startswith("container:")
+        used.append(mode.removeprefix("container:"))
+    assert used[0] != used[1]  # one sandbox, one job
+
+    deadline = time.monotonic() + 30  # used ones are removed in the background
+    while any(_exists(docker_client, sandbox) for sandbox in used) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_exists(docker_client, sandbox) for sandbox in used)
+    ready = _sandboxes(docker_client, tiny_image, processes.instance_id(local_aws.process.pid))
+    assert len(ready) == 1 and ready[0].status == "running"  # the next job's, and only it
+
+
+@pytest.fixture
+def no_sleep_image(docker_client, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\n")
+    (tmp_path / "marker").write_text("an image with no programs\n")
+    image, _ = docker_client.images.build(path=str(tmp_path), tag=f"mlharness/no-sleep:{unique('t')}")
+    yield image.tags[0]
+    docker_client.images.remove(image.tags[0], force=True)
+
+
+def test_an_image_without_sleep_gets_no_sandbox_and_close_leaves_none(
+    docker_client, tiny_image, no_sleep_image
+):
+    containers.job_network_gateway()  # the job network exists
+    mine = containers.own_labels()[containers.INSTANCE_LABEL]  # this process's, not the local AWS's
+    sandboxes = NetworkSandboxes("algo-1")
+    try:
+        assert sandboxes.take(no_sleep_image) is None
+        assert sandboxes.take(tiny_image) is None  # the first of an image makes one for the next
+        deadline = time.monotonic() + 30
+        while not _sandboxes(docker_client, tiny_image, mine) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        taken = sandboxes.take(tiny_image)
+        assert taken is not None
+        sandboxes.discard(taken)
+        assert sandboxes.take(no_sleep_image) is None  # still none: it cannot hold one
+    finally:
+        sandboxes.close()
+    assert sandboxes.take(tiny_image) is None  # closed: nothing is made any more
+    assert (
+        docker_client.containers.list(all=True, filters={"label": f"{containers.INSTANCE_LABEL}={mine}"})
+        == []
+    )
