@@ -4,15 +4,17 @@ A failed, aborted or timed-out STANDARD execution continues, under the same ARN,
 same definition and input, from the top-level state where it stopped: that state runs
 again with the input it was entered with, and the variables the execution had assigned,
 and the history goes on after an `ExecutionRedriven` event. States that completed are not
-run again. A Map or Parallel state that failed runs again whole (AWS runs only its failed
-iterations or branches; with the step cache, the jobs of those that succeeded are served
-from the cache).
+run again. In a Map or Parallel state that runs again, as on AWS, only the iterations and
+branches that did not succeed run: the others give the output they gave before (`Finished`
+keeps them, per execution, for the life of the execution in this process).
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import threading
+import weakref
 
 # History event types ending in these mark a state's entry and exit.
 ENTERED, EXITED = "StateEntered", "StateExited"
@@ -38,6 +40,50 @@ def resume_point(events: list[dict], top_level_states: set[str]) -> tuple[str, s
             if open_state is not None and details.get("name") == open_state[0]:
                 open_state = None
     return open_state
+
+
+class Finished:
+    """The outputs of an execution's Map iterations and Parallel branches that succeeded, by
+    (kind, state name, index, input), with the attempt (redrive count) that produced them. A
+    redriven attempt takes an output an earlier attempt produced for the same input instead of
+    running that iteration or branch again."""
+
+    def __init__(self) -> None:
+        self._outputs: dict[tuple, tuple[int, object]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, where: tuple, attempt: int, output) -> None:
+        with self._lock:
+            self._outputs.setdefault(where, (attempt, output))
+
+    def earlier(self, where: tuple, attempt: int) -> tuple[bool, object]:
+        """(True, output) when an attempt before this one produced it."""
+        with self._lock:
+            found = self._outputs.get(where)
+        if found is None or found[0] >= attempt:
+            return False, None
+        return True, found[1]
+
+
+# One Finished per execution, found from any frame of it: its event manager is shared by all
+# its frames and kept across redrives (continue_execution below).
+_FINISHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FINISHED_LOCK = threading.Lock()
+
+
+def finished_of(env) -> tuple[Finished, int]:
+    """The execution's Finished, and the attempt this frame belongs to (0, then each redrive)."""
+    with _FINISHED_LOCK:
+        finished = _FINISHED.get(env.event_manager)
+        if finished is None:
+            finished = _FINISHED[env.event_manager] = Finished()
+    attempt = env.states.context_object.context_object_data["Execution"].get("RedriveCount", 0)
+    return finished, attempt
+
+
+def place(kind: str, state: str, index: int, value) -> tuple:
+    """The key of one iteration or branch: what it is, where, and the input it got."""
+    return kind, state, index, json.dumps(value, sort_keys=True, default=str)
 
 
 def redrive_status(execution) -> tuple[str, str | None]:

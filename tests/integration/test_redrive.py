@@ -147,6 +147,105 @@ def test_a_parallel_state_that_failed_runs_again_and_the_context_counts_redrives
     assert json.loads(done["output"]) == {"redrives": 2}
 
 
+def _read_item(bucket: str) -> dict:
+    """An iteration reading `<item>.txt`."""
+    return {
+        "StartAt": "ReadItem",
+        "States": {
+            "ReadItem": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+                "Parameters": {"Bucket": bucket, "Key.$": "States.Format('{}.txt', $)"},
+                "ResultSelector": {"body.$": "$.Body"},
+                "End": True,
+            }
+        },
+    }
+
+
+def test_a_redriven_map_runs_only_the_iterations_that_did_not_succeed(clients):
+    sfn, s3 = clients["stepfunctions"], clients["s3"]
+    s3.create_bucket(Bucket="redrive-map")
+    for name in ("a", "c"):
+        s3.put_object(Bucket="redrive-map", Key=f"{name}.txt", Body=name.upper().encode())
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 1,  # a, then b fails, and c never starts
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, **_read_item("redrive-map")},
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(name="redrive-map", definition=json.dumps(definition), roleArn=ROLE)
+    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"items": ["a", "b", "c"]}')[
+        "executionArn"
+    ]
+    assert wait(sfn, arn)["status"] == "FAILED"
+    events_before = sfn.get_execution_history(executionArn=arn)["events"]
+    # a succeeded: were it run again, it would fail now
+    s3.delete_object(Bucket="redrive-map", Key="a.txt")
+    s3.put_object(Bucket="redrive-map", Key="b.txt", Body=b"B")
+
+    sfn.redrive_execution(executionArn=arn)
+    done = wait(sfn, arn)
+
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == [{"body": "A"}, {"body": "B"}, {"body": "C"}]
+    added = sfn.get_execution_history(executionArn=arn)["events"][len(events_before) :]
+    started = [
+        e["mapIterationStartedEventDetails"]["index"] for e in added if e["type"] == "MapIterationStarted"
+    ]
+    assert started == [1, 2]
+
+
+def test_a_redriven_parallel_state_runs_only_the_branches_that_did_not_succeed(clients):
+    sfn, s3 = clients["stepfunctions"], clients["s3"]
+    s3.create_bucket(Bucket="redrive-branches")
+    s3.put_object(Bucket="redrive-branches", Key="left.txt", Body=b"left")
+    definition = {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {
+                        "StartAt": "Left",
+                        "States": {"Left": read_object("redrive-branches", "left.txt", End=True)},
+                    },
+                    {
+                        "StartAt": "Later",  # Left has succeeded by the time Right fails
+                        "States": {
+                            "Later": {"Type": "Wait", "Seconds": 1, "Next": "Right"},
+                            "Right": read_object("redrive-branches", "right.txt", End=True),
+                        },
+                    },
+                ],
+                "End": True,
+            }
+        },
+    }
+    machine = sfn.create_state_machine(
+        name="redrive-branches", definition=json.dumps(definition), roleArn=ROLE
+    )
+    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input="{}")["executionArn"]
+    assert wait(sfn, arn)["status"] == "FAILED"
+    events_before = sfn.get_execution_history(executionArn=arn)["events"]
+    s3.delete_object(Bucket="redrive-branches", Key="left.txt")  # Left would fail if run again
+    s3.put_object(Bucket="redrive-branches", Key="right.txt", Body=b"right")
+
+    sfn.redrive_execution(executionArn=arn)
+    done = wait(sfn, arn)
+
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == [{"body": "left"}, {"body": "right"}]
+    added = sfn.get_execution_history(executionArn=arn)["events"][len(events_before) :]
+    assert entered(added) == ["Both", "Later", "Right"]
+
+
 def test_what_aws_refuses_to_redrive_is_refused_with_its_error(clients):
     sfn = clients["stepfunctions"]
     definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 5, "End": True}}}

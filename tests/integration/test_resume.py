@@ -206,10 +206,13 @@ def test_a_step_fixed_after_the_failure_runs_again_with_the_steps_before_it_from
     assert f"resuming run {first['run_id']} as a new run: its code changed" in resumed.stdout
     served = r"step cache: job checks-\S+-profile served from job " + re.escape(first["run_id"])
     assert re.search(served, resumed.stdout)  # the profile script did not change: the cache serves it
-    # its only earlier run failed, and failed jobs are never recorded
-    assert re.search(
-        r"step cache: job checks-\S+-check ran \(miss: no earlier run of this step\)", resumed.stdout
+    # its only earlier run failed: never served, but the miss names it and the fix
+    miss = (
+        r"step cache: job checks-\S+-check ran \(miss: differs from job "
+        + re.escape(first["run_id"])
+        + r"-check \(Failed\): input code: 1 object changed \(team_checks/check_job.py\)\)"
     )
+    assert re.search(miss, resumed.stdout), resumed.stdout[-3000:]
     assert "| check: passed" in resumed.stdout
     (second,) = [r for r in records(harness).values() if r["run_id"] != first["run_id"]]
     assert second["status"] == "SUCCEEDED" and second["resumes"] == first["run_id"]

@@ -514,6 +514,34 @@ def test_redrive_relies_on_the_worker_running_its_execution_logic_in_a_thread():
     assert PAGINATION_MODEL["list_executions"]["unique_attribute"] == ["start_date", "execution_arn"]
 
 
+def test_redriving_only_what_did_not_succeed_relies_on_the_map_and_parallel_workers():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker, job
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker, branches_decl
+    from moto.stepfunctions.parser.asl.eval import environment
+
+    # (module sources: the classes themselves are patched in this process)
+    # An iteration: run by IterationWorker._eval_job(env, job), which leaves job.job_output an
+    # Exception when it did not succeed; the worker knows its Map state's name.
+    worker_source = inspect.getsource(iteration_worker)
+    assert "def _eval_job(self, env: Environment, job: Job) -> None:" in worker_source
+    assert "self._work_name = work_name" in worker_source
+    assert "job.job_output = job_output" in worker_source
+    assert "def __init__(self, job_index: int, job_program: Program, job_input: Any):" in inspect.getsource(
+        job
+    )
+    # A branch: BranchesDecl makes one BranchWorker(comm, program, env) per program in its own
+    # thread, then reads each frame's input as the branch's output.
+    decl_source = inspect.getsource(branches_decl)
+    assert "for program in self.programs:" in decl_source
+    assert "branch_worker_comm=branch_worker_pool, program=program, env=env_frame" in decl_source
+    assert "result_list.append(env_frame.states.get_input())" in decl_source
+    worker_source = inspect.getsource(branch_worker)
+    assert "def _thread_routine(self) -> None:" in worker_source
+    assert "self._branch_worker_comm.on_terminated(env=self.env)" in worker_source
+    # One event manager per execution, shared by its frames (the key of what they finished).
+    assert "frame.event_manager = env.event_manager" in inspect.getsource(environment)
+
+
 def test_the_resume_point_is_the_last_top_level_state_entered_and_not_exited():
     from harness.emulator.redrive import resume_point
 

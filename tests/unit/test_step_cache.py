@@ -182,6 +182,26 @@ def test_a_miss_names_the_differences_from_the_nearest_run_of_the_same_step(tmp_
     assert cache.explain_miss(other_step) == "no earlier run of this step"
 
 
+def test_a_miss_after_a_failed_job_names_that_job_which_is_never_served(tmp_path):
+    cache = step_cache.StepCache(tmp_path)
+    data = Objects(train_data("j"))
+    broken = step_cache.key_of(training("j", {"C": "-1"}), data, "sha256:img")
+    cache.note_unfinished(broken, "job-broken", "Failed")
+    assert cache.find(broken) is None
+    assert cache.explain_miss(broken) == "the same as job job-broken, which failed (such jobs are not cached)"
+    fixed = step_cache.key_of(training("j", {"C": "0.5"}), data, "sha256:img")
+    assert cache.explain_miss(fixed) == "differs from job job-broken (Failed): hyperparameters.C: -1 -> 0.5"
+    cache.store(step_cache.key_of(training("j"), data, "sha256:img"), "job-done", [], {})
+    assert (
+        cache.explain_miss(fixed) == "differs from job job-done: hyperparameters.C: 1.0 -> 0.5"
+    )  # as near, newer
+    assert (
+        step_cache.StepCache(tmp_path).explain_miss(broken).startswith("the same as job job-broken")
+    )  # kept
+    cache.clear()
+    assert cache.explain_miss(broken) == "no earlier run of this step"
+
+
 def test_a_hit_gives_the_recorded_outputs_and_survives_a_new_cache_object(tmp_path):
     key = step_cache.key_of(training("j"), Objects(train_data("j")), "sha256:img")
     step_cache.StepCache(tmp_path).store(

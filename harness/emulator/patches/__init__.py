@@ -58,6 +58,7 @@ def _moto_patches() -> list:
         stepfunctions.refuse_state_machines_aws_would_refuse,
         stepfunctions.give_engine_errors_their_aws_codes,
         stepfunctions.add_redrive_execution,
+        stepfunctions.redrive_only_what_did_not_succeed,
         sagemaker.register_sagemaker_service_integration,
         sagemaker.install_local_sagemaker_backend,
         sagemaker.route_invocations_to_served_models,

@@ -177,6 +177,86 @@ def _redrive_fields(execution, with_status: bool) -> dict:
     return fields
 
 
+def redrive_only_what_did_not_succeed() -> None:
+    """A redriven Map or Parallel state runs only its iterations and branches that did not
+    succeed in an earlier attempt; the others give their earlier output (AWS's redrive; moto's
+    engine would run them all). The outputs are kept by harness.emulator.redrive.Finished.
+    A Distributed Map's own workers are left as they are: they run every item again."""
+    import threading
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iteration_worker import (
+        IterationWorker,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branch_worker import (
+        BranchWorker,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.branches_decl import (
+        BranchesDecl,
+    )
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded
+
+    from harness.emulator import redrive
+
+    eval_job = IterationWorker._eval_job
+
+    def eval_job_once(self, env, job) -> None:
+        finished, attempt = redrive.finished_of(env)
+        where = redrive.place("Map", self._work_name, job.job_index, job.job_input)
+        done, output = finished.earlier(where, attempt)
+        if done:  # no iteration events: AWS reschedules only the ones that did not succeed
+            job.job_output = copy.deepcopy(output)
+            return
+        eval_job(self, env, job)
+        if not isinstance(job.job_output, Exception):
+            finished.record(where, attempt, copy.deepcopy(job.job_output))
+
+    IterationWorker._eval_job = eval_job_once
+
+    # A branch worker is made by BranchesDecl in the Parallel state's thread, knowing only its
+    # program: which branch it is, and of which state, is taken from the declaration making it.
+    making = threading.local()
+    eval_branches, init_worker, run_worker = (
+        BranchesDecl._eval_body,
+        BranchWorker.__init__,
+        BranchWorker._thread_routine,
+    )
+
+    def eval_branches_noting_which(self, env) -> None:
+        making.programs = self.programs
+        making.state = env.states.context_object.context_object_data["State"]["Name"]
+        try:
+            eval_branches(self, env)
+        finally:
+            making.programs = None
+
+    def init_worker_placed(self, branch_worker_comm, program, env) -> None:
+        init_worker(self, branch_worker_comm, program, env)
+        programs = getattr(making, "programs", None) or []
+        index = next((i for i, known in enumerate(programs) if known is program), None)
+        self.mlharness_place = (
+            None if index is None else redrive.place("Parallel", making.state, index, env.states.get_input())
+        )
+
+    def run_worker_once(self) -> None:
+        where = getattr(self, "mlharness_place", None)
+        if where is None:
+            run_worker(self)
+            return
+        finished, attempt = redrive.finished_of(self.env)
+        done, output = finished.earlier(where, attempt)
+        if done:
+            self.env.states.reset(input_value=copy.deepcopy(output))
+            self._branch_worker_comm.on_terminated(env=self.env)
+            return
+        run_worker(self)
+        if isinstance(self.env.program_state(), ProgramEnded):
+            finished.record(where, attempt, copy.deepcopy(self.env.states.get_input()))
+
+    BranchesDecl._eval_body = eval_branches_noting_which
+    BranchWorker.__init__ = init_worker_placed
+    BranchWorker._thread_routine = run_worker_once
+
+
 def add_redrive_execution() -> None:
     """moto has no RedriveExecution (nor the redrive fields of DescribeExecution and
     ListExecutions, nor ListExecutions' redriveFilter); harness.emulator.redrive continues a

@@ -66,9 +66,12 @@ class CachedRunner(JobRunner):
         )
         last: dict[str, float] = {}
         outcome = self.inner.run(spec, _watching(logs, compiled, last), stop)
-        if key is not None and outcome.status == "Completed":
+        if key is not None:
             try:
-                self._store(spec, key, outcome, last)
+                if outcome.status == "Completed":
+                    self._store(spec, key, outcome, last)
+                else:
+                    self.cache.note_unfinished(key, spec.name, outcome.status)
             except Exception:  # a cache that cannot record must not fail the job
                 log.warning("could not record job %s in the step cache", spec.name, exc_info=True)
         return outcome

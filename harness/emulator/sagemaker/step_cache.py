@@ -42,6 +42,7 @@ from harness.emulator.sagemaker import python_imports
 from harness.emulator.state_files import atomic_write
 
 DEFAULT_MAX_BYTES = 10 * 2**30
+UNFINISHED_KEPT = 500  # keys of failed or stopped jobs kept to explain misses
 # Hyperparameters that carry the job's own name (the SDK and tuning jobs set them): not part of the key.
 NAMED_HYPERPARAMETERS = ("sagemaker_job_name",)
 
@@ -270,7 +271,11 @@ class StepCache:
         self.root = Path(root)
         self.entries_dir = self.root / "entries"
         self.blobs = self.root / "blobs"
+        # Keys of jobs that failed or were stopped: never served, but a later miss names them
+        # (the run a user just fixed is the one its next run differs from).
+        self.unfinished_dir = self.root / "unfinished"
         self.entries_dir.mkdir(parents=True, exist_ok=True)
+        self.unfinished_dir.mkdir(parents=True, exist_ok=True)
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
         self.expire_after = expire_after
@@ -313,16 +318,20 @@ class StepCache:
         return (self.blobs / output["blob"]).read_bytes()
 
     def explain_miss(self, key: Key) -> str:
-        """Why there is no entry: what differs from the nearest earlier run of the same step."""
-        candidates = [e for e in self.entries() if e["step"] == key.step]
+        """Why there is no entry: what differs from the nearest earlier run of the same step,
+        a completed one or one that failed or was stopped."""
+        candidates = [e for e in self.entries() + self._unfinished() if e["step"] == key.step]
         if not candidates:
             return "no earlier run of this step"
         nearest = min(candidates, key=lambda e: (len(_differences(e["fields"], key.fields)), -e["created"]))
         differences = _differences(nearest["fields"], key.fields)
+        ended = nearest.get("status")
         if not differences:
+            if ended:
+                return f"the same as job {nearest['job']}, which {ended.lower()} (such jobs are not cached)"
             return f"the run of job {nearest['job']} expired or its outputs are gone"
         return (
-            f"differs from job {nearest['job']}: "
+            f"differs from job {nearest['job']}{f' ({ended})' if ended else ''}: "
             + "; ".join(differences[:5])
             + (f"; and {len(differences) - 5} more" if len(differences) > 5 else "")
         )
@@ -345,6 +354,22 @@ class StepCache:
             atomic_write(self.entries_dir / f"{key.digest}.json", json.dumps(entry, sort_keys=True).encode())
             self._evict()
 
+    def note_unfinished(self, key: Key, job: str, status: str) -> None:
+        """A job with this key ended `status` (Failed, Stopped): kept for explain_miss only."""
+        record = {"key": key.digest, "step": key.step, "fields": key.fields, "job": job, "status": status}
+        with self._locked():
+            atomic_write(
+                self.unfinished_dir / f"{key.digest}.json",
+                json.dumps(record | {"created": time.time()}, sort_keys=True).encode(),
+            )
+            kept = sorted(self.unfinished_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
+            for old in kept[:-UNFINISHED_KEPT]:
+                old.unlink(missing_ok=True)
+
+    def _unfinished(self) -> list[dict]:
+        found = [_read(path) for path in sorted(self.unfinished_dir.glob("*.json"))]
+        return [e for e in found if e is not None]
+
     def entries(self) -> list[dict]:
         found = [_read(path) for path in sorted(self.entries_dir.glob("*.json"))]
         return [e for e in found if e is not None]
@@ -355,7 +380,8 @@ class StepCache:
     def clear(self) -> int:
         with self._locked():
             entries = list(self.entries_dir.glob("*.json"))
-            for path in entries + [p for p in self.blobs.iterdir() if p.is_file()]:
+            unfinished = list(self.unfinished_dir.glob("*.json"))
+            for path in entries + unfinished + [p for p in self.blobs.iterdir() if p.is_file()]:
                 path.unlink(missing_ok=True)
         return len(entries)
 
