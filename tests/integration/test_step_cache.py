@@ -129,7 +129,7 @@ def test_a_changed_hyperparameter_or_input_is_a_miss_that_names_it(client, bucke
     assert model_of(client, bucket, more_data["TrainingJobName"])["lines"] == 11  # really ran
 
 
-def test_a_failed_job_is_never_recorded(client, bucket, tiny_image):
+def test_a_failed_job_is_never_served_and_the_next_miss_names_it(client, bucket, tiny_image):
     first = train(client, tiny_image, bucket, fail="1")
     second = train(client, tiny_image, bucket, fail="1")
     assert first["TrainingJobStatus"] == second["TrainingJobStatus"] == "Failed"
