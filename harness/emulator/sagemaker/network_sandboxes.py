@@ -68,15 +68,13 @@ class NetworkSandboxes:
 
     # -- in the background ---------------------------------------------------------------
     def _in_background(self, work: Callable[[str], None], argument: str) -> None:
-        thread = threading.Thread(target=work, args=(argument,), name="network-sandbox", daemon=True)
         with self._lock:
-            if self._closed:
-                thread = None
-            else:
+            if not self._closed:  # started under the lock, so close() never joins an unstarted one
+                thread = threading.Thread(target=work, args=(argument,), name="network-sandbox", daemon=True)
+                thread.start()
                 self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        if thread is not None:
-            thread.start()
-        elif work is _remove:
+                return
+        if work is _remove:
             _remove(argument)
 
     def _make(self, image: str) -> None:
