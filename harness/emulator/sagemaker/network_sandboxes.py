@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 
@@ -106,6 +107,7 @@ class NetworkSandboxes:
         network = containers.JOB_NETWORK
         created = client.api.create_container(
             image,
+            name=f"mlharness-network-sandbox-{secrets.token_hex(4)}",  # what `docker ps` shows
             entrypoint=["sleep"],
             command=["infinity"],
             hostname=self.hostname,
