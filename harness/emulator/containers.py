@@ -48,6 +48,15 @@ def own_labels() -> dict[str, str]:
     return {OWNER_LABEL: str(os.getpid()), INSTANCE_LABEL: processes.instance_id()}
 
 
+def free_loopback_port() -> int:
+    """A port free on 127.0.0.1 now, for a container's published port."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def labels_for(job_arn: str) -> dict[str, str]:
     return {**own_labels(), JOB_LABEL: job_arn}
 

@@ -11,7 +11,7 @@ import pytest
 
 from harness.emulator import containers, processes
 from harness.emulator.sagemaker.network_sandboxes import SANDBOX_LABEL, NetworkSandboxes
-from tests.integration.helpers import ROLE, unique, wait_for_job, wait_for_running_container
+from tests.integration.helpers import ROLE, training_request, unique, wait_for_job, wait_for_running_container
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -84,6 +84,63 @@ def test_each_job_runs_in_a_sandbox_of_its_own_named_as_its_host_and_used_ones_g
     assert len(ready) == 1 and ready[0].status == "running"  # the next job's, and only it
 
 
+def _serving_container(docker_client, endpoint: str) -> dict:
+    (listed,) = [
+        c
+        for c in docker_client.api.containers(filters={"label": containers.JOB_LABEL})
+        if f"endpoint/{endpoint}#".lower() in c["Labels"][containers.JOB_LABEL].lower()  # <arn>#<deployment>
+    ]
+    return docker_client.api.inspect_container(listed["Id"])
+
+
+def test_a_serving_container_joins_a_sandbox_that_publishes_its_port(aws_client, tiny_image, docker_client):
+    sm, s3, runtime = aws_client("sagemaker"), aws_client("s3"), aws_client("sagemaker-runtime")
+    bucket = unique("sandboxed-serving")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="train/data.csv", Body=b"x\n" * 3)
+    job = unique("train")
+    sm.create_training_job(**training_request(job, tiny_image, bucket))
+    trained, _ = wait_for_job(lambda: sm.describe_training_job(TrainingJobName=job), "TrainingJobStatus")
+    model = unique("model")
+    sm.create_model(
+        ModelName=model,
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": tiny_image, "ModelDataUrl": trained["ModelArtifacts"]["S3ModelArtifacts"]},
+    )
+    config = unique("config")
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": model,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.t2.medium",
+    }
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
+
+    endpoints = []
+    for _ in range(2):  # the image's first serving container: the next has a sandbox ready
+        name = unique("ep")
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+        deadline = time.monotonic() + 60
+        while sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Creating":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert runtime.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"7\n")[
+            "Body"
+        ].read() == (b"3,7\n")
+        endpoints.append(name)
+    mode = _serving_container(docker_client, endpoints[1])["HostConfig"]["NetworkMode"]
+    assert mode.startswith("container:")
+    sandbox = docker_client.api.inspect_container(mode.removeprefix("container:"))
+    assert sandbox["HostConfig"]["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
+
+    for name in endpoints:
+        sm.delete_endpoint(EndpointName=name)
+    deadline = time.monotonic() + 30
+    while _exists(docker_client, sandbox["Id"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _exists(docker_client, sandbox["Id"])
+
+
 @pytest.fixture
 def no_sleep_image(docker_client, tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\n")
@@ -102,10 +159,10 @@ def test_an_image_without_sleep_gets_no_sandbox_and_close_leaves_none(
     try:
         assert sandboxes.take(no_sleep_image) is None
         assert sandboxes.take(tiny_image) is None  # the first of an image makes one for the next
-        deadline = time.monotonic() + 30
-        while not _sandboxes(docker_client, tiny_image, mine) and time.monotonic() < deadline:
+        deadline, taken = time.monotonic() + 30, None
+        while taken is None and time.monotonic() < deadline:  # made in the background
             time.sleep(0.1)
-        taken = sandboxes.take(tiny_image)
+            taken = sandboxes.take(tiny_image)
         assert taken is not None
         sandboxes.discard(taken)
         assert sandboxes.take(no_sleep_image) is None  # still none: it cannot hold one

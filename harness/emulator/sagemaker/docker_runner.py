@@ -114,9 +114,14 @@ class DockerRunner(JobRunner, ModelHost):
         self._machine: tuple[int, int] | None = None
         self._stopping: set[str] = set()  # containers already sent SIGTERM
         self._lock = threading.Lock()
-        # A single-host job's network namespace, made ahead (kept containers are left as they
-        # ran, so they keep networks of their own).
-        self.sandboxes = None if keep_containers else network_sandboxes.NetworkSandboxes(contract.hosts(1)[0])
+        # A single-host job's and a serving container's network namespace, made ahead (kept
+        # containers are left as they ran, so they keep networks of their own).
+        self.sandboxes = self.serving_sandboxes = None
+        if not keep_containers:
+            self.sandboxes = network_sandboxes.NetworkSandboxes(hostname=contract.hosts(1)[0])
+            self.serving_sandboxes = network_sandboxes.NetworkSandboxes(
+                published_port=None if serving_by_network else contract.SERVING_PORT
+            )
 
     def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
         if self.authorize is not None:
@@ -157,8 +162,9 @@ class DockerRunner(JobRunner, ModelHost):
             threading.Thread(target=_stop_container, args=(listed["Id"],), daemon=True).start()
 
     def shutdown(self) -> None:
-        if self.sandboxes is not None:
-            self.sandboxes.close()
+        for pool in (self.sandboxes, self.serving_sandboxes):
+            if pool is not None:
+                pool.close()
         containers.remove_own_containers()
         containers.remove_own_networks()
 
@@ -178,6 +184,7 @@ class DockerRunner(JobRunner, ModelHost):
                 log,
                 keep=self.keep_containers,
                 by_network=self.serving_by_network,
+                sandboxes=self.serving_sandboxes,
             )
         except (channels.DataError, serving.ServingError) as ex:
             shutil.rmtree(folder, ignore_errors=True)
@@ -246,7 +253,7 @@ class _Host:
     sink: Any
     tail: collections.deque = field(default_factory=lambda: collections.deque(maxlen=FAILURE_TAIL_LINES))
     container: Any = None
-    sandbox: str | None = None  # the network sandbox its container joined
+    sandbox: network_sandboxes.Sandbox | None = None  # the network namespace its container joined
 
 
 class _Job:
@@ -396,6 +403,7 @@ class _Job:
                         limits,
                         self.runner.keep_containers,
                         self.runner.serving_by_network,
+                        self.runner.serving_sandboxes,
                     )
                 )
                 sinks.append(sink)
@@ -477,7 +485,7 @@ class _Job:
                     for path, target in sorted(mounts.items(), key=lambda m: m[1])
                 },
                 network_mode=(
-                    "none" if isolated else f"container:{host.sandbox}" if host.sandbox else network
+                    "none" if isolated else f"container:{host.sandbox.id}" if host.sandbox else network
                 ),
                 mem_limit=limits.mem_bytes,
                 nano_cpus=limits.nano_cpus,

@@ -4,7 +4,8 @@ POST /invocations. Used by endpoints and batch transform.
 
 Each serving container gets a port of its own on loopback (several run at once), or, when
 the local AWS itself runs in a container, is called at its address on the job network; it
-is on the job network (so its code reaches the local AWS), and its output goes to the log
+is on the job network (so its code reaches the local AWS; in a network namespace made ahead
+when there is one, network_sandboxes.py), and its output goes to the log
 it is given; readiness is polled every 0.05 s (a batch transform waits on it: each tenth of a
 second between ready and seen is on the job's path).
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 
 import collections
 import shutil
-import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import urllib3
@@ -33,20 +34,24 @@ class ServingError(RuntimeError):
     """The model could not be brought into service; the message says why."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ServedModel(HostedModel):
     """A running serving container and the way to call it."""
 
-    def __init__(self, container_id: str, base_url: str, folder: Path, log: LogSink, keep: bool = False):
+    def __init__(
+        self,
+        container_id: str,
+        base_url: str,
+        folder: Path,
+        log: LogSink,
+        keep: bool = False,
+        release: Callable[[], None] | None = None,
+    ):
+        """release: called once the container is gone (its network sandbox goes then)."""
         self.container_id = container_id
         self.base_url = base_url
         self.folder = folder
         self.keep = keep
+        self._release = release
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._http = urllib3.PoolManager(maxsize=8, retries=False)
         self._log = log
@@ -97,6 +102,9 @@ class ServedModel(HostedModel):
                 containers.docker_client().api.remove_container(self.container_id, force=True)
         except Exception:  # already removed
             pass
+        if self._release is not None:
+            self._release()
+            self._release = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _stream_output(self) -> None:
@@ -122,38 +130,47 @@ def serve(
     limits=None,
     keep: bool = False,
     by_network: bool = False,
+    sandboxes=None,
 ) -> ServedModel:
     """Start serving the model in `model_folder` (which `stop` removes) and return once it answers
     /ping. Raises ServingError (the container removed) when it does not. by_network: call it at
-    its address on the job network (the local AWS is on that network), not on a loopback port."""
+    its address on the job network (the local AWS is on that network), not on a loopback port.
+    sandboxes: network_sandboxes.NetworkSandboxes made for serving containers (publishing the
+    serving port unless by_network), or None."""
     client = containers.docker_client()
-    port = None if by_network else free_port()
     if not containers.image_exists(image):
         shutil.rmtree(model_folder, ignore_errors=True)
         raise ServingError(f"ClientError: Requested image {image} not found.")
+    sandbox = sandboxes.take(image) if sandboxes is not None else None
+    port = None if by_network else sandbox.port if sandbox else containers.free_loopback_port()
+    release = (lambda: sandboxes.discard(sandbox)) if sandbox else None
+    published = port is not None and sandbox is None  # a sandbox publishes it itself
     created = client.api.create_container(
         image,
         command=["serve"],
         environment=environment,
         labels=labels,
-        ports=[contract.SERVING_PORT] if port else None,
+        ports=[contract.SERVING_PORT] if published else None,
         host_config=client.api.create_host_config(
             binds={str(model_folder / "model"): {"bind": contract.MODEL, "mode": "rw"}},
-            port_bindings={contract.SERVING_PORT: ("127.0.0.1", port)} if port else None,
-            network_mode=containers.JOB_NETWORK,
+            port_bindings={contract.SERVING_PORT: ("127.0.0.1", port)} if published else None,
+            network_mode=f"container:{sandbox.id}" if sandbox else containers.JOB_NETWORK,
             mem_limit=getattr(limits, "mem_bytes", None),
             nano_cpus=getattr(limits, "nano_cpus", None),
         ),
     )
     client.api.start(created["Id"])
     try:
-        address = containers.address_on_job_network(created["Id"]) if by_network else "127.0.0.1"
+        on_network = sandbox.id if sandbox else created["Id"]
+        address = containers.address_on_job_network(on_network) if by_network else "127.0.0.1"
     except BaseException:
         client.api.remove_container(created["Id"], force=True)
+        if release is not None:
+            release()
         shutil.rmtree(model_folder, ignore_errors=True)
         raise
     base_url = f"http://{address}:{port or contract.SERVING_PORT}"
-    served = ServedModel(created["Id"], base_url, model_folder, log, keep)
+    served = ServedModel(created["Id"], base_url, model_folder, log, keep, release)
     try:
         served.wait_until_ready()
     except BaseException:
