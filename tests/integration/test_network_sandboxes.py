@@ -10,7 +10,7 @@ import time
 import pytest
 
 from harness.emulator import containers, processes
-from harness.emulator.sagemaker.network_sandboxes import SANDBOX_LABEL, NetworkSandboxes
+from harness.emulator.sagemaker.network_sandboxes import SANDBOX_KIND_LABEL, SANDBOX_LABEL, NetworkSandboxes
 from tests.integration.helpers import ROLE, training_request, unique, wait_for_job, wait_for_running_container
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -53,10 +53,22 @@ def _probe_job(sm, logs, docker_client, image: str) -> tuple[list[str], str]:
     return [e["message"] for e in events], mode
 
 
-def _sandboxes(docker_client, image: str, instance: str | None = None) -> list:
-    """Sandboxes made from `image` (by the emulator of that instance id, when one is given)."""
-    labels = [f"{SANDBOX_LABEL}={image}"] + ([f"{containers.INSTANCE_LABEL}={instance}"] if instance else [])
+def _sandboxes(docker_client, image: str, kind: str, instance: str | None = None) -> list:
+    """Sandboxes of that kind made from `image` (by the emulator of that instance id, if given)."""
+    labels = [f"{SANDBOX_LABEL}={image}", f"{SANDBOX_KIND_LABEL}={kind}"]
+    labels += [f"{containers.INSTANCE_LABEL}={instance}"] if instance else []
     return docker_client.containers.list(all=True, filters={"label": labels})
+
+
+def _wait_for_a_ready_sandbox(docker_client, image: str, kind: str, local_aws) -> None:
+    instance = processes.instance_id(local_aws.process.pid)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any(c.status == "running" for c in _sandboxes(docker_client, image, kind, instance)):
+            time.sleep(0.5)  # running, and then put in the pool a moment later
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no {kind} sandbox of {image} within 30 s")
 
 
 def _exists(docker_client, container_id: str) -> bool:
@@ -80,7 +92,7 @@ def test_each_job_runs_in_a_sandbox_of_its_own_named_as_its_host_and_used_ones_g
     while any(_exists(docker_client, sandbox) for sandbox in used) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_exists(docker_client, sandbox) for sandbox in used)
-    ready = _sandboxes(docker_client, tiny_image, processes.instance_id(local_aws.process.pid))
+    ready = _sandboxes(docker_client, tiny_image, "job", processes.instance_id(local_aws.process.pid))
     assert len(ready) == 1 and ready[0].status == "running"  # the next job's, and only it
 
 
@@ -93,7 +105,9 @@ def _serving_container(docker_client, endpoint: str) -> dict:
     return docker_client.api.inspect_container(listed["Id"])
 
 
-def test_a_serving_container_joins_a_sandbox_that_publishes_its_port(aws_client, tiny_image, docker_client):
+def test_a_serving_container_joins_a_sandbox_that_publishes_its_port(
+    local_aws, aws_client, tiny_image, docker_client
+):
     sm, s3, runtime = aws_client("sagemaker"), aws_client("s3"), aws_client("sagemaker-runtime")
     bucket = unique("sandboxed-serving")
     s3.create_bucket(Bucket=bucket)
@@ -128,6 +142,7 @@ def test_a_serving_container_joins_a_sandbox_that_publishes_its_port(aws_client,
             "Body"
         ].read() == (b"3,7\n")
         endpoints.append(name)
+        _wait_for_a_ready_sandbox(docker_client, tiny_image, "serving", local_aws)  # made in the background
     mode = _serving_container(docker_client, endpoints[1])["HostConfig"]["NetworkMode"]
     assert mode.startswith("container:")
     sandbox = docker_client.api.inspect_container(mode.removeprefix("container:"))
@@ -155,7 +170,7 @@ def test_an_image_without_sleep_gets_no_sandbox_and_close_leaves_none(
 ):
     containers.job_network_gateway()  # the job network exists
     mine = containers.own_labels()[containers.INSTANCE_LABEL]  # this process's, not the local AWS's
-    sandboxes = NetworkSandboxes("algo-1")
+    sandboxes = NetworkSandboxes("job", hostname="algo-1")
     try:
         assert sandboxes.take(no_sleep_image) is None
         assert sandboxes.take(tiny_image) is None  # the first of an image makes one for the next

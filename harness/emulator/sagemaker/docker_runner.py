@@ -118,9 +118,9 @@ class DockerRunner(JobRunner, ModelHost):
         # containers are left as they ran, so they keep networks of their own).
         self.sandboxes = self.serving_sandboxes = None
         if not keep_containers:
-            self.sandboxes = network_sandboxes.NetworkSandboxes(hostname=contract.hosts(1)[0])
+            self.sandboxes = network_sandboxes.NetworkSandboxes("job", hostname=contract.hosts(1)[0])
             self.serving_sandboxes = network_sandboxes.NetworkSandboxes(
-                published_port=None if serving_by_network else contract.SERVING_PORT
+                "serving", published_port=None if serving_by_network else contract.SERVING_PORT
             )
 
     def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:

@@ -30,7 +30,8 @@ from harness.emulator import containers
 
 log = logging.getLogger(__name__)
 
-SANDBOX_LABEL = "org.mlharness.network-sandbox"
+SANDBOX_LABEL = "org.mlharness.network-sandbox"  # the image it was made from
+SANDBOX_KIND_LABEL = "org.mlharness.network-sandbox.kind"  # "job" or "serving": which pool
 KEPT_IMAGES = 4  # a ready sandbox for each of the last few images jobs ran
 
 
@@ -41,9 +42,11 @@ class Sandbox:
 
 
 class NetworkSandboxes:
-    def __init__(self, hostname: str | None = None, published_port: int | None = None):
-        """hostname: what the containers that join a sandbox are called on the network (algo-1),
-        and their alias there. published_port: a port of theirs to publish on loopback."""
+    def __init__(self, kind: str, hostname: str | None = None, published_port: int | None = None):
+        """kind: what the sandboxes are for ("job", "serving"). hostname: what the containers that
+        join one are called on the network (algo-1), and their alias there. published_port: a
+        port of theirs to publish on loopback."""
+        self.kind = kind
         self.hostname = hostname
         self.published_port = published_port
         self._ready: collections.OrderedDict[str, Sandbox] = collections.OrderedDict()  # by image
@@ -125,7 +128,7 @@ class NetworkSandboxes:
             entrypoint=["sleep"],
             command=["infinity"],
             hostname=self.hostname,
-            labels={**containers.own_labels(), SANDBOX_LABEL: image},
+            labels={**containers.own_labels(), SANDBOX_LABEL: image, SANDBOX_KIND_LABEL: self.kind},
             ports=[self.published_port] if port else None,
             host_config=client.api.create_host_config(
                 network_mode=network,

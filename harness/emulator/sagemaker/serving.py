@@ -145,26 +145,28 @@ def serve(
     port = None if by_network else sandbox.port if sandbox else containers.free_loopback_port()
     release = (lambda: sandboxes.discard(sandbox)) if sandbox else None
     published = port is not None and sandbox is None  # a sandbox publishes it itself
-    created = client.api.create_container(
-        image,
-        command=["serve"],
-        environment=environment,
-        labels=labels,
-        ports=[contract.SERVING_PORT] if published else None,
-        host_config=client.api.create_host_config(
-            binds={str(model_folder / "model"): {"bind": contract.MODEL, "mode": "rw"}},
-            port_bindings={contract.SERVING_PORT: ("127.0.0.1", port)} if published else None,
-            network_mode=f"container:{sandbox.id}" if sandbox else containers.JOB_NETWORK,
-            mem_limit=getattr(limits, "mem_bytes", None),
-            nano_cpus=getattr(limits, "nano_cpus", None),
-        ),
-    )
-    client.api.start(created["Id"])
+    created = None
     try:
+        created = client.api.create_container(
+            image,
+            command=["serve"],
+            environment=environment,
+            labels=labels,
+            ports=[contract.SERVING_PORT] if published else None,
+            host_config=client.api.create_host_config(
+                binds={str(model_folder / "model"): {"bind": contract.MODEL, "mode": "rw"}},
+                port_bindings={contract.SERVING_PORT: ("127.0.0.1", port)} if published else None,
+                network_mode=f"container:{sandbox.id}" if sandbox else containers.JOB_NETWORK,
+                mem_limit=getattr(limits, "mem_bytes", None),
+                nano_cpus=getattr(limits, "nano_cpus", None),
+            ),
+        )
+        client.api.start(created["Id"])
         on_network = sandbox.id if sandbox else created["Id"]
         address = containers.address_on_job_network(on_network) if by_network else "127.0.0.1"
-    except BaseException:
-        client.api.remove_container(created["Id"], force=True)
+    except BaseException:  # nothing of it is left: container, sandbox, model folder
+        if created is not None:
+            client.api.remove_container(created["Id"], force=True)
         if release is not None:
             release()
         shutil.rmtree(model_folder, ignore_errors=True)
