@@ -158,3 +158,14 @@ def awslocal(host: str, *args: str):
         [str(tool), *args], capture_output=True, text=True, timeout=60,
         env={**os.environ, "LOCALSTACK_HOST": host, "PATH": f"{tool.parent}:{os.environ['PATH']}"},
     )  # fmt: skip
+
+
+def create_endpoint_config(sm, config: str, model: str) -> None:
+    """An endpoint configuration of one variant, one instance, serving `model`."""
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": model,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.t2.medium",
+    }
+    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])

@@ -11,7 +11,14 @@ import pytest
 
 from harness.emulator import containers, processes
 from harness.emulator.sagemaker.network_sandboxes import SANDBOX_KIND_LABEL, SANDBOX_LABEL, NetworkSandboxes
-from tests.integration.helpers import ROLE, training_request, unique, wait_for_job, wait_for_running_container
+from tests.integration.helpers import (
+    ROLE,
+    create_endpoint_config,
+    training_request,
+    unique,
+    wait_for_job,
+    wait_for_running_container,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -122,13 +129,7 @@ def test_a_serving_container_joins_a_sandbox_that_publishes_its_port(
         PrimaryContainer={"Image": tiny_image, "ModelDataUrl": trained["ModelArtifacts"]["S3ModelArtifacts"]},
     )
     config = unique("config")
-    variant = {
-        "VariantName": "AllTraffic",
-        "ModelName": model,
-        "InitialInstanceCount": 1,
-        "InstanceType": "ml.t2.medium",
-    }
-    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
+    create_endpoint_config(sm, config, model)
 
     endpoints = []
     for _ in range(2):  # the image's first serving container: the next has a sandbox ready

@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import job_label, own_containers
-from tests.integration.helpers import ROLE, training_request, unique, wait_for_job
+from tests.integration.helpers import ROLE, create_endpoint_config, training_request, unique, wait_for_job
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -50,16 +50,6 @@ def models(aws_client, tiny_image):
         create_endpoint_config(sm, config, model)
         names.append(config)
     return names
-
-
-def create_endpoint_config(sm, config: str, model: str) -> None:
-    variant = {
-        "VariantName": "AllTraffic",
-        "ModelName": model,
-        "InitialInstanceCount": 1,
-        "InstanceType": "ml.t2.medium",
-    }
-    sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
 
 
 def wait_in_service(sm, name: str, timeout: float = 60) -> dict:
