@@ -1,7 +1,6 @@
 """The AWS-recorded Step Functions conformance suite, run against the emulator.
 
-The suite lives in the team's shared folder beside the repository; the test is
-skipped where that folder is absent (a clone elsewhere).
+The cases and their runner live in tests/conformance/ (Apache-2.0, see its NOTICE).
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ import pytest
 from harness.emulator import LocalAWS
 from tests.integration.engines import ENGINE_IDS, ENGINES
 
-RUNNER = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "run_conformance.py"
+RUNNER = Path(__file__).resolve().parents[1] / "conformance" / "run_conformance.py"
 CASES = 888  # the default engine passes all (884 before the JSONata causes named their field)
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(not RUNNER.exists(), reason=f"conformance runner not found at {RUNNER}")
 @pytest.mark.parametrize("engine", ENGINES, ids=ENGINE_IDS)
 def test_the_engine_passes_the_aws_recorded_conformance_cases(engine, tmp_path):
     """The default engine passes all; LocalStack's own fails exactly the cases where its

@@ -110,7 +110,7 @@ def make_stop_execution_synchronous() -> None:
     StepFunctionResponse.stop_execution = stop_execution_response
 
 
-# -- conformance with AWS (each fix is measured by ../shared/conformance) --------
+# -- conformance with AWS (each fix is measured by tests/conformance) --------
 
 
 def name_unnamed_executions() -> None:
