@@ -1,6 +1,9 @@
-"""`python -m harness`: parse the command line and hand off; no logic here.
+"""`mlharness` (or `python -m harness`): parse the command line, call the core, print what it
+returns and ask what it needs asked. The core returns and raises; only this module prints.
 
-Every command takes the target the same way: --target local, or --target aws ENV.
+Every command takes the target the same way (--target local, or --target aws ENV) and the
+project the same way (--project DIR, else the folder holding mlharness.yaml at or above the
+working directory).
 """
 
 from __future__ import annotations
@@ -11,22 +14,30 @@ import os
 import signal
 import sys
 import warnings
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
     from harness.emulator import server as emulator_server
 
     parser = argparse.ArgumentParser(
-        prog="python -m harness",
-        description="Run Step Functions + SageMaker pipelines locally or on AWS.",
+        prog="mlharness",
+        description="Build, run and deploy Step Functions + SageMaker pipelines, locally or on AWS.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    init = commands.add_parser(
+        "init", help="write a new project (mlharness.yaml, a pipeline, its image, tests)"
+    )
+    init.add_argument("directory", nargs="?", default=".", help="an empty or new folder (default: here)")
+    init.add_argument("--name", help="the project's name (default: the folder's name)")
+    init.set_defaults(handler=_init)
+
     build = commands.add_parser(
-        "build", help="write the state machine definitions and template under build/ENV/"
+        "build", help="write the state machine definitions and template under .mlharness/build/ENV/"
     )
     build.add_argument(
-        "--env", default="local", help="configuration to build for (config/ENV.yaml; default local)"
+        "--env", default="local", help="the environment to build for (mlharness.yaml; default local)"
     )
     _add_overrides(build)
     build.set_defaults(handler=_build)
@@ -54,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-cache",
         action="store_true",
         help="run every job, none served from the local AWS's step cache (as --set cache.enabled=false)",
+    )
+    run.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="give a named input (a file or folder) for this run (repeatable)",
     )
     run.add_argument(
         "--strict-fidelity",
@@ -94,19 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=_status)
 
     listing = commands.add_parser("pipelines", help="list the registered pipelines and what they declare")
-    listing.add_argument("--env", default="local", help="configuration to read (default local)")
+    listing.add_argument("--env", default="local", help="the environment to read (default local)")
     _add_overrides(listing)
     listing.set_defaults(handler=_pipelines)
 
     cache = commands.add_parser("cache", help="show or empty the local AWS's step cache")
     cache.add_argument("action", choices=("list", "clear"), help="list its entries, or remove them all")
-    cache.add_argument("--env", default="local", help="configuration to read (default local)")
+    cache.add_argument("--env", default="local", help="the environment to read (default local)")
     _add_overrides(cache)
     cache.set_defaults(handler=_cache)
 
     emulator = commands.add_parser("emulator", help="run the local AWS in the foreground")
     emulator_server.build_parser(emulator)
     emulator.set_defaults(handler=emulator_server.run)
+    for name, command in commands.choices.items():
+        if name not in ("init", "emulator"):
+            command.add_argument(
+                "--project",
+                metavar="DIR",
+                help="the project's folder (default: the one holding mlharness.yaml, here or above)",
+            )
     return parser
 
 
@@ -116,7 +142,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar=("TARGET", "ENV"),
         default=["local"],
-        help="'local' (default), or 'aws ENV' with ENV one of config/*.yaml",
+        help="'local' (default), or 'aws ENV' with ENV an environment of mlharness.yaml",
     )
     parser.add_argument(
         "--yes", action="store_true", help="do not ask before changing a confirmed environment"
@@ -130,7 +156,7 @@ def _add_pipeline(parser: argparse.ArgumentParser, help_text: str) -> None:
 def _add_overrides(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override a setting, e.g. --set pipeline.threshold=0.8 (repeatable)",
+        help="override a setting, e.g. --set settings.training.threshold=0.8 (repeatable)",
     )  # fmt: skip
 
 
@@ -139,6 +165,8 @@ def _environment(args: argparse.Namespace) -> str:
     if target[0] == "local" and len(target) == 1:
         return "local"
     if target[0] == "aws" and len(target) == 2:
+        if target[1] == "local":
+            raise _UsageError("'local' is the local target's environment: use --target local")
         return target[1]
     if target[0] == "aws":
         raise _UsageError("--target aws needs an environment name: --target aws dev")
@@ -149,21 +177,46 @@ class _UsageError(ValueError):
     pass
 
 
-def _build(args: argparse.Namespace) -> int:
-    from harness import build, config
+def _load(args: argparse.Namespace, env: str | None = None, overrides: list[str] | None = None, inputs=None):
+    """The configuration of the environment the command names, in the project it names."""
+    from harness import config
 
-    folder = build.build(config.load(args.env, args.overrides))
+    if env is None:
+        env = _environment(args)
+        target = args.target[0]
+    else:
+        target = None
+    overrides = args.overrides if overrides is None else overrides
+    return config.load(env, overrides, args.project, target=target, inputs=inputs)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from harness import scaffold
+
+    written = scaffold.init(args.directory, args.name)
+    for path in written.files:
+        print(f"wrote {path.relative_to(written.root)}")
+    print(f"project {written.name} in {written.root}: `cd {args.directory} && mlharness run --target local`, "
+          "then `pytest`")  # fmt: skip
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from harness import build
+
+    settings = _load(args, env=args.env)
+    folder = build.build(settings)
     for path in sorted(folder.iterdir()):
         if not path.name.startswith("."):
-            print(path.relative_to(build.ROOT))
+            print(settings.project.relative(path))
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness import config, runs, targets
+    from harness import runs, targets
 
     overrides = args.overrides + (["cache.enabled=false"] if args.no_cache else [])
-    settings = config.load(_environment(args), overrides)
+    settings = _load(args, overrides=overrides, inputs=dict(_named_input(given) for given in args.inputs))
     pipelines = _pipelines_named(settings, args.pipeline)
     target = targets.make_target(settings, _report, assume_yes=args.yes, ask=_ask)
     fail = lambda line: print(f"error: {line}", file=sys.stderr, flush=True)  # noqa: E731
@@ -188,6 +241,14 @@ def _run(args: argparse.Namespace) -> int:
     )
 
 
+def _named_input(given: str) -> tuple[str, Path]:
+    """--input NAME=PATH, the path taken from the working directory (not the project's)."""
+    name, sep, path = given.partition("=")
+    if not sep or not name or not path:
+        raise _UsageError(f"--input {given!r}: expected NAME=PATH, e.g. --input customers=data/customers.csv")
+    return name, Path(path).expanduser().resolve()
+
+
 def _pipelines_named(settings, names: list[str] | None) -> list[str] | None:
     """The --pipeline values, each a registered pipeline or 'all' (a usage error otherwise)."""
     known = settings.pipeline_names()
@@ -198,9 +259,9 @@ def _pipelines_named(settings, names: list[str] | None) -> list[str] | None:
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from harness import config, release, targets
+    from harness import release, targets
 
-    settings = config.load(_environment(args), args.overrides)
+    settings = _load(args)
     with targets.make_target(settings, _report, assume_yes=args.yes, ask=_ask) as target:
         released = release.release(target.resolve(settings), target, _report)
     for name, arn in released.state_machines.items():
@@ -209,20 +270,20 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _destroy(args: argparse.Namespace) -> int:
-    from harness import config, release, targets
+    from harness import release, targets
 
-    settings = config.load(_environment(args), args.overrides)
+    settings = _load(args)
     with targets.make_target(settings, _report, assume_yes=args.yes, ask=_ask) as target:
         release.destroy(target.resolve(settings), target, args.delete_data, _report)
     return 0
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from harness import config, execute, records, targets
+    from harness import execute, records, targets
     from harness.errors import HarnessError
 
-    settings = config.load(_environment(args), args.overrides)
-    known = records.load_all(settings.env)
+    settings = _load(args)
+    known = records.load_all(settings.records_dir)
     run_id = args.run or (known[-1].run_id if known else None)
     if run_id is None:
         raise HarnessError(f"no runs recorded for environment {settings.env}")
@@ -238,13 +299,13 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from harness import config, records, runs
+    from harness import records, runs
 
-    settings = config.load(_environment(args), args.overrides)
+    settings = _load(args)
     selected = runs.select(settings, _pipelines_named(settings, args.pipeline) or ["all"])
     deployed_lines = _reconcile_and_read_deployed(settings, selected)  # records first brought up to date
     names = {p.name for p in selected}
-    shown = [r for r in records.load_all(settings.env) if r.pipeline in names]
+    shown = [r for r in records.load_all(settings.records_dir) if r.pipeline in names]
     if not shown:
         print(f"no runs recorded for environment {settings.env}")
     else:
@@ -258,9 +319,9 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from harness import config, step_cache_view
+    from harness import step_cache_view
 
-    settings = config.load(args.env, args.overrides)
+    settings = _load(args, env=args.env)
     if args.action == "clear":
         where, removed = step_cache_view.clear(settings)
         print(f"removed {removed} entries from the step cache in {where}")
@@ -302,11 +363,17 @@ def _reconcile_and_read_deployed(settings, selected) -> list[str]:
     names = {p.name for p in selected}
     target = targets.make_target(settings, log=lambda line: None)
     if isinstance(target, targets.LocalTarget) and not target.running():
-        unfinished = [r for r in records.load_all(settings.env) if r.status in reconcile.UNFINISHED]
+        unfinished = [r for r in records.load_all(settings.records_dir) if r.status in reconcile.UNFINISHED]
         why = "the local AWS is not running, and executions do not outlive it"
-        reconcile.lose_all(settings, unfinished, why, save=lambda record: records.save(record))
+        reconcile.lose_all(
+            settings, unfinished, why, save=lambda record: records.save(record, settings.records_dir)
+        )
         left = sorted(
-            {r.pipeline for r in records.load_all(settings.env) if r.resources and r.pipeline in names}
+            {
+                r.pipeline
+                for r in records.load_all(settings.records_dir)
+                if r.resources and r.pipeline in names
+            }
         )
         return [
             f"{p.name} schedule: {settings.schedule(p.name).expression or 'none'} "
@@ -322,7 +389,7 @@ def _reconcile_and_read_deployed(settings, selected) -> list[str]:
                 lines += deployed.schedule_lines(resolved, target, pipeline)
             latest = {
                 r.pipeline: r
-                for r in records.load_all(settings.env)
+                for r in records.load_all(settings.records_dir)
                 if r.status == "SUCCEEDED" and r.resources
             }
             for record in latest.values():
@@ -336,12 +403,17 @@ def _reconcile_and_read_deployed(settings, selected) -> list[str]:
 def _pipelines(args: argparse.Namespace) -> int:
     import json
 
-    from harness import config
-
-    settings = config.load(args.env, args.overrides)
+    settings = _load(args, env=args.env)
     for pipeline in settings.pipelines:
         print(f"{pipeline.name}: {pipeline.description}")
         print(f"  names {pipeline.prefix}-*; creates {', '.join(sorted(pipeline.kinds))}")
+        for item in pipeline.inputs:
+            source = settings.inputs.get(item.name)
+            given = (
+                settings.project.relative(source.path) if source and source.path
+                else "generated" if item.generate is not None else "not given"
+            )  # fmt: skip
+            print(f"  input {item.name} ({item.kind}): {given}")
         if pipeline.consumes or pipeline.produces:
             consumes = ", ".join(a.kind for a in pipeline.consumes) or "nothing"
             produces = ", ".join(a.kind for a in pipeline.produces) or "nothing"
@@ -350,7 +422,7 @@ def _pipelines(args: argparse.Namespace) -> int:
         runs = "in a plain `run`" if pipeline.runs_by_default else "when named (--pipeline)"
         print(f"  runs {runs}" + (f"; scheduled {schedule}" if schedule else ""))
         for key, value in settings.settings[pipeline.name].items():
-            print(f"  pipelines.{pipeline.name}.{key}: {json.dumps(value)}")
+            print(f"  settings.{pipeline.name}.{key}: {json.dumps(value)}")
     return 0
 
 

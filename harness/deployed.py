@@ -11,8 +11,8 @@ from harness import deploy, records
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.template import schedule_output, state_machine_output
-from pipelines.contract import Pipeline
-from pipelines.tasks import STACK_TAG
+from mlharness.contract import Pipeline
+from mlharness.tasks import STACK_TAG
 
 
 def schedule_lines(config: Config, target, pipeline: Pipeline, recent: int = 10) -> list[str]:

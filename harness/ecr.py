@@ -1,4 +1,5 @@
-"""Push the job image to ECR and name it by digest (what the stack is given on AWS)."""
+"""Push an image to ECR and name it by digest (what the stack is given): the account's ECR on
+AWS, the local AWS's (a registry on this machine) locally."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from harness.errors import HarnessError
 
 def push(ecr, image_tag: str, repository: str, log: Callable[[str], None] = print) -> str:
     """Create the repository when missing, log in with an authorization token, push,
-    and return `<repository uri>@<digest>`."""
+    and return `<repository uri>@<digest>`. An image whose tag (a hash of what it is built
+    from) the repository holds already is not pushed again."""
     import docker
 
+    tag = image_tag.rsplit(":", 1)[1]
     try:
         uri = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]
     except ClientError as ex:
@@ -24,11 +27,14 @@ def push(ecr, image_tag: str, repository: str, log: Callable[[str], None] = prin
             repositoryName=repository, imageScanningConfiguration={"scanOnPush": True}
         )["repository"]["repositoryUri"]
         log(f"created ECR repository {repository}")
+    else:
+        pushed = _pushed_digest(ecr, repository, tag)
+        if pushed:
+            return f"{uri}@{pushed}"
     token = ecr.get_authorization_token()["authorizationData"][0]
     username, password = base64.b64decode(token["authorizationToken"]).decode().split(":", 1)
     client = docker.from_env()
     client.login(username=username, password=password, registry=token["proxyEndpoint"])
-    tag = image_tag.rsplit(":", 1)[1]
     client.images.get(image_tag).tag(uri, tag=tag)
     digest = None
     for event in client.images.push(
@@ -41,3 +47,13 @@ def push(ecr, image_tag: str, repository: str, log: Callable[[str], None] = prin
         raise HarnessError(f"pushing {uri}:{tag} reported no digest")
     log(f"pushed {uri}:{tag} ({digest})")
     return f"{uri}@{digest}"
+
+
+def _pushed_digest(ecr, repository: str, tag: str) -> str | None:
+    try:
+        details = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"]
+    except ClientError as ex:
+        if ex.response["Error"]["Code"] in ("ImageNotFoundException", "RepositoryNotFoundException"):
+            return None
+        raise
+    return details[0]["imageDigest"] if details else None

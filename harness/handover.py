@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from harness import records
 from harness.config import Config
 from harness.errors import HarnessError
-from pipelines.contract import Artifact, Pipeline
+from mlharness.contract import Artifact, Pipeline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Handover:
         self._resolved: dict[str, Source] = {}
         self._unresolved: list[Artifact] = []
         wanted = self._wanted_from_outside()
-        named = _named_run(config.env, from_run) if from_run else None
+        named = _named_run(config, from_run) if from_run else None
         if named is not None:
             usable = [a for a in wanted if a.kind in named.produced]
             if not usable:
@@ -47,7 +47,7 @@ class Handover:
             if named is not None and artifact.kind in named.produced:
                 self._resolved[artifact.kind] = self._checked(artifact, named, "named")
                 continue
-            recorded = records.latest_producing(config.env, artifact.kind)
+            recorded = records.latest_producing(config.records_dir, artifact.kind)
             if recorded is not None:
                 self._resolved[artifact.kind] = self._checked(artifact, recorded, "recorded")
             else:
@@ -119,10 +119,10 @@ class Handover:
         return next((p for p in producers if artifact.kind in p.publishes), producers[0])
 
 
-def _named_run(env: str, run_id: str) -> records.RunRecord:
-    record = records.find(env, run_id)
+def _named_run(config: Config, run_id: str) -> records.RunRecord:
+    record = records.find(config.records_dir, run_id)
     if record is None:
-        raise HarnessError(f"no run {run_id} recorded for environment {env}")
+        raise HarnessError(f"no run {run_id} recorded for environment {config.env}")
     if record.status != "SUCCEEDED":
         raise HarnessError(f"run {run_id} did not succeed ({record.status})")
     return record

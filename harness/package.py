@@ -1,7 +1,8 @@
-"""Code bundles and data to S3 under content-addressed keys (an unchanged one is not uploaded again).
+"""Code bundles to S3 under content-addressed keys (an unchanged one is not uploaded again),
+and the revision of the project's repository.
 
-The bundle is a deterministic tar.gz of the job code (jobs/, preprocessing/, and the
-packages registered pipelines declare as their code): same sources, same bytes, same key.
+The bundle is a deterministic tar.gz of the job code (the packages and modules the
+project's pipelines declare as their `code`): same sources, same bytes, same key.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-ROOT = Path(__file__).resolve().parent.parent
-BUNDLE_PACKAGES = ("jobs", "preprocessing")
-
 
 @dataclasses.dataclass(frozen=True)
 class Uploaded:
@@ -29,19 +27,26 @@ class Uploaded:
     uploaded: bool  # False when the object was already there
 
 
+@dataclasses.dataclass(frozen=True)
+class Revision:
+    """The project's repository: its commit (None outside git) and whether the tree had changes."""
+
+    commit: str | None
+    dirty: bool = False
+
+
 class BundleError(ValueError):
     pass
 
 
-def code_bundle(
-    root: Path = ROOT, packages: tuple[str, ...] = BUNDLE_PACKAGES, importable: Sequence[str] = ()
-) -> bytes:
-    """A tar.gz of the packages' .py files with fixed names, order, owners, modes and times.
-    importable: further packages or modules (by import name, e.g. a pipeline's own job code
-    kept outside this repository), placed in the bundle as they import."""
-    files = {
-        path.relative_to(root).as_posix(): path for package in packages for path in _sources(root / package)
-    }
+def code_bundle(root: Path, importable: Sequence[str] = ()) -> bytes:
+    """A tar.gz of .py files with fixed names, order, owners, modes and times. importable:
+    packages or modules by import name, found in the project (`root`) first, placed in the
+    bundle as they import."""
+    from harness import pipeline_modules
+
+    pipeline_modules.importable(root)
+    files: dict[str, Path] = {}
     for name in sorted(set(importable)):
         for arcname, path in _importable_sources(name).items():
             if files.setdefault(arcname, path) != path:
@@ -77,38 +82,37 @@ def _importable_sources(name: str) -> dict[str, Path]:
 
 def upload_code(s3, bucket: str, bundle: bytes) -> Uploaded:
     digest = hashlib.sha256(bundle).hexdigest()
-    return _put_once(s3, bucket, f"code/{digest}.tar.gz", bundle, digest)
+    return put_once(s3, bucket, f"code/{digest}.tar.gz", bundle, digest)
 
 
 def upload_template(s3, bucket: str, template_body: str) -> Uploaded:
     """A stack template too large to send inline, to templates/<sha256>.yaml."""
     body = template_body.encode()
     digest = hashlib.sha256(body).hexdigest()
-    return _put_once(s3, bucket, f"templates/{digest}.yaml", body, digest)
+    return put_once(s3, bucket, f"templates/{digest}.yaml", body, digest)
 
 
-def upload_data(s3, bucket: str, path: Path) -> Uploaded:
-    """Upload a data file to data/<sha256>/<file name>; the job reads that prefix."""
-    data = Path(path).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    uploaded = _put_once(s3, bucket, f"data/{digest}/{Path(path).name}", data, digest)
-    return dataclasses.replace(uploaded, uri=uploaded.uri.rsplit("/", 1)[0] + "/")
-
-
-def git_revision(root: Path = ROOT) -> str | None:
+def revision(root: Path) -> Revision:
+    """The commit of the git repository holding the project, and whether the project's part of
+    it has changes (untracked files count; what .gitignore ignores does not)."""
     try:
         result = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
         )
+        if result.returncode != 0:
+            return Revision(None)
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode != 0:
-        return None
-    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True)
-    return result.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+        return Revision(None)
+    return Revision(result.stdout.strip(), dirty=bool(status.stdout.strip()))
 
 
-def _put_once(s3, bucket: str, key: str, body: bytes, digest: str) -> Uploaded:
+def put_once(s3, bucket: str, key: str, body: bytes, digest: str) -> Uploaded:
     uri = f"s3://{bucket}/{key}"
     try:
         s3.head_object(Bucket=bucket, Key=key)

@@ -1,28 +1,10 @@
-"""Where the harness keeps local state: run records and generated data.
-
-MLHARNESS_HOME (default: .mlharness in the project) so tests and several
-checkouts do not share records.
-"""
+"""Writing the files the harness keeps (records, build output) so a reader never sees half of one."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def home() -> Path:
-    return Path(os.environ.get("MLHARNESS_HOME") or ROOT / ".mlharness")
-
-
-def records_dir() -> Path:
-    return home() / "runs"
-
-
-def data_cache() -> Path:
-    return home() / "data"
 
 
 def write_atomically(path: Path, text: str) -> Path:

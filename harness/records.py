@@ -1,8 +1,8 @@
 """Run records: what every execution used and produced (traceability).
 
 Written as JSON to s3://<bucket>/runs/<run id>/record.json and to
-$MLHARNESS_HOME/runs/<env>/<run id>.json, so `status` works without the target and the
-local AWS's S3 keeps them across restarts.
+<project>/.mlharness/runs/<env>/<run id>.json (MLHARNESS_HOME moves it), so `status` works
+without the target and the local AWS's S3 keeps them across restarts.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from harness.paths import records_dir as default_records_dir
 from harness.paths import write_atomically
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclasses.dataclass
@@ -33,9 +32,10 @@ class RunRecord:
     status: str
     started_at: str
     prefix: str  # s3://bucket/runs/<run id>: every artifact of the run lives under it
-    data: dict  # uri, sha256
-    code: dict  # uri, sha256, git_revision
-    image: dict  # reference, id
+    project: dict  # name, git_revision (of the project's repository), git_dirty
+    inputs: dict  # input name -> {path, uri, sha256}
+    code: dict  # uri, sha256 (the code bundle)
+    images: dict  # image name -> {reference (by digest in ECR), id, tag} of each image its jobs ran
     parameters: dict
     definition_sha256: str
     state_machine_arn: str
@@ -88,14 +88,11 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def save(
-    record: RunRecord, s3=None, bucket: str | None = None, records_dir: Path | None = None, best_effort=False
-) -> Path:
-    """Write the record locally (atomically) and, when given a client, to S3. best_effort: a
-    target that cannot take it (stopped, full) leaves the local copy; reconciling writes it again."""
+def save(record: RunRecord, records_dir: Path, s3=None, bucket: str | None = None, best_effort=False) -> Path:
+    """Write the record into records_dir (atomically) and, when given a client, to S3. best_effort:
+    a target that cannot take it (stopped, full) leaves the local copy; reconciling writes it again."""
     text = record.to_json()
-    folder = Path(records_dir or default_records_dir()) / record.env
-    path = write_atomically(folder / f"{record.run_id}.json", text)
+    path = write_atomically(Path(records_dir) / f"{record.run_id}.json", text)
     if s3 is not None and bucket:
         try:
             s3.put_object(
@@ -110,10 +107,10 @@ def save(
     return path
 
 
-def load_all(env: str, records_dir: Path | None = None) -> list[RunRecord]:
-    folder = Path(records_dir or default_records_dir()) / env
+def load_all(records_dir: Path) -> list[RunRecord]:
+    """The records of one environment (its folder), oldest first."""
     records = []
-    for path in sorted(folder.glob("*.json")):
+    for path in sorted(Path(records_dir).glob("*.json")):
         try:
             records.append(RunRecord(**_current(json.loads(path.read_text()))))
         except (ValueError, TypeError, KeyError, AttributeError):
@@ -123,10 +120,26 @@ def load_all(env: str, records_dir: Path | None = None) -> list[RunRecord]:
 
 def _current(fields: dict) -> dict:
     """A record in today's schema: version 1 named the model's training run and kept the
-    model's URIs among the outputs."""
+    model's URIs among the outputs; version 2 had one data file, one image and the git revision
+    among the code's fields."""
     if fields.get("schema_version", 1) >= SCHEMA_VERSION:
         return fields
     fields = dict(fields)
+    data = fields.pop("data", None)
+    fields.setdefault("inputs", {"data": data} if data else {})
+    image = fields.pop("image", None)
+    fields.setdefault("images", {"job": image} if image else {})
+    code = dict(fields.get("code") or {})
+    revision = code.pop("git_revision", None)
+    fields["code"] = code
+    fields.setdefault(
+        "project",
+        {
+            "name": None,
+            "git_revision": (revision or "").removesuffix("+dirty") or None,
+            "git_dirty": bool(revision and revision.endswith("+dirty")),
+        },
+    )
     used = fields.pop("training_run_id", None)
     if used:
         fields["consumed"] = {"model": used}
@@ -144,11 +157,11 @@ def _current(fields: dict) -> dict:
     return fields
 
 
-def find(env: str, run_id: str, records_dir: Path | None = None) -> RunRecord | None:
-    return next((r for r in load_all(env, records_dir) if r.run_id == run_id), None)
+def find(records_dir: Path, run_id: str) -> RunRecord | None:
+    return next((r for r in load_all(records_dir) if r.run_id == run_id), None)
 
 
-def latest_producing(env: str, kind: str, records_dir: Path | None = None) -> RunRecord | None:
+def latest_producing(records_dir: Path, kind: str) -> RunRecord | None:
     """The latest successful run that produced an artifact of `kind`."""
-    done = [r for r in load_all(env, records_dir) if r.status == "SUCCEEDED" and kind in r.produced]
+    done = [r for r in load_all(records_dir) if r.status == "SUCCEEDED" and kind in r.produced]
     return done[-1] if done else None

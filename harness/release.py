@@ -1,23 +1,31 @@
-"""Release the pipelines to a target: job image, code bundle, stack. `deploy` is this;
+"""Release the pipelines to a target: their images, code bundle, stack. `deploy` is this;
 `run` does it first. `destroy` removes the stack and keeps the bucket's data unless asked."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 
 import yaml
 
 from harness import build, deploy, deployed, package
-from harness.config import Config
+from harness import images as image_builds
+from harness.config import Config, image_repository
 from harness.errors import HarnessError
-from harness.template import instance_parameter, schedule_parameters, state_machine_output
-from pipelines.contract import INSTANCE_KINDS
+from harness.template import (
+    image_parameter,
+    instance_parameter,
+    schedule_parameters,
+    state_machine_output,
+    used_images,
+)
+from mlharness.contract import INSTANCE_KINDS
 
 
 @dataclasses.dataclass
 class Release:
-    image: dict
+    images: dict[str, dict]  # image name -> {reference, id, tag} of each image the pipelines run
     code: package.Uploaded
     definitions: dict[str, str]  # pipeline -> ASL text, as built
     state_machines: dict[str, str]  # pipeline -> state machine ARN
@@ -42,9 +50,12 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
         raise HarnessError(str(ex)) from None
     if created:
         report(f"created bucket {config.artifact_bucket}")
-    image = target.job_image()
+    parsed = {name: json.loads(text) for name, text in definitions.items()}
+    images = {name: publish_image(config, target, name) for name in used_images(parsed, list(config.images))}
     try:
-        bundle = package.code_bundle(importable=[name for p in config.pipelines for name in p.code])
+        bundle = package.code_bundle(
+            config.project.root, importable=[name for p in config.pipelines for name in p.code]
+        )
     except package.BundleError as ex:
         raise HarnessError(str(ex)) from None
     code = package.upload_code(s3, config.artifact_bucket, bundle)
@@ -52,7 +63,7 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     declared = yaml.safe_load(files[build.TEMPLATE_FILE])["Parameters"]
     parameters = {
         name: value
-        for name, value in _parameter_values(config, image["reference"], code.uri, kms_key_arn).items()
+        for name, value in _parameter_values(config, images, code.uri, kms_key_arn).items()
         if name in declared
     }
     template_url = None
@@ -73,7 +84,7 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     except deploy.DeployError as ex:
         raise HarnessError(str(ex)) from None
     return Release(
-        image=image,
+        images=images,
         code=code,
         definitions=definitions,
         state_machines={p.name: deployed_stack.outputs[state_machine_output(p)] for p in config.pipelines},
@@ -81,11 +92,29 @@ def release(config: Config, target, report: Callable[[str], None]) -> Release:
     )
 
 
-def _parameter_values(config: Config, image: str, code_uri: str, kms_key_arn: str | None) -> dict[str, str]:
+def publish_image(config: Config, target, name: str) -> dict:
+    """An image of the project where the target's jobs can run it: a build context built (or
+    reused) and pushed to the target's ECR, by digest; an image URI as it is."""
+    image = config.images[name]
+    if image.uri is not None:
+        return {"reference": image.uri, "id": None}
+    builtin = image.context == image_builds.JOB_IMAGE_CONTEXT
+    local_name = image_builds.JOB_IMAGE_REPOSITORY if builtin else f"{config.project.name}/{name}"
+    try:
+        tag = image_builds.ensure_image(image.context, local_name, log=target.log)
+    except image_builds.ImageBuildError as ex:
+        raise HarnessError(f"image {name}: {ex}") from None
+    reference = target.publish_image(tag, image_repository(config, name))
+    return {"reference": reference, "id": image_builds.image_id(tag), "tag": tag}
+
+
+def _parameter_values(
+    config: Config, images: dict[str, dict], code_uri: str, kms_key_arn: str | None
+) -> dict[str, str]:
     """Every value the stack may take; the template declares those its pipelines use."""
     values = {
         "ArtifactBucket": config.artifact_bucket,
-        "JobImageUri": image,
+        **{image_parameter(name): image["reference"] for name, image in images.items()},
         "SageMakerRoleArn": config.aws.sagemaker_role_arn or "",
         "CodeUri": code_uri,
     }

@@ -1,10 +1,11 @@
 """Run pipelines on a target: one sequence of steps for local and AWS alike, for whatever
 pipelines are registered.
 
-check the input -> settle what each pipeline consumes -> prepare the target -> job
-image -> build -> bootstrap bucket -> package code and data -> deploy the stack
-(change sets) -> for each pipeline, in order: build its execution input, start,
-watch, record; hand what it produced to the pipelines after it.
+check the named inputs -> settle what each pipeline consumes -> prepare the target ->
+reconcile earlier records -> build -> bootstrap the bucket -> images (built, pushed to the
+target's ECR) -> package the code -> deploy the stack (change sets) -> upload the inputs
+-> for each pipeline, in order: build its execution input, start, watch, record; hand
+what it produced to the pipelines after it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from harness import build, deployed, execute, package, paths, reconcile, records, release
+from harness import build, deployed, execute, inputs, package, reconcile, records, release
 from harness.config import Config
 from harness.errors import HarnessError
 from harness.handover import Handover, Source
-from pipelines.contract import Pipeline, RunContext
+from mlharness.contract import Pipeline, RunContext
 
 
 @dataclasses.dataclass
@@ -30,10 +31,10 @@ class Deployment:
 
     config: Config
     target: object
-    image: dict
+    images: dict[str, dict]  # image name -> {reference, id, tag}
     code: package.Uploaded
-    git_revision: str | None
-    data: package.Uploaded | None
+    revision: package.Revision  # of the project's repository
+    inputs: dict[str, inputs.Uploaded]  # input name -> where it was uploaded
     definitions: dict[str, str]
     state_machines: dict[str, str]
     detach: bool = False  # start the execution and return, without watching it
@@ -72,14 +73,14 @@ def run(
         raise HarnessError("--detach starts one pipeline: add --pipeline NAME")
     if as_scheduled:
         _check_schedulable(config, pipelines)
-    data_path = checked_data_file(config, pipelines)  # bad input fails before anything starts
+    given = inputs.checked(config, pipelines)  # bad input fails before anything starts
     handover = None if as_scheduled else Handover(config, pipelines, from_run)
     with target:
         config = target.resolve(config)
         reconcile_records(config, target, report)
         if handover is not None:  # nothing to consume: fail before deploying anything
             handover.resolve_published(target.clients().client("s3"), config.artifact_bucket)
-        deployment = prepare(config, target, data_path, report)
+        deployment = prepare(config, target, given, report)
         deployment.detach, deployment.ask = detach, ask
         finished = []
         for pipeline in pipelines:
@@ -131,20 +132,20 @@ def resume(
     input, on either target). When they changed (the failing step was fixed), a redrive would
     run the old ones, so a new run of the pipeline starts, linked to it: on the local target the
     step cache serves the steps before the fix. Returns 0 when the run then succeeds."""
-    record = records.find(config.env, run_id)
+    record = records.find(config.records_dir, run_id)
     if record is None:
         raise HarnessError(f"no run {run_id} recorded for environment {config.env} (`status` lists them)")
     pipeline = config.pipeline(record.pipeline)
     with target:
         config = target.resolve(config)
         reconcile_records(config, target, report)
-        record = records.find(config.env, run_id)
+        record = records.find(config.records_dir, run_id)
         if record.status not in RESUMABLE:
             raise HarnessError(
                 f"run {run_id} is {record.status}: only a failed, aborted or timed-out run can be resumed"
             )
-        data_path = checked_data_file(config, [pipeline])
-        deployment = prepare(config, target, data_path, report)
+        given = inputs.checked(config, [pipeline])
+        deployment = prepare(config, target, given, report)
         deployment.ask = ask
         changed = _changed_since(deployment, pipeline, record)
         renamed = [] if changed else _jobs_a_redrive_would_rename(deployment, pipeline, record)
@@ -176,7 +177,8 @@ def _changed_since(deployment: Deployment, pipeline: Pipeline, record: records.R
         changed.append("code")
     if record.definition_sha256 != build.sha256(deployment.definitions[pipeline.name]):
         changed.append("definition")
-    if record.image.get("id") != deployment.image.get("id"):
+    ran = {name: image.get("id") for name, image in record.images.items()}
+    if ran != {name: image.get("id") for name, image in deployment.images.items() if name in ran}:
         changed.append("image")
     return " and ".join(changed)
 
@@ -339,19 +341,24 @@ def failure_line(record: records.RunRecord) -> str:
     return line
 
 
-def prepare(config: Config, target, data_path: Path | None, report: Callable[[str], None]) -> Deployment:
+def prepare(
+    config: Config, target, given: dict[str, inputs.Given], report: Callable[[str], None]
+) -> Deployment:
+    """Release the pipelines (images, code, stack), then upload the checked inputs."""
     released = release.release(config, target, report)
-    data = None
-    if data_path is not None:
-        data = package.upload_data(target.clients().client("s3"), config.artifact_bucket, data_path)
-        report(f"data {data.uri} (sha256 {data.sha256[:12]})")
+    s3 = target.clients().client("s3")
+    uploaded = {}
+    for name, item in given.items():
+        uploaded[name] = inputs.upload(s3, config.artifact_bucket, item)
+        shown = config.project.relative(item.path)
+        report(f"input {name}: {shown} -> {uploaded[name].uri} (sha256 {uploaded[name].sha256[:12]})")
     return Deployment(
         config=config,
         target=target,
-        image=released.image,
+        images=released.images,
         code=released.code,
-        git_revision=package.git_revision(),
-        data=data,
+        revision=package.revision(config.project.root),
+        inputs=uploaded,
         definitions=released.definitions,
         state_machines=released.state_machines,
     )
@@ -371,17 +378,25 @@ def run_pipeline(
 
 
 def new_execution_input(
-    deployment: Deployment, pipeline: Pipeline, consumed: dict[str, Source]
+    deployment: Deployment,
+    pipeline: Pipeline,
+    consumed: dict[str, Source],
+    uploaded: dict[str, inputs.Uploaded] | None = None,
 ) -> tuple[str, dict]:
-    """A new run id, and the execution input the pipeline builds for it."""
+    """A new run id, and the execution input the pipeline builds for it (with the inputs
+    uploaded for this invocation, or those `uploaded` gives)."""
     config = deployment.config
+    given = {**deployment.inputs, **(uploaded or {})}
+    missing = [item.name for item in pipeline.inputs if item.name not in given]
+    if missing:
+        raise HarnessError(f"pipeline {pipeline.name}: input {missing[0]!r} was not given")
     run_id = records.new_run_id(pipeline.prefix)
     context = RunContext(
         run_id=run_id,
         execution_name=pipeline.execution_name(run_id),
         artifact_bucket=config.artifact_bucket,
         prefix_uri=_prefix(config, run_id),
-        data_uri=deployment.data.uri if deployment.data else "",
+        inputs={item.name: given[item.name].uri for item in pipeline.inputs},
         code_uri=deployment.code.uri,
         stack_name=config.stack_name,
         settings=config.settings[pipeline.name],
@@ -402,7 +417,7 @@ def run_as_scheduled(
     shown = pipeline.schedule.description.format_map({k: v for k, v in schedule_input.items()})
     report(f"{pipeline.name} as scheduled: {shown}")
     record = _new_record(deployment, pipeline, run_id, {"as_scheduled": True})
-    record.data = {"uri": schedule_input.get("DataUri"), "sha256": None}
+    record.inputs = {"schedule": {"uri": schedule_input.get("DataUri"), "sha256": None}}
     return _run(deployment, pipeline, record, schedule_input, report)
 
 
@@ -501,19 +516,21 @@ def _finish(
 
 def _save(deployment: Deployment, record: records.RunRecord, best_effort: bool = False) -> Path:
     s3 = deployment.target.clients().client("s3")
-    return records.save(record, s3, deployment.config.artifact_bucket, best_effort=best_effort)
+    return records.save(
+        record, deployment.config.records_dir, s3, deployment.config.artifact_bucket, best_effort=best_effort
+    )
 
 
 def reconcile_records(config: Config, target, report: Callable[[str], None]) -> None:
     """Bring this environment's unfinished records up to date from the prepared target."""
-    unfinished = [r for r in records.load_all(config.env) if r.status in reconcile.UNFINISHED]
+    unfinished = [r for r in records.load_all(config.records_dir) if r.status in reconcile.UNFINISHED]
     if not unfinished:
         return
     clients = target.clients()
     s3 = clients.client("s3")
 
     def save(record: records.RunRecord) -> None:
-        records.save(record, s3, config.artifact_bucket, best_effort=True)
+        records.save(record, config.records_dir, s3, config.artifact_bucket, best_effort=True)
 
     for record in reconcile.reconcile(
         config, clients.client("stepfunctions"), clients.client("logs"), unfinished, save
@@ -525,7 +542,7 @@ def _new_record(
     deployment: Deployment, pipeline: Pipeline, run_id: str, parameters: dict
 ) -> records.RunRecord:
     config = deployment.config
-    data = deployment.data
+    used = json.loads(deployment.definitions[pipeline.name])
     return records.RunRecord(
         run_id=run_id,
         pipeline=pipeline.name,
@@ -534,13 +551,18 @@ def _new_record(
         status="RUNNING",
         started_at=records.now(),
         prefix=_prefix(config, run_id),
-        data={"uri": data.uri, "sha256": data.sha256} if data and pipeline.takes_data else {},
-        code={
-            "uri": deployment.code.uri,
-            "sha256": deployment.code.sha256,
-            "git_revision": deployment.git_revision,
+        project={
+            "name": config.project.name,
+            "git_revision": deployment.revision.commit,
+            "git_dirty": deployment.revision.dirty,
         },
-        image=deployment.image,
+        inputs={
+            item.name: deployment.inputs[item.name].recorded()
+            for item in pipeline.inputs
+            if item.name in deployment.inputs
+        },
+        code={"uri": deployment.code.uri, "sha256": deployment.code.sha256},
+        images={name: image for name, image in deployment.images.items() if _runs_image(used, name)},
         parameters=parameters,
         definition_sha256=build.sha256(deployment.definitions[pipeline.name]),
         state_machine_arn=deployment.state_machines[pipeline.name],
@@ -551,24 +573,7 @@ def _prefix(config: Config, run_id: str) -> str:
     return f"s3://{config.artifact_bucket}/runs/{run_id}"
 
 
-def checked_data_file(config: Config, pipelines: list[Pipeline]) -> Path | None:
-    """The configured CSV, checked by every selected pipeline that takes it; or a generated
-    sample (cached). None when no selected pipeline takes data."""
-    from pipelines import data as pipeline_data
+def _runs_image(definition: dict, image: str) -> bool:
+    from mlharness.tasks import image_logical_id, image_placeholders
 
-    takers = [p for p in pipelines if p.takes_data]
-    if not takers:
-        return None
-    if config.data.source != "generated":
-        path = Path(config.data.source).expanduser()
-        for pipeline in takers:
-            if pipeline.check_data is not None:
-                try:
-                    pipeline.check_data(path)
-                except ValueError as ex:
-                    raise HarnessError(str(ex)) from None
-        return path
-    path = paths.data_cache() / f"census-{config.data.rows}-{config.data.seed}.csv"
-    if not path.exists():
-        pipeline_data.generate(path, config.data.rows, config.data.seed)
-    return path
+    return image_logical_id(image) in image_placeholders(json.dumps(definition))

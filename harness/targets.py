@@ -20,7 +20,6 @@ from pathlib import Path
 
 import botocore.exceptions
 
-from harness import images
 from harness.clients import ClientFactory, is_aws_endpoint
 from harness.config import ACCOUNT_TOKEN, Config
 from harness.errors import HarnessError
@@ -47,7 +46,9 @@ class Target(abc.ABC):
     def prepare(self) -> None: ...
 
     @abc.abstractmethod
-    def job_image(self) -> dict: ...
+    def publish_image(self, tag: str, repository: str) -> str:
+        """Where the target's jobs find the local image `tag`: its reference in the target's
+        ECR (`repository`, by digest), pushed unless it is there already."""
 
     @abc.abstractmethod
     def confirm(self, changes: list[str]) -> bool: ...
@@ -111,6 +112,7 @@ class LocalTarget(Target):
         self._factory = None
         self._has_cache = False  # whether the local AWS in use runs a step cache
         self._engine = "moto"  # the engine of the local AWS in use
+        self._registry = None  # the address of the registry behind its ECR, if it has one
 
     def running(self) -> bool:
         """Whether a local AWS already answers on the configured port."""
@@ -169,6 +171,7 @@ class LocalTarget(Target):
             return self._join(endpoint)
         endpoint = self._emulator.endpoint_url
         self._engine = self._emulator.info.get("engine", "moto")
+        self._registry = self._emulator.info.get("registry")
         if self._engine == "localstack":
             self.log(
                 f"started the local AWS (engine: LocalStack) at {endpoint} for this command; it stops when "
@@ -224,6 +227,7 @@ class LocalTarget(Target):
         if info.get("managed"):
             self._lease = leases.acquire(Path(info["state_dir"]))
         self._engine = info.get("engine", "moto")
+        self._registry = info.get("registry")
         self.log(f"using the local AWS at {endpoint}{_engine_note(self._engine)}")
         if info and self._engine != self.config.emulator.engine:
             self.log(f"its engine is {self._engine}, not emulator.engine {self.config.emulator.engine}: "
@@ -297,13 +301,15 @@ class LocalTarget(Target):
     def confirm(self, changes: list[str]) -> bool:
         return True
 
-    def job_image(self) -> dict:
-        """Build or reuse the job image; locally its tag is the reference."""
-        try:
-            tag = images.ensure_job_image(log=self.log)
-        except images.ImageBuildError as ex:
-            raise HarnessError(str(ex)) from None
-        return {"reference": tag, "id": images.image_id(tag)}
+    def publish_image(self, tag: str, repository: str) -> str:
+        """The local AWS's ECR (a registry on this machine), as SageMaker pulls from ECR; a local
+        AWS without one (no docker-registry installed) runs the local tag, which the fidelity
+        report then names."""
+        from harness import ecr
+
+        if not self._registry:
+            return tag
+        return ecr.push(self.clients().client("ecr"), tag, repository, self.log)
 
     def close(self) -> None:
         """Give back this command's lease; a local AWS it started stops once nothing else uses it."""
@@ -349,6 +355,11 @@ class AwsTarget(Target):
             raise HarnessError(
                 f"no usable AWS credentials for environment {self.config.env}: {' '.join(str(ex).split())}"
             ) from None
+        if self.config.account and self.account != self.config.account:
+            raise HarnessError(
+                f"environment {self.config.env} is account {self.config.account}, but the credentials "
+                f"are of account {self.account}: use the environment's own (aws.profile, AWS_PROFILE)"
+            )
         self._factory = factory
         endpoint = factory.endpoint_of("sts")  # the override, AWS_ENDPOINT_URL(_STS), or AWS's own
         where = "" if is_aws_endpoint(endpoint) else f" through {endpoint}"
@@ -356,15 +367,10 @@ class AwsTarget(Target):
             self.poll_s = 0.2  # a stand-in endpoint does not throttle
         self.log(f"AWS account {self.account}, region {self.config.region}{where}")
 
-    def job_image(self) -> dict:
+    def publish_image(self, tag: str, repository: str) -> str:
         from harness import ecr
 
-        try:
-            tag = images.ensure_job_image(log=self.log)
-        except images.ImageBuildError as ex:
-            raise HarnessError(str(ex)) from None
-        reference = ecr.push(self.clients().client("ecr"), tag, self.config.aws.image_repository, self.log)
-        return {"reference": reference, "id": images.image_id(tag), "tag": tag}
+        return ecr.push(self.clients().client("ecr"), tag, repository, self.log)
 
     def confirm(self, changes: list[str]) -> bool:
         """Environments with aws.confirm (prod) ask before a change set is executed."""

@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 
 import yaml
 
-from pipelines.checks import KIND_ACTIONS, used_kinds
-from pipelines.contract import INSTANCE_KINDS, Pipeline
+from mlharness.checks import KIND_ACTIONS, used_kinds
+from mlharness.contract import INSTANCE_KINDS, Pipeline
+from mlharness.tasks import image_logical_id, image_placeholders
 
 CREATE_ROLE = "CreateSageMakerRole"
 # The jobs' role: the given one, or the one the stack creates.
@@ -47,9 +48,26 @@ def instance_parameter(kind: str) -> str:
     return f"{INSTANCE_KINDS[kind]}InstanceType"
 
 
-def template(pipelines: Sequence[Pipeline], definitions: Mapping[str, dict], kms: bool = False) -> dict:
+def image_parameter(image: str) -> str:
+    """The stack parameter an image's URI is given in: job -> JobImageUri."""
+    return f"{image_logical_id(image)}ImageUri"
+
+
+def used_images(definitions: Mapping[str, dict], images: Sequence[str]) -> list[str]:
+    """The images (of those named) the definitions run, in the order named."""
+    used = set().union(*(image_placeholders(json.dumps(d)) for d in definitions.values()))
+    return [image for image in images if image_logical_id(image) in used]
+
+
+def template(
+    pipelines: Sequence[Pipeline],
+    definitions: Mapping[str, dict],
+    kms: bool = False,
+    images: Sequence[str] = ("job",),
+) -> dict:
     """definitions: pipeline name -> ASL dict (with ${...} deploy-time placeholders).
-    kms: the environment has a KMS key (the definitions encrypt jobs with it)."""
+    kms: the environment has a KMS key (the definitions encrypt jobs with it).
+    images: the images the project names; those the definitions run become parameters."""
     granted = {p.name: used_kinds(definitions[p.name]) & set(p.kinds) for p in pipelines}
     kinds = set().union(*granted.values())
     parameters = {
@@ -57,7 +75,10 @@ def template(pipelines: Sequence[Pipeline], definitions: Mapping[str, dict], kms
             "Type": "String",
             "Description": "Bucket for data, code and artifacts (bootstrapped)",
         },
-        "JobImageUri": {"Type": "String", "Description": "Job image, by digest on AWS"},
+        **{
+            image_parameter(image): {"Type": "String", "Description": f"Image {image}, by digest"}
+            for image in used_images(definitions, images)
+        },
         "SageMakerRoleArn": {
             "Type": "String",
             "Default": "",

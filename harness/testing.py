@@ -1,6 +1,9 @@
-"""The test kit: pytest fixtures for testing pipelines against the local AWS in users' own CI.
+"""The test kit: pytest fixtures for testing a project's pipelines against the local AWS, in the
+project's own tests and CI.
 
-Installed with the package (entry point `pytest11`), so `pip install` is enough:
+Installed with the package (entry point `pytest11`), so `pip install` is enough. The project
+is the one holding mlharness.yaml at or above pytest's root folder (the ini option
+`mlharness_project` names another, relative to that folder):
 
     def test_the_gate_fails_below_its_threshold(pipelines):
         result = pipelines.run("training", test_case="GateFails")
@@ -15,12 +18,14 @@ Fixtures (session-scoped):
   override the fixture to write one);
 - `mlharness_overrides`: KEY=VALUE overrides of the configuration deployed (the ini option
   `mlharness_set`; override the fixture to give them in a test file);
-- `pipelines`: the registered pipelines deployed once; `pipelines.run(name, input=None,
-  test_case=None)` runs one and returns a `RunResult` (status, output, error, cause, history,
-  and the Describe answers of its jobs).
+- `pipelines`: the project's pipelines deployed once (their images built and pushed, their
+  configured inputs checked and uploaded); `pipelines.run(name, input=None, test_case=None,
+  inputs=None)` runs one and returns a `RunResult` (status, output, error, cause, history, and
+  the Describe answers of its jobs). `inputs={"customers": path}` gives named inputs for that
+  run (checked and uploaded as `run --input` would).
 
-ini options: `mlharness_env` (the configuration deployed; default local) and `mlharness_set`
-(KEY=VALUE overrides, one per line, as `--set` takes them).
+ini options: `mlharness_project`, `mlharness_env` (the environment deployed; default local)
+and `mlharness_set` (KEY=VALUE overrides, one per line, as `--set` takes them).
 """
 
 from __future__ import annotations
@@ -59,7 +64,8 @@ def pytest_addoption(parser) -> None:
     )
     parser.addini("mlharness_mock_config", "a Step Functions Local mock configuration (a path)", default="")
     parser.addini("mlharness_iam", "IAM evaluation in the local AWS: off, soft or strict", default="strict")
-    parser.addini("mlharness_env", "the configuration the `pipelines` fixture deploys", default="local")
+    parser.addini("mlharness_project", "the project folder, relative to pytest's root", default="")
+    parser.addini("mlharness_env", "the environment the `pipelines` fixture deploys", default="local")
     parser.addini("mlharness_set", "KEY=VALUE overrides of that configuration, one per line", type="linelist")
 
 
@@ -118,15 +124,21 @@ class Pipelines:
         return self._new_input(self.config.pipeline(name))[1]
 
     def run(
-        self, name: str, input: dict | None = None, test_case: str | None = None, timeout: float = 600
+        self,
+        name: str,
+        input: dict | None = None,
+        test_case: str | None = None,
+        timeout: float = 600,
+        inputs: dict | None = None,
     ) -> RunResult:
-        """Start the pipeline with `input` (default: input_for(name)), or one of the mock
-        configuration's test cases of it, and wait until it ends."""
+        """Start the pipeline with `input` (default: input_for(name), with `inputs`: named inputs
+        for this run, {name: path}), or one of the mock configuration's test cases of it, and
+        wait until it ends."""
         from harness import records
 
         pipeline = self.config.pipeline(name)
         if input is None:
-            run_id, input = self._new_input(pipeline)
+            run_id, input = self._new_input(pipeline, inputs)
         else:
             run_id = records.new_run_id(pipeline.prefix)
         sfn = self.client("stepfunctions")
@@ -152,8 +164,8 @@ class Pipelines:
             self._keep_produced(pipeline, run_id, input, output)
         return result
 
-    def _new_input(self, pipeline) -> tuple[str, dict]:
-        from harness import runs
+    def _new_input(self, pipeline, given: dict | None = None) -> tuple[str, dict]:
+        from harness import inputs, runs
         from harness.handover import Handover
 
         consumed = {}
@@ -164,7 +176,12 @@ class Pipelines:
                 handover.resolve_published(self.client("s3"), self.config.artifact_bucket)
                 source = handover.consumed_by(pipeline)[artifact.kind]
             consumed[artifact.kind] = source
-        return runs.new_execution_input(self.deployment, pipeline, consumed)
+        s3 = self.client("s3")
+        uploaded = {
+            name: inputs.upload(s3, self.config.artifact_bucket, item)
+            for name, item in inputs.given(pipeline, given or {}).items()
+        }
+        return runs.new_execution_input(self.deployment, pipeline, consumed, uploaded)
 
     def _keep_produced(self, pipeline, run_id: str, execution_input: dict, output: dict) -> None:
         from harness.handover import Source
@@ -271,22 +288,32 @@ def mlharness_overrides(request) -> list[str]:
 @pytest.fixture(scope="session")
 def pipelines(request, local_aws, mlharness_overrides, tmp_path_factory):
     from harness import config as harness_config
-    from harness import runs, targets
+    from harness import inputs, project, runs, targets
+    from harness.errors import HarnessError
 
     port = local_aws.endpoint_url.rsplit(":", 1)[1]
     overrides = [*mlharness_overrides, f"emulator.port={port}"]
-    settings = harness_config.load(request.config.getini("mlharness_env"), overrides)
+    root = request.config.rootpath
+    named = request.config.getini("mlharness_project")
+    try:
+        folder = (root / named) if named else project.find(root)
+        settings = harness_config.load(request.config.getini("mlharness_env"), overrides, folder)
+    except ValueError as ex:
+        pytest.fail(f"mlharness: {ex}", pytrace=False)
     if settings.target != "local":
-        pytest.fail(f"mlharness_env {settings.env!r} is not a local configuration", pytrace=False)
+        pytest.fail(f"mlharness_env {settings.env!r} is not a local environment", pytrace=False)
     # Runs recorded on this machine must not feed the tests: records go to a scratch home.
     previous_home = os.environ.get("MLHARNESS_HOME")
     os.environ["MLHARNESS_HOME"] = str(tmp_path_factory.mktemp("mlharness-home"))
     log: list[str] = []
     try:
         target = targets.LocalTarget(settings, log=log.append)
-        target.prepare()
-        data = runs.checked_data_file(settings, list(settings.pipelines))
-        deployment = runs.prepare(target.resolve(settings), target, data, log.append)
+        try:
+            target.prepare()
+            given = inputs.checked(settings, list(settings.pipelines), required=False)
+            deployment = runs.prepare(target.resolve(settings), target, given, log.append)
+        except (HarnessError, ValueError) as ex:
+            pytest.fail(f"mlharness: {' '.join(str(ex).split())}", pytrace=False)
         yield Pipelines(deployment, log)
     finally:
         if previous_home is None:

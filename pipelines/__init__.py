@@ -1,13 +1,5 @@
-"""Pipeline definitions. They know nothing of targets: deploy-time values appear as
-${Name} placeholders that the stack substitutes, run-time values come from the
-execution input that each pipeline builds for itself (see pipelines/contract.py).
+"""The example project's pipelines: census training, inference and a real-time endpoint.
 
-To add a pipeline, write a module that defines `PIPELINE = Pipeline(...)` and add
-it to MODULES (or name it in a configuration's `pipeline_modules`).
+They are written with the public authoring API (`mlharness`) like any team's, and listed
+in the repository's mlharness.yaml; the harness's end-to-end tests run them.
 """
-
-MODULES = (
-    "pipelines.training",
-    "pipelines.inference",
-    "pipelines.endpoint",
-)

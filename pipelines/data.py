@@ -1,4 +1,5 @@
-"""The pipelines' input data: a generated sample, or a user's CSV checked against the schema.
+"""The census pipelines' input `data`: a generated sample, or a user's CSV checked against the
+schema (`inputs.data` in mlharness.yaml, or `--input data=PATH`).
 
 The check reads the file a line at a time (memory is bounded by one row, and a row
 longer than MAX_ROW_BYTES is refused), so any file, however large or malformed, is
@@ -16,8 +17,12 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+from mlharness import Input
 from preprocessing import census
 
+# The job code the census pipelines ship in their bundle: the job scripts and the feature module
+# that training and inference share.
+CODE = ("jobs", "preprocessing")
 MAX_ROW_BYTES = 1 << 20
 FULL_CHECK_ROWS = 100_000  # every row's values up to here, then every SAMPLE_STRIDE-th
 SAMPLE_STRIDE = 10
@@ -43,6 +48,12 @@ def generate(path: Path, rows: int, seed: int) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def generate_sample(path: Path, rows: int, seed: int) -> None:
+    if rows < 100:
+        raise DataError(f"a generated sample needs at least 100 rows, not {rows}")
+    generate(path, rows, seed)
 
 
 def check_for_scoring(path: Path) -> None:
@@ -135,3 +146,23 @@ def _check_values(fields: list[str], index: dict[str, int], number: int, where: 
     for column in census.CATEGORICAL:
         if not fields[index[column]].strip():
             raise DataError(f"{where}: row {number} column {column!r} is empty")
+
+
+# Training needs the label, of both classes; scoring does not. Given by `inputs.data`, else a
+# generated sample (`inputs.data.generate.rows`, `.seed`).
+TRAINING_DATA = Input(
+    "data",
+    description="census rows: the columns of preprocessing/census.py (CSV with a header)",
+    check=check,
+    generate=generate_sample,
+    generate_options={"rows": 10000, "seed": 7},
+    file_name="census.csv",
+)
+SCORING_DATA = Input(
+    "data",
+    description=TRAINING_DATA.description,
+    check=check_for_scoring,
+    generate=generate_sample,
+    generate_options=TRAINING_DATA.generate_options,
+    file_name="census.csv",
+)

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipelines import tasks
-from pipelines.contract import MODEL, BuildContext, Outputs, Pipeline, RunContext
-from pipelines.tasks import ENDPOINT_INSTANCE, SAGEMAKER, STACK_NAME, STACK_TAG
+from mlharness import tasks
+from mlharness.contract import MODEL, BuildContext, Outputs, Pipeline, RunContext
+from mlharness.tasks import ENDPOINT_INSTANCE, SAGEMAKER, STACK_NAME, STACK_TAG
+from pipelines import data
 
 PREFIX = "endpoint"
 SETTINGS = {
@@ -342,6 +343,7 @@ PIPELINE = Pipeline(
     settings=SETTINGS,
     check_settings=check_settings,
     consumes=(MODEL,),
+    code=data.CODE,  # the model serves jobs/serve.py from the bundle
     # An endpoint bills by the hour on AWS: it runs when asked for (--pipeline endpoint or all).
     runs_by_default=False,
 )

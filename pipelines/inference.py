@@ -2,7 +2,7 @@
 -> batch transform.
 
 The execution input is DataUri and CodeUri, and optionally the model to use (Model:
-a model record, pipelines.contract.MODEL). Without one it uses the model the last
+a model record, mlharness.MODEL). Without one it uses the model the last
 training run that passed its gate published, so the schedule can start it with a
 static input. Every name the run gives (model, jobs, output prefixes) derives from
 the execution name, so runs never collide and all names carry the `inference-`
@@ -14,9 +14,10 @@ from __future__ import annotations
 from stepfunctions import steps
 from stepfunctions.inputs import ExecutionInput
 
-from pipelines import data, tasks
-from pipelines.contract import MODEL, BuildContext, Outputs, Pipeline, RunContext, Schedule
-from pipelines.tasks import ARTIFACT_BUCKET, CODE_URI, PUBLISHED_MODEL_KEY, SCHEDULE_DATA_URI, state_path
+from mlharness import tasks
+from mlharness.contract import MODEL, BuildContext, Outputs, Pipeline, RunContext, Schedule
+from mlharness.tasks import ARTIFACT_BUCKET, CODE_URI, PUBLISHED_MODEL_KEY, SCHEDULE_DATA_URI, state_path
+from pipelines import data
 
 PREFIX = "inference"
 PROCESSING = "/opt/ml/processing"
@@ -129,7 +130,7 @@ def definition(build: BuildContext) -> dict:
 
 def execution_input(run: RunContext) -> dict:
     """The data and code, and the model record to use (the published one when none is given)."""
-    given = {"DataUri": run.data_uri, "CodeUri": run.code_uri}
+    given = {"DataUri": run.inputs["data"], "CodeUri": run.code_uri}
     if MODEL.kind in run.consumed:
         given["Model"] = dict(run.consumed[MODEL.kind])
     return given
@@ -158,8 +159,8 @@ PIPELINE = Pipeline(
     outputs=outputs,
     kinds=frozenset({"processing-job", "transform-job", "model"}),
     consumes=(MODEL,),
-    takes_data=True,
-    check_data=data.check_for_scoring,
+    inputs=(data.SCORING_DATA,),
+    code=data.CODE,
     schedule=Schedule(
         input={"DataUri": SCHEDULE_DATA_URI, "CodeUri": CODE_URI},
         description="scores {DataUri} with the published model",

@@ -6,7 +6,7 @@ configured metric with the run's threshold; below it the run ends in a Fail whos
 cause names the metric and both numbers. A model that passes is published to
 models/latest.json in the artifact bucket, where scheduled inference runs find it.
 Every task catches into a Fail that keeps the error. The published record is the
-model record (pipelines.contract.MODEL) that the inference and endpoint pipelines
+model record (mlharness.MODEL) that the inference and endpoint pipelines
 consume.
 """
 
@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from stepfunctions import steps
 from stepfunctions.inputs import ExecutionInput
 
-from pipelines import data, tasks
-from pipelines.contract import MODEL, BuildContext, Outputs, Pipeline, RunContext
-from pipelines.tasks import ARTIFACT_BUCKET, PUBLISHED_MODEL_KEY, state_path
+from mlharness import tasks
+from mlharness.contract import MODEL, BuildContext, Outputs, Pipeline, RunContext
+from mlharness.tasks import ARTIFACT_BUCKET, PUBLISHED_MODEL_KEY, state_path
+from pipelines import data
 
 PROCESSING = "/opt/ml/processing"
 SAMPLE_FILE = "sample.csv"  # a few rows of test features, for a served model's smoke test
@@ -226,7 +227,7 @@ def execution_input(run: RunContext) -> dict:
     return {
         "RunId": run_id,
         "ArtifactBucket": run.artifact_bucket,
-        "DataUri": run.data_uri,
+        "DataUri": run.inputs["data"],
         "CodeUri": run.code_uri,
         "PreprocessJobName": f"{run_id}-preprocess",
         "PreprocessArguments": [
@@ -372,6 +373,6 @@ PIPELINE = Pipeline(
     produces=(MODEL,),
     publishes={MODEL.kind: PUBLISHED_MODEL_KEY},
     writes=(PUBLISHED_MODEL_KEY,),
-    takes_data=True,
-    check_data=data.check,
+    inputs=(data.TRAINING_DATA,),
+    code=data.CODE,
 )

@@ -66,7 +66,7 @@ if ! docker image inspect "$base_image" >/dev/null 2>&1; then
         apt_install debootstrap
     fi
     say "building the base image $base_image"
-    bash docker/base/build-base.sh "$base_image"
+    bash harness/resources/images/base/build-base.sh "$base_image"
 fi
 
 # 3. Python environment with the pinned dependencies.
@@ -85,7 +85,7 @@ if [ ! -e "$stamp" ]; then
     touch "$stamp"
 fi
 # 4. The wheelhouse the local AWS's own image installs from (docker-compose.yml's local-aws service).
-.venv/bin/python -c 'from harness import images; images.ensure_wheelhouse(images.LOCAL_AWS_IMAGE_CONTEXT)'
+.venv/bin/python -c 'from harness import images; images.ensure_wheelhouse(images.LOCAL_AWS_IMAGE_CONTEXT, into=images.LOCAL_AWS_IMAGE_CONTEXT / images.WHEELHOUSE)'
 
 # 5. LocalStack's environment, only when asked: LocalStack 4.14 runs in host mode on Python 3.13.
 if [ -n "$with_localstack" ]; then

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY_CONTEXT = ROOT / "tests" / "images" / "tiny"
 REGION = "us-east-1"
 # The mock configuration shipped for the project's pipelines (`<arn>#<test case>` runs).
-PROJECT_MOCKS = ROOT / "config" / "sfn-mocks.json"
+PROJECT_MOCKS = ROOT / "tests" / "sfn-mocks.json"
 pytest_plugins = ["pytester"]  # the README's test file runs from a temporary project
 
 # Tests must never reach real AWS, whatever the environment holds.

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from harness.paths import ROOT
+from tests import ROOT
 
 ENV = os.environ.get("MLHARNESS_AWS_ENV", "dev")
 

@@ -100,7 +100,7 @@ def harness_cli(home, settings: list[str], env: dict | None = None):
     import subprocess
     import sys
 
-    from harness.paths import ROOT
+    from tests import ROOT
 
     def run(
         *args: str, extra: tuple[str, ...] = (), env_extra: dict | None = None

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from harness.paths import ROOT
+from tests import ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from harness.paths import ROOT
+from tests import ROOT
 from preprocessing import census
 from tests.conftest import own_containers
 from tests.integration.helpers import census_csv, emulators_on, free_port

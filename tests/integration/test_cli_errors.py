@@ -10,7 +10,7 @@ import uuid
 import boto3
 import pytest
 
-from harness.paths import ROOT
+from tests import ROOT
 
 
 def harness(*args: str, **env: str) -> subprocess.CompletedProcess:

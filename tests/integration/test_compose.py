@@ -18,7 +18,7 @@ import pytest
 
 from harness import images
 from harness.emulator import containers
-from harness.paths import ROOT
+from tests import ROOT
 from tests.integration.helpers import awslocal, free_port, harness_cli
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

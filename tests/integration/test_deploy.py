@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from harness import build, config, deploy
-from harness.paths import ROOT
+from tests import ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

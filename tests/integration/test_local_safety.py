@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.paths import ROOT
+from tests import ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

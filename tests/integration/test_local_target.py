@@ -12,7 +12,7 @@ import uuid
 import boto3
 import pytest
 
-from harness.paths import ROOT
+from tests import ROOT
 from tests.integration.helpers import census_csv, fire_inference_schedule, harness_cli, stack_settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

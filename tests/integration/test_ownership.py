@@ -15,7 +15,7 @@ import pytest
 
 from harness.emulator import EmulatorError, LocalAWS, processes
 from harness.emulator.containers import INSTANCE_LABEL
-from harness.paths import ROOT
+from tests import ROOT
 from tests.conftest import own_containers
 from tests.integration.helpers import emulators_on, free_port
 

@@ -25,7 +25,7 @@ import boto3
 import pytest
 
 import docker
-from harness.paths import ROOT
+from tests import ROOT
 from tests.integration.helpers import census_csv
 from tests.integration.test_user_env import exported
 

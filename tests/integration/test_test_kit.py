@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from harness.paths import ROOT
+from tests import ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

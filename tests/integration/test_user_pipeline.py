@@ -11,7 +11,7 @@ import uuid
 import boto3
 import pytest
 
-from harness.paths import ROOT
+from tests import ROOT
 from tests.conftest import own_containers
 from tests.integration.helpers import harness_cli, stack_settings
 

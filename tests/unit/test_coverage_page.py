@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from harness.paths import ROOT
+from tests import ROOT
 
 PAGE = ROOT / "docs" / "coverage.md"
 

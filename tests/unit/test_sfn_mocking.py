@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.emulator.sfn_mocking import MockConfig, MockConfigError, state_names
-from harness.paths import ROOT
+from tests import ROOT
 
 
 def config_of(tmp_path, document) -> MockConfig:
@@ -79,14 +79,14 @@ def test_state_names_include_branches_and_map_processors():
 
 
 def test_the_shipped_mock_configuration_of_the_projects_pipelines_is_valid():
-    MockConfig(ROOT / "config" / "sfn-mocks.json").check()
+    MockConfig(ROOT / "tests" / "sfn-mocks.json").check()
 
 
 def test_the_shipped_test_cases_mock_states_the_pipelines_have():
     from harness import build, config
 
     settings = config.load("local")
-    config_file = MockConfig(ROOT / "config" / "sfn-mocks.json")
+    config_file = MockConfig(ROOT / "tests" / "sfn-mocks.json")
     document = json.loads(config_file.path.read_text())
     for machine, body in document["StateMachines"].items():
         pipeline = machine.removeprefix(f"{settings.stack_name}-")

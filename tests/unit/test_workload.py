@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from harness.paths import ROOT
+from tests import ROOT
 from pipelines import data as pipeline_data
 from preprocessing import census, features
 

@@ -2,7 +2,7 @@
 # Build the local base image (Debian bookworm + python3) from Debian's packages,
 # for machines that cannot pull from an image registry. Elsewhere, use a public
 # Python image as BASE_IMAGE instead.
-#   usage: docker/base/build-base.sh [IMAGE_NAME]
+#   usage: build-base.sh [IMAGE_NAME]
 set -euo pipefail
 image="${1:-mlharness/base:bookworm}"
 

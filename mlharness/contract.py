@@ -1,8 +1,8 @@
 """The pipeline contract: what a pipeline declares so that the harness can build, deploy,
 run, record and show it without knowing its name.
 
-A pipeline is one module that defines `PIPELINE = Pipeline(...)`; the registry
-(pipelines/registry.py) lists the modules. Everything a pipeline creates in
+A pipeline is one module that defines `PIPELINE = Pipeline(...)`; the project's
+`mlharness.yaml` lists the modules (or files). Everything a pipeline creates in
 SageMaker is named `<prefix>-...`, which is what its IAM statements allow.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
@@ -63,6 +64,31 @@ class Artifact:
 
 MODEL = Artifact("model", ("RunId", "ModelArtifactUri", "TransformerUri", "SampleUri", "Metrics"))
 
+INPUT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    """A named input a pipeline runs on: one file or one folder on the user's machine.
+
+    The project's configuration (`inputs.<name>`) or `--input NAME=PATH` gives it. Before
+    anything is deployed the harness checks that it exists and is readable, runs `check`,
+    uploads it under a key named by its content's sha256 (`inputs/<sha256>/...`, so an
+    unchanged input is not uploaded again), and hands the run its S3 prefix
+    (`RunContext.inputs[name]`, ending in `/`: what an `S3Prefix` channel reads). The run
+    record keeps its path, URI and sha256.
+    """
+
+    name: str  # lower case, digits, '-' or '_'; what the configuration and --input call it
+    kind: str = "file"  # "file" or "folder"
+    description: str = ""
+    check: Callable[[Path], None] | None = None  # raises ValueError (one line) on an unusable input
+    # Writes an example input at the given path when none is given (`generate` in the configuration
+    # passes its options as keyword arguments, checked against `generate_options`' defaults).
+    generate: Callable[..., None] | None = None
+    generate_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    file_name: str = "input"  # the generated file's name (a file input)
+
 
 @dataclasses.dataclass(frozen=True)
 class BuildContext:
@@ -81,7 +107,7 @@ class RunContext:
     execution_name: str
     artifact_bucket: str
     prefix_uri: str  # s3://<bucket>/runs/<run id>: everything the run writes goes under it
-    data_uri: str
+    inputs: Mapping[str, str]  # input name -> its S3 prefix (s3://<bucket>/inputs/<sha256>/)
     code_uri: str
     stack_name: str
     settings: Mapping[str, Any]
@@ -130,11 +156,9 @@ class Pipeline:
     produces: tuple[Artifact, ...] = ()
     publishes: Mapping[str, str] = dataclasses.field(default_factory=dict)  # kind -> key in the bucket
     writes: tuple[str, ...] = ()  # keys (IAM patterns) its state machine itself may write
-    code: tuple[
-        str, ...
-    ] = ()  # packages or modules (import names) its jobs run, beside jobs/ and preprocessing/
-    takes_data: bool = False  # runs on the invocation's data (DataUri): the data is checked first
-    check_data: Callable[[Any], None] | None = None  # raises ValueError on an unusable data file
+    # packages or modules (import names, found in the project first) its jobs run: the code bundle
+    code: tuple[str, ...] = ()
+    inputs: tuple[Input, ...] = ()  # what it runs on, checked and uploaded before it starts
     schedule: Schedule | None = None
     runs_by_default: bool = True  # in a plain `run`; `--pipeline all` runs every pipeline
 
@@ -165,6 +189,16 @@ def check_declaration(pipeline: Pipeline) -> None:
         raise ContractError(
             f"{where}: unknown SageMaker kind(s) {', '.join(unknown)}: use {', '.join(KINDS)}"
         )
+    input_names = [i.name for i in pipeline.inputs]
+    for item in pipeline.inputs:
+        if not INPUT_NAME.match(item.name):
+            raise ContractError(
+                f"{where}: input name {item.name!r} must be 1-40 lower-case letters, digits, '-' or '_'"
+            )
+        if item.kind not in ("file", "folder"):
+            raise ContractError(f"{where}: input {item.name!r}: kind must be 'file' or 'folder'")
+        if input_names.count(item.name) > 1:
+            raise ContractError(f"{where}: declares input {item.name!r} twice")
     produced = {a.kind for a in pipeline.produces}
     for kind in pipeline.publishes:
         if kind not in produced:
@@ -189,6 +223,15 @@ def check_registry(pipelines: Sequence[Pipeline]) -> None:
         if pipeline.logical_id in {p.logical_id for p in names.values()}:
             raise ContractError(f"pipeline {pipeline.name!r}: its CloudFormation name clashes with another's")
         names[pipeline.name] = prefixes[pipeline.prefix] = pipeline
+    kinds_of_input: dict[str, tuple[str, str]] = {}
+    for pipeline in pipelines:
+        for item in pipeline.inputs:
+            other, kind = kinds_of_input.setdefault(item.name, (pipeline.name, item.kind))
+            if kind != item.kind:
+                raise ContractError(
+                    f"pipelines {other!r} and {pipeline.name!r} both take an input {item.name!r}, "
+                    f"one as a {kind}, the other as a {item.kind}: a shared input has one kind"
+                )
     produced = {a.kind for p in pipelines for a in p.produces}
     for pipeline in pipelines:
         for artifact in pipeline.consumes:
@@ -208,7 +251,7 @@ def sample_context(pipeline: Pipeline, settings: Mapping[str, Any]) -> RunContex
         execution_name=pipeline.execution_name(run_id),
         artifact_bucket=bucket,
         prefix_uri=f"s3://{bucket}/runs/{run_id}",
-        data_uri=f"s3://{bucket}/data/sample/",
+        inputs={i.name: f"s3://{bucket}/inputs/sample-{i.name}/" for i in pipeline.inputs},
         code_uri=f"s3://{bucket}/code/sample.tar.gz",
         stack_name="sample-stack",
         settings=settings,

@@ -12,10 +12,13 @@ What cannot be shown is refused: on AWS the IAM statements would deny it at run 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 
-from pipelines.contract import ContractError, Pipeline, RunContext
+from mlharness.contract import ContractError, Pipeline, RunContext
+from mlharness.definitions import arguments as _task_arguments
+from mlharness.definitions import states as _states
 
 # What each kind's IAM statements grant, on <kind>/<prefix>-* only.
 KIND_ACTIONS = {
@@ -98,19 +101,9 @@ def used_kinds(definition: dict) -> set[str]:
     return found
 
 
-def _states(scope: dict) -> Iterator[tuple[str, dict]]:
-    """Every state, in branches and Map processors too."""
-    for name, state in (scope.get("States") or {}).items():
-        yield name, state
-        for branch in state.get("Branches") or []:
-            yield from _states(branch)
-        for processor in ("ItemProcessor", "Iterator"):
-            if isinstance(state.get(processor), dict):
-                yield from _states(state[processor])
-
-
 def _arguments(state: dict) -> dict:
-    return state.get("Parameters") or state.get("Arguments") or {}
+    found = _task_arguments(state)
+    return found if isinstance(found, dict) else {}
 
 
 def _fields_of(match: re.Match, arguments: dict) -> list[str]:
@@ -271,3 +264,17 @@ def _split_args(text: str) -> list[str]:
     if current.strip():
         args.append(current.strip())
     return args
+
+
+def check_images(pipeline: Pipeline, definition: dict, known: set[str]) -> None:
+    """Every image the definition names (`tasks.image_uri(name)`) is one the project declares."""
+    from mlharness.tasks import image_logical_id, image_placeholders
+
+    by_logical_id = {image_logical_id(name): name for name in known}
+    for name, state in _states(definition):
+        for logical_id in sorted(image_placeholders(json.dumps(_task_arguments(state)))):
+            if logical_id not in by_logical_id:
+                raise ContractError(
+                    f"pipeline {pipeline.name!r}: state {name!r} runs the image ${{{logical_id}ImageUri}}, "
+                    f"which the project does not name under images (it names {', '.join(sorted(known))})"
+                )

@@ -1,19 +1,52 @@
-"""Small builders for the SageMaker Task states the pipelines use.
+"""State builders for the SageMaker Task states of a pipeline, and the placeholders they use.
 
-Deploy-time values are ${...} placeholders (substituted by the stack's Fn::Sub);
-run-time values are Step Functions Data Science SDK placeholders on the execution
-input. Job code ships as a bundle (CodeUri), so a code change needs no new image.
+Each builder returns a Step Functions Data Science SDK `Task` whose parameters are a
+valid SageMaker request: deploy-time values are `${...}` placeholders (the stack
+substitutes them: the images, the role, the bucket, instance types), run-time values
+come from the execution input (SDK placeholders, or `state_path("$.x")`). Job code
+ships as a bundle (`CodeUri`), so a code change needs no new image.
+
+Images: `image_uri("trainer")` stands for the image the project's configuration
+names `trainer` (built from a folder of the project and pushed to ECR, or an image
+URI); `JOB_IMAGE` is the image named `job`, by default the harness's own job image
+(scikit-learn, pandas, the sagemaker-training toolkit, `run-bundle` and `serve`).
+Every builder takes `image=`.
 """
 
 from __future__ import annotations
 
 import copy
 import enum
+import re
 
 from stepfunctions import steps
 
+from mlharness.contract import ContractError
+from mlharness.definitions import states
+
+IMAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
+_IMAGE_PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Za-z0-9]*)ImageUri\}")
+
+
+def image_logical_id(name: str) -> str:
+    """The CloudFormation name part of an image: job -> Job, churn-trainer -> ChurnTrainer."""
+    return "".join(part.title() for part in name.split("-"))
+
+
+def image_uri(name: str) -> str:
+    """The deploy-time placeholder of the image the project's configuration names `name`."""
+    if not IMAGE_NAME.match(name):
+        raise ContractError(f"image name {name!r}: use 1-32 lower-case letters, digits and '-'")
+    return f"${{{image_logical_id(name)}ImageUri}}"
+
+
+def image_placeholders(text: str) -> set[str]:
+    """The logical ids of the images a definition (as text) names: {"Job", "ChurnTrainer"}."""
+    return set(_IMAGE_PLACEHOLDER.findall(text))
+
+
 # Deploy-time placeholders: stack parameters or resources (see harness/template.py).
-JOB_IMAGE = "${JobImageUri}"
+JOB_IMAGE = image_uri("job")
 SAGEMAKER_ROLE = "${SageMakerRoleArn}"
 PROCESSING_INSTANCE = "${ProcessingInstanceType}"
 TRAINING_INSTANCE = "${TrainingInstanceType}"
@@ -64,15 +97,29 @@ def from_execution_name(pattern: str) -> str:
 
 
 def processing(
-    state_id: str, job_name, script: str, arguments, inputs: dict, outputs: dict, **kwargs
+    state_id: str,
+    job_name,
+    script: str,
+    arguments,
+    inputs: dict,
+    outputs: dict,
+    image: str = JOB_IMAGE,
+    **kwargs,
 ) -> steps.Task:
-    """A processing job running `script` from the code bundle.
+    """A processing job running `script` from the code bundle (`code_uri=`) with `run-bundle`,
+    which the harness's job image has; in an image of the project's own, `entrypoint=[...]`
+    replaces it (the bundle is still at /opt/ml/processing/input/code).
 
-    inputs: {name: (s3 uri, local path)}; outputs: {name: (local path, s3 uri)}.
+    inputs: {name: (s3 uri, local path)}; outputs: {name: (local path, s3 uri)}; arguments: a
+    list (an empty one is left out: SageMaker refuses it) or an execution input placeholder.
     """
+    entrypoint = kwargs.pop("entrypoint", None) or ["run-bundle", CODE_DIR, script]
     processing_inputs = [_processing_input("code", kwargs.pop("code_uri"), CODE_DIR)] + [
         _processing_input(name, uri, path) for name, (uri, path) in inputs.items()
     ]
+    app = {"ImageUri": image, "ContainerEntrypoint": entrypoint}
+    if not (isinstance(arguments, list | tuple) and not arguments):
+        app["ContainerArguments"] = arguments
     return steps.Task(
         state_id,
         resource=f"{SAGEMAKER}:createProcessingJob.sync",
@@ -80,11 +127,7 @@ def processing(
             {
                 "ProcessingJobName": job_name,
                 "RoleArn": SAGEMAKER_ROLE,
-                "AppSpecification": {
-                    "ImageUri": JOB_IMAGE,
-                    "ContainerEntrypoint": ["run-bundle", CODE_DIR, script],
-                    "ContainerArguments": arguments,
-                },
+                "AppSpecification": app,
                 "ProcessingResources": {
                     "ClusterConfig": {
                         "InstanceCount": 1,
@@ -109,10 +152,13 @@ def processing(
     )
 
 
-def training_job_definition(hyperparameters, train_uri, output_uri, metric_definitions=()) -> dict:
-    """A training job through the sagemaker-training toolkit (entry point in the hyperparameters);
-    `metric_definitions` ({Name, Regex}) turn lines of its log into SageMaker metrics."""
-    algorithm = {"TrainingImage": JOB_IMAGE, "TrainingInputMode": "File"}
+def training_job_definition(
+    hyperparameters, train_uri, output_uri, metric_definitions=(), image: str = JOB_IMAGE
+) -> dict:
+    """A training job: the image's `train` (the job image's is the sagemaker-training toolkit,
+    whose entry point the hyperparameters name); `metric_definitions` ({Name, Regex}) turn
+    lines of its log into SageMaker metrics."""
+    algorithm = {"TrainingImage": image, "TrainingInputMode": "File"}
     if metric_definitions:
         algorithm["MetricDefinitions"] = [dict(d) for d in metric_definitions]
     return {
@@ -143,10 +189,17 @@ def training_job_definition(hyperparameters, train_uri, output_uri, metric_defin
 
 
 def training(
-    state_id: str, job_name, hyperparameters, train_uri, output_uri, metric_definitions=(), **kwargs
+    state_id: str,
+    job_name,
+    hyperparameters,
+    train_uri,
+    output_uri,
+    metric_definitions=(),
+    image: str = JOB_IMAGE,
+    **kwargs,
 ) -> steps.Task:
     """A training job (see training_job_definition)."""
-    definition = training_job_definition(hyperparameters, train_uri, output_uri, metric_definitions)
+    definition = training_job_definition(hyperparameters, train_uri, output_uri, metric_definitions, image)
     return steps.Task(
         state_id,
         resource=f"{SAGEMAKER}:createTrainingJob.sync",
@@ -157,11 +210,13 @@ def training(
 
 def tuning(
     state_id: str, job_name, config: dict, static_hyperparameters, train_uri, output_uri, metric_definitions,
-    **kwargs,
+    image: str = JOB_IMAGE, **kwargs,
 ) -> steps.Task:  # fmt: skip
     """A hyperparameter tuning job over training_job_definition's jobs; `config` is its
     HyperParameterTuningJobConfig (tuning_config makes one from a pipeline's settings)."""
-    definition = training_job_definition(static_hyperparameters, train_uri, output_uri, metric_definitions)
+    definition = training_job_definition(
+        static_hyperparameters, train_uri, output_uri, metric_definitions, image
+    )
     definition["StaticHyperParameters"] = definition.pop("HyperParameters")
     return steps.Task(
         state_id,
@@ -212,24 +267,30 @@ def tuning_config(tuning: dict) -> dict:
     }
 
 
-def create_model(state_id: str, model_name, model_data, code_uri, **kwargs) -> steps.Task:
-    """A model that serves jobs/serve.py from the code bundle with the given artifact."""
+def create_model(
+    state_id: str,
+    model_name,
+    model_data,
+    code_uri=None,
+    image: str = JOB_IMAGE,
+    program: str = "jobs/serve.py",
+    environment: dict | None = None,
+    **kwargs,
+) -> steps.Task:
+    """A model serving `model_data` with the image's `serve`. With `code_uri`, the job image's
+    `serve` runs `program` from that code bundle (SAGEMAKER_PROGRAM, SAGEMAKER_SUBMIT_DIRECTORY);
+    an image of the project's own serves as it is built to, with `environment`."""
+    container_environment = dict(environment or {})
+    if code_uri is not None:
+        container_environment |= {"SAGEMAKER_PROGRAM": program, "SAGEMAKER_SUBMIT_DIRECTORY": code_uri}
+    container = {"Image": image, "ModelDataUrl": model_data}
+    if container_environment:
+        container["Environment"] = container_environment
     return steps.Task(
         state_id,
         resource=f"{SAGEMAKER}:createModel",
         parameters=_with_paths(
-            {
-                "ModelName": model_name,
-                "ExecutionRoleArn": SAGEMAKER_ROLE,
-                "PrimaryContainer": {
-                    "Image": JOB_IMAGE,
-                    "ModelDataUrl": model_data,
-                    "Environment": {
-                        "SAGEMAKER_PROGRAM": "jobs/serve.py",
-                        "SAGEMAKER_SUBMIT_DIRECTORY": code_uri,
-                    },
-                },
-            }
+            {"ModelName": model_name, "ExecutionRoleArn": SAGEMAKER_ROLE, "PrimaryContainer": container}
         ),
         **kwargs,
     )
@@ -271,19 +332,43 @@ _KMS_FIELDS = {
         (("TrainingJobDefinition", "OutputDataConfig"), "KmsKeyId"),
     ],
 }
+_SAGEMAKER_TASK = re.compile(r"^arn:[^:]+:states:::sagemaker:(?P<action>[A-Za-z]+)(?:\.sync)?$")
 
 
 def with_kms_key(definition: dict) -> dict:
-    """The definition with every job's volumes and outputs encrypted with the stack's KMS key."""
+    """The definition with every job's volumes and outputs encrypted with the stack's KMS key:
+    jobs at any depth (Parallel branches, Map iterators), with Parameters or JSONata Arguments.
+    A block the request only has at run time (`"OutputDataConfig.$": "$.x"`, a JSONata
+    expression) cannot be encrypted here, and is refused naming the state."""
     encrypted = copy.deepcopy(definition)
-    for state in encrypted["States"].values():
-        action = state.get("Resource", "").removeprefix(f"{SAGEMAKER}:").removesuffix(".sync")
-        for path, field in _KMS_FIELDS.get(action, []):
-            block = state["Parameters"]
-            for key in path:
-                block = block[key]
-            block[field] = KMS_KEY
+    for name, state in states(encrypted):
+        match = _SAGEMAKER_TASK.match(str(state.get("Resource", "")))
+        fields = _KMS_FIELDS.get(match["action"], []) if match and state.get("Type") == "Task" else []
+        for path, field in fields:
+            _set_kms_field(name, state, path, field)
     return encrypted
+
+
+def _set_kms_field(state_name: str, state: dict, path: tuple[str, ...], field: str) -> None:
+    where = "Parameters" if "Parameters" in state else "Arguments"
+    block = state.get(where)
+    for key in path:
+        if not isinstance(block, dict) or (key not in block and f"{key}.$" not in block):
+            if isinstance(block, dict):
+                return  # no such block in this request (a job without outputs): nothing to encrypt
+            break
+        if f"{key}.$" in block:
+            block = None  # a block given at run time
+            break
+        block = block[key]
+    if not isinstance(block, dict):
+        shown = ".".join(path)
+        raise ContractError(
+            f"state {state_name!r}: cannot encrypt with the KMS key: its {shown} is known only at run "
+            f"time; write {shown} as an object so that {field} can be set in it"
+        )
+    block.pop(f"{field}.$", None)
+    block[field] = KMS_KEY
 
 
 # SageMaker's answers that a retry may get past: throttling and capacity (ThrottlingException and
