@@ -227,17 +227,19 @@ class _Blame:
     def __init__(self, source: str, env: str, own: Mapping, overridden: Mapping[str, str]):
         self.source, self.env, self.own, self.overridden = source, env, own, overridden
 
-    def __call__(self, field: str, expected: str) -> ConfigError:
+    def __call__(self, field: str, expected: str, plain: bool = False) -> ConfigError:
+        """plain: `expected` is the whole sentence."""
+        said = expected.removeprefix("nothing: ") if plain else f"expected {expected}"
         for key in sorted(self.overridden, key=len, reverse=True):
             if field == key or field.startswith(f"{key}.") or key.startswith(f"{field}."):
                 given = self.overridden[key]
                 shown = f"--set {field}" if given.startswith("--set") else given
-                return ConfigError(f"{shown}: expected {expected}")
+                return ConfigError(f"{shown}: {said}")
         node: Any = self.own
         for part in field.split("."):
             node = node.get(part) if isinstance(node, Mapping) else None
         where = f"environments.{self.env}.{field}" if node is not None else field
-        return ConfigError(f"{self.source}: {where}: expected {expected}")
+        return ConfigError(f"{self.source}: {where}: {said}")
 
 
 def _apply_override(raw: dict, override: str) -> str:
@@ -283,6 +285,13 @@ def _apply_environment(raw: dict) -> None:
 
 def _validate(raw: dict, env: str, project: Project, fail: _Blame) -> Config:
     top = dict(raw)
+    for key in top:  # what an override added (the file's own keys were checked when it was read)
+        if key in projects.MOVED:
+            raise fail(key, f"nothing: moved to {projects.MOVED[key]}", plain=True)
+        if key in projects.TOP_ONLY:
+            raise fail(key, "nothing: is set once, at the top of mlharness.yaml", plain=True)
+        if key not in projects.ENVIRONMENT_ONLY + projects.SHARED_SECTIONS:
+            raise fail(key, "one of " + ", ".join(projects.ENVIRONMENT_ONLY + projects.SHARED_SECTIONS))
     target = top.pop("target", "local" if env == "local" else "aws")
     if target not in ("local", "aws"):
         raise fail("target", f"'local' or 'aws', got {target!r}")

@@ -23,21 +23,38 @@ def load(root: Path, modules: tuple[str, ...]) -> list[Pipeline]:
     return _in_dependency_order(pipelines)
 
 
+_ACTIVE: list[Path] = []  # the project whose folder this process put on the import path
+
+
 def importable(root: Path) -> None:
-    """Put the project first on the import path, and forget modules of the same top-level names
-    that were imported from elsewhere (another project of this process: a test session loads
-    several)."""
+    """Put the project first on the import path. A process that loads several projects (a test
+    session) forgets what it imported from the one before, and modules of the names this one
+    has that were imported from elsewhere."""
     root = Path(root).resolve()
+    for earlier in [p for p in _ACTIVE if p != root]:
+        _ACTIVE.remove(earlier)
+        if str(earlier) in sys.path:
+            sys.path.remove(str(earlier))
+        _forget(lambda name, location, earlier=earlier: location.is_relative_to(earlier))
     if str(root) in sys.path:
         sys.path.remove(str(root))
     sys.path.insert(0, str(root))
+    if root not in _ACTIVE:
+        _ACTIVE.append(root)
     importlib.invalidate_caches()
-    for name, module in list(sys.modules.items()):
+
+    def shadowed(name: str, location: Path) -> bool:
         top = name.partition(".")[0]
-        if not ((root / top).is_dir() or (root / f"{top}.py").is_file()):
-            continue
+        ours = (root / top / "__init__.py").is_file() or (root / f"{top}.py").is_file()
+        return ours and not location.is_relative_to(root)
+
+    _forget(shadowed)
+
+
+def _forget(which) -> None:
+    for name, module in list(sys.modules.items()):
         location = _location(module)
-        if location is not None and not location.is_relative_to(root):
+        if location is not None and which(name, location):
             del sys.modules[name]
 
 

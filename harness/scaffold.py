@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness import resources
 from harness.errors import HarnessError
-from harness.project import NAME, PROJECT_FILE
+from harness.project import NAME
 
 PLACEHOLDER = "__PROJECT__"
 # Template files whose names a package could not carry (dotfiles) or would misread.
@@ -44,7 +44,9 @@ def init(directory: str | Path, name: str | None = None) -> Written:
         present = sorted(p.name for p in root.iterdir() if p.name not in ALLOWED_IN_TARGET)
         if present:
             shown = ", ".join(present[:3]) + (", ..." if len(present) > 3 else "")
-            raise HarnessError(f"{directory} is not empty ({shown}): init writes a new project into an empty folder")
+            raise HarnessError(
+                f"{directory} is not empty ({shown}): init writes a new project into an empty folder"
+            )
     name = name or _name_from(root.name)
     if not NAME.match(name):
         raise HarnessError(
@@ -67,7 +69,7 @@ def init(directory: str | Path, name: str | None = None) -> Written:
         written.append(target)
     requirements = root / "requirements-dev.txt"
     requirements.write_text(
-        "# What the project's tests and CI install: mlharness (as this project was made with it) and pytest.\n"
+        "# What the project's tests and CI install: mlharness (as this project was made) and pytest.\n"
         f"{_installed_from()}\npytest\n"
     )
     written.append(requirements)

@@ -49,6 +49,13 @@ _JOB_DESCRIBES = {
 }
 
 
+def pytest_configure(config) -> None:
+    """The SDKs the harness uses warn on import (pkg_resources, SDK v2's end of support); a
+    project's test report is not the place for that."""
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+    config.addinivalue_line("filterwarnings", "ignore:pkg_resources is deprecated:UserWarning")
+
+
 def pytest_addoption(parser) -> None:
     group = parser.getgroup("mlharness", "testing pipelines against the local AWS")
     group.addoption(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: provision what is missing, then train and run inference on the
 # local target, printing the metrics and where the predictions are.
-#   usage: scripts/run-local.sh [python -m harness run options]   e.g. --set data.rows=200000
+#   usage: scripts/run-local.sh [python -m harness run options]   e.g. --set inputs.data.generate.rows=200000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

@@ -227,13 +227,37 @@ def remove_orphaned_networks() -> int:
     return removed
 
 
+_PULLABLE: dict[str, dict] = {}  # registry address -> the credentials it takes
+
+
+def pull_from(address: str, username: str, password: str) -> None:
+    """Images of this registry (the one behind the local AWS's ECR) that the engine does not hold
+    are pulled when a job or endpoint needs them, as SageMaker pulls from ECR."""
+    _PULLABLE[address] = {"username": username, "password": password}
+
+
+def local_registries() -> set[str]:
+    """The addresses of the registries behind the local AWS's ECR."""
+    return set(_PULLABLE)
+
+
 def image_exists(image: str) -> bool:
+    """Whether the engine holds the image, pulling it first when it is in the local ECR."""
     import docker.errors
 
     try:
         docker_client().images.get(image)
         return True
     except docker.errors.ImageNotFound:
+        pass
+    credentials = _PULLABLE.get(image.split("/", 1)[0])
+    if credentials is None:
+        return False
+    try:
+        docker_client().images.pull(image, auth_config=credentials)
+        return True
+    except docker.errors.APIError as ex:
+        log.info("could not pull %s from the local ECR: %s", image, ex)
         return False
 
 

@@ -483,8 +483,8 @@ def _executions(backend) -> int:
 
 def _start_registry(state_dir: Path):
     """Back ECR with a real registry on loopback when one is installed (Debian: docker-registry)."""
-    from harness.emulator import patches
-    from harness.emulator.registry import LocalRegistry
+    from harness.emulator import containers, patches
+    from harness.emulator.registry import USERNAME, LocalRegistry
 
     if not LocalRegistry.available():
         log.warning("no docker-registry installed: ECR repositories have AWS URIs and cannot take a push")
@@ -492,6 +492,7 @@ def _start_registry(state_dir: Path):
     registry = LocalRegistry(state_dir / "registry")
     registry.start()
     patches.back_ecr_with(registry)
+    containers.pull_from(registry.address, USERNAME, registry.password)
     return registry
 
 

@@ -83,7 +83,15 @@ def test_a_scheduled_run_before_any_model_is_published_fails_saying_so(local_aws
 def test_run_on_the_aws_target_uses_the_pushed_image(local_aws, aws_env):
     env, stack = aws_env
     result = harness(
-        env, "run", "--target", "aws", "dev", "--pipeline", "training", "--set", "data.rows=1500"
+        env,
+        "run",
+        "--target",
+        "aws",
+        "dev",
+        "--pipeline",
+        "training",
+        "--set",
+        "inputs.data.generate.rows=1500",
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert re.search(r"metrics: accuracy=0\.\d+", result.stdout)
@@ -97,7 +105,15 @@ def test_inference_on_a_machine_with_no_records_uses_the_published_model(local_a
     env, _ = aws_env
     env = {**env, "MLHARNESS_HOME": str(tmp_path)}  # another machine: no run recorded here
     result = harness(
-        env, "run", "--target", "aws", "dev", "--pipeline", "inference", "--set", "data.rows=1500"
+        env,
+        "run",
+        "--target",
+        "aws",
+        "dev",
+        "--pipeline",
+        "inference",
+        "--set",
+        "inputs.data.generate.rows=1500",
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert re.search(
@@ -177,7 +193,7 @@ def test_no_credentials_is_one_line(tmp_path):
 
 def test_the_endpoint_pipeline_runs_on_the_aws_target_and_destroy_removes_it(local_aws, aws_env):
     env, stack = aws_env
-    polling = ("--set", "pipelines.endpoint.poll_seconds=1")
+    polling = ("--set", "settings.endpoint.poll_seconds=1")
 
     result = harness(env, "run", "--target", "aws", "dev", "--pipeline", "endpoint", *polling)
 

@@ -31,13 +31,13 @@ def harness(*args: str, **env: str) -> subprocess.CompletedProcess:
         (["run", "--target", "aws"], "error: --target aws needs an environment name: --target aws dev"),
         (["run", "--target", "aws", "nowhere"], "error: no configuration for environment 'nowhere'"),
         (
-            ["run", "--set", "pipelines.training.threshold=7"],
-            "pipelines.training.threshold: expected a number between 0 and 1",
+            ["run", "--set", "settings.training.threshold=7"],
+            "settings.training.threshold: expected a number between 0 and 1",
         ),
         (["run", "--as-scheduled"], "error: --as-scheduled starts one pipeline: add --pipeline NAME"),
         (
-            ["run", "--set", "pipelines.training.hyperparameters.C=-1"],
-            "pipelines.training.hyperparameters.C: expected a number greater than 0.0, got -1",
+            ["run", "--set", "settings.training.hyperparameters.C=-1"],
+            "settings.training.hyperparameters.C: expected a number greater than 0.0, got -1",
         ),
         (
             ["run", "--as-scheduled", "--pipeline", "endpoint"],

@@ -112,7 +112,12 @@ def test_the_pipelines_run_against_the_service_and_down_leaves_no_container(comp
     name = f"compose-{uuid.uuid4().hex[:6]}"
     harness = harness_cli(
         tmp_path,
-        [f"emulator.port={compose.port}", f"stack_name={name}", f"artifact_bucket={name}", "data.rows=2000"],
+        [
+            f"emulator.port={compose.port}",
+            f"stack_name={name}",
+            f"artifact_bucket={name}",
+            "inputs.data.generate.rows=2000",
+        ],
     )
     trained = harness("run", "--target", "local", "--pipeline", "training")
     assert trained.returncode == 0, trained.stdout[-3000:] + trained.stderr[-2000:]

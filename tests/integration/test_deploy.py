@@ -42,7 +42,7 @@ def test_deploy_creates_then_is_a_no_op_then_updates_a_changed_pipeline(settings
     again = harness("deploy", settings)
     assert again.returncode == 0 and f"stack {stack}: no changes" in again.stdout
 
-    changed = harness("deploy", [*settings, "pipelines.training.quality_metric=f1"])
+    changed = harness("deploy", [*settings, "settings.training.quality_metric=f1"])
     assert changed.returncode == 0, changed.stderr
     assert f"stack {stack}: Modify TrainingStateMachine (AWS::StepFunctions::StateMachine)" in changed.stdout
     assert f"stack {stack} updated" in changed.stdout

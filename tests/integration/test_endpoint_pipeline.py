@@ -21,7 +21,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def harness(local_aws, job_image, tmp_path_factory):
     name = f"ep-{uuid.uuid4().hex[:6]}"
-    settings = stack_settings(local_aws, name, "data.rows=1500", "pipelines.endpoint.poll_seconds=1")
+    settings = stack_settings(
+        local_aws, name, "inputs.data.generate.rows=1500", "settings.endpoint.poll_seconds=1"
+    )
     cli = harness_cli(tmp_path_factory.mktemp("endpoint-home"), settings)
 
     def run(*args: str, extra: tuple[str, ...] = ()):
@@ -105,7 +107,7 @@ def test_a_new_endpoint_that_fails_the_smoke_test_is_deleted(harness):
         "endpoint",
         "--from-run",
         broken,
-        extra=(f"pipelines.endpoint.endpoint_name={fresh}",),
+        extra=(f"settings.endpoint.endpoint_name={fresh}",),
     )
 
     assert result.returncode == 1 and "-> DeleteNewEndpoint" in result.stdout

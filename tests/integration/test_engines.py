@@ -38,7 +38,7 @@ def engine(request, tmp_path_factory, docker_client, job_image):
     harness = harness_cli(
         tmp_path_factory.mktemp(f"home-{context.name}"),
         [f"emulator.port={aws.endpoint_url.rsplit(':', 1)[1]}", f"emulator.engine={context.name}",
-         f"stack_name={name}", f"artifact_bucket={name}", "data.rows=1000"],
+         f"stack_name={name}", f"artifact_bucket={name}", "inputs.data.generate.rows=1000"],
     )  # fmt: skip
     harness.aws, harness.bucket, harness.stack = aws, name, name
     harness.client = lambda service: boto3.client(

@@ -38,7 +38,7 @@ def local(tmp_path, docker_client):
         started.append(aws)
         name = f"{iam}-{uuid.uuid4().hex[:6]}"
         settings = [f"emulator.port={aws.endpoint_url.rsplit(':', 1)[1]}", f"emulator.iam={iam}",
-                    f"stack_name={name}", f"artifact_bucket={name}", "data.rows=500", *more]  # fmt: skip
+                    f"stack_name={name}", f"artifact_bucket={name}", "inputs.data.generate.rows=500", *more]  # fmt: skip
         harness = harness_cli(tmp_path / f"home-{iam}", settings, env=env)
         harness.s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="us-east-1")
         return harness

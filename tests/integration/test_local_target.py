@@ -23,7 +23,8 @@ def harness(local_aws, job_image, tmp_path_factory):
     """Runs the CLI against the session's local AWS, with records in a scratch home."""
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     run = harness_cli(
-        tmp_path_factory.mktemp("mlharness-home"), stack_settings(local_aws, name, "data.rows=2000")
+        tmp_path_factory.mktemp("mlharness-home"),
+        stack_settings(local_aws, name, "inputs.data.generate.rows=2000"),
     )
     run.bucket = run.stack = name
     run.s3 = boto3.client("s3", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
@@ -174,7 +175,7 @@ def test_run_as_scheduled_without_a_schedule_is_one_line(harness):
 
 def test_the_quality_gate_fails_a_run_below_the_threshold(harness):
     result = harness(
-        "run", "--target", "local", "--pipeline", "training", extra=("pipelines.training.threshold=0.99",)
+        "run", "--target", "local", "--pipeline", "training", extra=("settings.training.threshold=0.99",)
     )
 
     assert result.returncode == 1
@@ -247,7 +248,7 @@ def test_detach_returns_once_the_execution_has_started(harness, local_aws):
 
 def test_the_tuning_stage_trains_through_a_tuning_job_and_publishes_the_best_model(harness, local_aws):
     tuning = (
-        "pipelines.training.tuning={strategy: Random, max_jobs: 3, max_parallel: 2, "
+        "settings.training.tuning={strategy: Random, max_jobs: 3, max_parallel: 2, "
         "objective: {metric: 'train:log_loss', type: Minimize}, "
         "ranges: {C: {min: 0.01, max: 10, scaling: Logarithmic}}}"
     )

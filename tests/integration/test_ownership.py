@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 def own(tmp_path, job_image):
     """A port and state dir of this test's own, and the CLI pointed at them."""
     port, state = free_port(), tmp_path / "state"
-    settings = [f"emulator.port={port}", f"emulator.state_dir={state}", "data.rows=1000"]
+    settings = [f"emulator.port={port}", f"emulator.state_dir={state}", "inputs.data.generate.rows=1000"]
 
     def command(*args: str) -> list[str]:
         return [sys.executable, "-m", "harness", *args, *[x for s in settings for x in ("--set", s)]]

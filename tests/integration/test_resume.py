@@ -118,7 +118,7 @@ def harness(cached_aws, job_image, team, tmp_path):
     name = f"resume-{uuid.uuid4().hex[:6]}"
     run = harness_cli(
         tmp_path / "home",
-        stack_settings(cached_aws, name, MODULES, "data.rows=300"),
+        stack_settings(cached_aws, name, MODULES, "inputs.data.generate.rows=300"),
         env={"PYTHONPATH": str(team)},
     )
     run.bucket = name

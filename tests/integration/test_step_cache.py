@@ -286,7 +286,9 @@ def test_the_local_target_serves_an_unchanged_run_from_the_cache_and_reruns_from
     cached_aws, job_image, tmp_path
 ):
     name = unique("cached-run")
-    harness = harness_cli(tmp_path / "home", stack_settings(cached_aws, name, "data.rows=500"))
+    harness = harness_cli(
+        tmp_path / "home", stack_settings(cached_aws, name, "inputs.data.generate.rows=500")
+    )
     run = ("run", "--target", "local", "--pipeline", "training")
 
     cold = harness(*run)
@@ -305,7 +307,7 @@ def test_the_local_target_serves_an_unchanged_run_from_the_cache_and_reruns_from
     ]
     assert [e["outcome"] for e in records[-1]["cache"]] == ["hit", "hit", "hit"]
 
-    changed = harness(*run, extra=("pipelines.training.hyperparameters.C=0.5",))
+    changed = harness(*run, extra=("settings.training.hyperparameters.C=0.5",))
     assert changed.returncode == 0, changed.stdout[-3000:] + changed.stderr[-2000:]
     lines = [line for line in changed.stdout.splitlines() if line.startswith("step cache: job")]
     assert lines[0].endswith("-preprocess served from job " + served[0][1])

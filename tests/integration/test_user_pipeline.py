@@ -57,10 +57,12 @@ def test_the_users_pipeline_is_listed_runs_and_writes_its_output(harness, local_
     listed = harness("pipelines")
     assert listed.returncode == 0, listed.stderr
     assert "profile: column statistics of the input data" in listed.stdout
-    assert "pipelines.profile.min_rows: 100" in listed.stdout
+    assert "settings.profile.min_rows: 100" in listed.stdout
     assert "  names profile-*; creates processing-job" in listed.stdout
 
-    result = harness("run", "--target", "local", "--pipeline", "profile", extra=("data.rows=1200",))
+    result = harness(
+        "run", "--target", "local", "--pipeline", "profile", extra=("inputs.data.generate.rows=1200",)
+    )
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "| profile: 1200 rows, 9 columns" in result.stdout  # the job's own log line
@@ -141,7 +143,7 @@ def test_a_job_whose_code_raises_fails_the_run_in_one_stderr_line(harness, docke
         "local",
         "--pipeline",
         "profile",
-        extra=("data.rows=1200", "pipelines.profile.min_rows=5000"),
+        extra=("inputs.data.generate.rows=1200", "settings.profile.min_rows=5000"),
     )
 
     assert result.returncode == 1

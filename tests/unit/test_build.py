@@ -46,7 +46,7 @@ def test_definitions_leave_deploy_and_run_time_values_open():
 
 def test_the_quality_gate_compares_the_configured_metric():
     definition = json.loads(
-        build.render(config.load("local", ["pipelines.training.quality_metric=f1"]))["training.asl.json"]
+        build.render(config.load("local", ["settings.training.quality_metric=f1"]))["training.asl.json"]
     )
     rule = definition["States"]["QualityGate"]["Choices"][0]
     assert rule["Variable"] == "$.evaluation.metrics.f1"
@@ -118,7 +118,7 @@ def test_inference_names_everything_from_the_execution_name():
 
 
 TUNING = (
-    "pipelines.training.tuning={strategy: Random, max_jobs: 4, max_parallel: 2, "
+    "settings.training.tuning={strategy: Random, max_jobs: 4, max_parallel: 2, "
     "objective: {metric: 'train:log_loss', type: Minimize}, "
     "ranges: {C: {min: 0.01, max: 10, scaling: Logarithmic}, max_iter: [100, 300]}}"
 )
@@ -156,7 +156,7 @@ def test_the_tuning_stage_tunes_then_carries_the_best_jobs_model_on():
 
 def test_a_run_with_tuning_leaves_the_tuned_hyperparameters_to_the_tuning_job():
     from pipelines import training
-    from pipelines.contract import sample_context
+    from mlharness.contract import sample_context
 
     settings = config.load("local", [TUNING])
     run = sample_context(training.PIPELINE, settings.settings["training"])
@@ -190,4 +190,4 @@ def test_a_run_with_tuning_leaves_the_tuned_hyperparameters_to_the_tuning_job():
 )
 def test_bad_tuning_settings_are_refused_at_load(tuning, message):
     with pytest.raises(config.ConfigError, match=message):
-        config.load("local", [f"pipelines.training.tuning={tuning}"])
+        config.load("local", [f"settings.training.tuning={tuning}"])

@@ -11,18 +11,20 @@ import textwrap
 import pytest
 import yaml
 
-from harness import build, config
+from harness import build, config, pipeline_modules
 from harness.errors import HarnessError
-from pipelines import endpoint, inference, registry, training
-from pipelines.checks import check_definition, used_kinds
-from pipelines.contract import BuildContext, ContractError, check_registry, sample_context
+from mlharness.checks import check_definition, used_kinds
+from mlharness.contract import BuildContext, ContractError, check_registry, sample_context
+from pipelines import endpoint, inference, training
+from tests import ROOT
+from tests.projects import write_project
 
 SCORING = '''
 """A user's pipeline: inference, renamed, with a processing step of its own."""
 import dataclasses
 
-from pipelines import inference, tasks
-from pipelines.contract import BuildContext
+from mlharness import BuildContext
+from pipelines import inference
 
 
 def definition(build: BuildContext) -> dict:
@@ -38,11 +40,13 @@ PIPELINE = dataclasses.replace(
 
 
 @pytest.fixture
-def scoring_module(tmp_path, monkeypatch):
-    """A pipeline module outside the repository, registered by configuration alone."""
+def scoring_project(tmp_path):
+    """A project whose own pipeline file sits beside the repository's example pipelines."""
     (tmp_path / "team_scoring.py").write_text(textwrap.dedent(SCORING))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield "team_scoring"
+    yield write_project(
+        tmp_path,
+        pipelines=["pipelines.training", "pipelines.inference", "pipelines.endpoint", "team_scoring.py"],
+    )
     sys.modules.pop("team_scoring", None)
 
 
@@ -56,8 +60,8 @@ def _checked(pipeline, mutate=None, settings=None):
 
 
 def test_the_registry_orders_consumers_after_producers():
-    reversed_modules = ["pipelines.endpoint", "pipelines.inference", "pipelines.training"]
-    ordered = registry._in_dependency_order([registry._pipeline_of(m) for m in reversed_modules])
+    reversed_modules = ("pipelines.endpoint", "pipelines.inference", "pipelines.training")
+    ordered = pipeline_modules.load(ROOT, reversed_modules)
     assert [p.name for p in ordered][0] == "training"
 
 
@@ -81,11 +85,32 @@ def test_registry_refusals_are_one_line(pipelines, message):
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
-def test_a_module_without_a_pipeline_is_named(tmp_path, monkeypatch):
+def test_a_module_without_a_pipeline_is_named(tmp_path):
     (tmp_path / "empty_module.py").write_text("X = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ContractError, match="'empty_module' defines no PIPELINE"):
-        registry.load(["empty_module"])
+        pipeline_modules.load(tmp_path, ("empty_module",))
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("def broken(:\n", r"SyntaxError: invalid syntax \(bad_module.py, line 1\)"),
+        (
+            "raise RuntimeError('no database here')\n",
+            r"RuntimeError: no database here \(bad_module.py, line 1\)",
+        ),
+        (
+            "import no_such_package_anywhere\n",
+            "ModuleNotFoundError: No module named 'no_such_package_anywhere'",
+        ),
+    ],
+)
+def test_a_module_that_fails_to_import_is_one_line_naming_where(tmp_path, source, message):
+    (tmp_path / "bad_module.py").write_text(source)
+    with pytest.raises(ContractError, match=message) as raised:
+        pipeline_modules.load(tmp_path, ("bad_module",))
+    assert "\n" not in str(raised.value)
+    sys.modules.pop("bad_module", None)
 
 
 @pytest.mark.parametrize("pipeline", [training.PIPELINE, inference.PIPELINE, endpoint.PIPELINE])
@@ -163,11 +188,8 @@ def test_a_definition_that_does_not_validate_fails_the_build_offline():
         build.checked_definition(settings, broken)
 
 
-def test_a_pipeline_registered_by_configuration_is_built_deployed_and_scoped(tmp_path, scoring_module):
-    (tmp_path / "local.yaml").write_text(
-        (config.CONFIG_DIR / "local.yaml").read_text() + f"pipeline_modules: [{scoring_module}]\n"
-    )
-    settings = config.load("local", config_dir=tmp_path)
+def test_a_pipeline_file_of_the_project_is_built_deployed_and_scoped(scoring_project):
+    settings = config.load("local", project=scoring_project)
     assert settings.pipeline_names() == ["training", "inference", "endpoint", "scoring"]
 
     files = build.render(settings)

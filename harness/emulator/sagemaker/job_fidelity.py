@@ -4,7 +4,12 @@ limits). Each finding is (kind, sentence); harness.emulator.fidelity keeps them.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from typing import Any
+
+# Where SageMaker pulls job and serving images from: an ECR repository (any account and region).
+ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 
 # Where each kind of request names KMS keys.
 KMS_KEYS = {
@@ -103,6 +108,19 @@ def endpoint_findings(config: dict[str, Any]) -> list[tuple[str, str]]:
             )
     findings += _kms("endpoint", config)
     return findings
+
+
+def image_findings(image: str | None, local_registries: Collection[str]) -> list[tuple[str, str]]:
+    """An image SageMaker could not pull: not in ECR (the local AWS's ECR counts as ECR)."""
+    if not image or ECR_IMAGE.match(image) or image.split("/", 1)[0] in local_registries:
+        return []
+    return [
+        (
+            "image",
+            f"image {image} is not in ECR: SageMaker runs images from ECR repositories only "
+            "(push it to ECR; the harness's deploy does so with the project's images)",
+        )
+    ]
 
 
 def kms_keys(kind: str, request: dict[str, Any]) -> list[tuple[str, str]]:

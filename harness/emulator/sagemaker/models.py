@@ -23,7 +23,7 @@ from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ResourceInUseException, ResourceNotFound, ValidationError
 from moto.sagemaker.models import SageMakerModelBackend
 
-from harness.emulator import job_events
+from harness.emulator import containers, job_events
 from harness.emulator.fidelity import JOURNAL
 from harness.emulator.sagemaker import contract, job_fidelity, tuning
 from harness.emulator.sagemaker.logs import JobLog
@@ -417,7 +417,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
     def _bring_into_service(self, endpoint: Any, config: Any, variant: dict, spec: JobSpec) -> None:
         described = {"ProductionVariants": config.production_variants, "KmsKeyId": config.kms_key_id}
-        for kind, message in job_fidelity.endpoint_findings(described):
+        image = (spec.model_container or {}).get("Image")
+        findings = job_fidelity.endpoint_findings(described)
+        findings += job_fidelity.image_findings(image, containers.local_registries())
+        for kind, message in findings:
             JOURNAL.note(spec.name, kind, message, of_job=False)
         stream = f"{variant['VariantName']}/i-local-{int(utcnow().timestamp())}"
         log = JobLog(self.account_id, self.region_name, "endpoint", spec.name, stream=stream)
@@ -572,7 +575,9 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         try:
             model = self._models.get(spec.request.get("ModelName", "")) if spec.kind == "transform" else None
             vpc = {"VpcConfig": getattr(model, "vpc_config", None)}
-            for kind, message in job_fidelity.job_findings(spec.kind, spec.request, vpc):
+            findings = job_fidelity.job_findings(spec.kind, spec.request, vpc)
+            findings += job_fidelity.image_findings(_image_of(spec), containers.local_registries())
+            for kind, message in findings:
                 JOURNAL.note(spec.name, kind, message)
         except Exception:  # a gap in the report, not a job that hangs
             log.exception("the fidelity findings of job %s could not be noted", spec.name)
@@ -662,6 +667,14 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 f"{_KIND_TITLE[kind]} job names must be unique within an AWS account and region, "
                 f"and a {kind} job with this name already exists ({jobs[name].arn})"
             )
+
+
+def _image_of(spec: JobSpec) -> str | None:
+    if spec.kind == "transform":
+        return (spec.model_container or {}).get("Image")
+    if spec.kind == "training":
+        return (spec.request.get("AlgorithmSpecification") or {}).get("TrainingImage")
+    return (spec.request.get("AppSpecification") or {}).get("ImageUri")
 
 
 def _set_status(kind: str, job: Any, status: str) -> None:
