@@ -45,7 +45,7 @@ def code_bundle(root: Path, importable: Sequence[str] = ()) -> bytes:
     bundle as they import."""
     from harness import pipeline_modules
 
-    pipeline_modules.importable(root)
+    pipeline_modules.importable(root, importable)
     files: dict[str, Path] = {}
     for name in sorted(set(importable)):
         for arcname, path in _importable_sources(name).items():

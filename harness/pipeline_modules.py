@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import one_line
@@ -17,49 +18,76 @@ from mlharness.contract import ContractError, Pipeline, check_registry
 
 
 def load(root: Path, modules: tuple[str, ...]) -> list[Pipeline]:
-    importable(root)
+    importable(root, modules)
     pipelines = [_pipeline_of(root, module) for module in dict.fromkeys(modules)]
     check_registry(pipelines)
     return _in_dependency_order(pipelines)
 
 
-_ACTIVE: list[Path] = []  # the project whose folder this process put on the import path
+_ADDED: list[Path] = []  # project folders this process put on the import path
 
 
-def importable(root: Path) -> None:
-    """Put the project first on the import path. A process that loads several projects (a test
-    session) forgets what it imported from the one before, and modules of the names this one
-    has that were imported from elsewhere."""
+def importable(root: Path, names: Sequence[str] = ()) -> None:
+    """Put the project first on the import path, so that its modules (`names`, and whatever is
+    at the top of its folder) import from it. A process that loads several projects (a test
+    session) forgets, of those names, what it imported from anywhere else."""
     root = Path(root).resolve()
-    for earlier in [p for p in _ACTIVE if p != root]:
-        _ACTIVE.remove(earlier)
+    for earlier in [p for p in _ADDED if p != root]:
+        _ADDED.remove(earlier)
         if str(earlier) in sys.path:
             sys.path.remove(str(earlier))
-        _forget(lambda name, location, earlier=earlier: location.is_relative_to(earlier))
     if str(root) in sys.path:
         sys.path.remove(str(root))
+    else:
+        _ADDED.append(root)
     sys.path.insert(0, str(root))
-    if root not in _ACTIVE:
-        _ACTIVE.append(root)
     importlib.invalidate_caches()
-
-    def shadowed(name: str, location: Path) -> bool:
-        top = name.partition(".")[0]
-        ours = (root / top / "__init__.py").is_file() or (root / f"{top}.py").is_file()
-        return ours and not location.is_relative_to(root)
-
-    _forget(shadowed)
-
-
-def _forget(which) -> None:
+    ours = _top_level_names(root)
+    wanted = ours | {name.partition(".")[0] for name in names}
     for name, module in list(sys.modules.items()):
+        top = name.partition(".")[0]
+        if top not in wanted:
+            continue
         location = _location(module)
-        if location is not None and which(name, location):
+        if location is None or location.is_relative_to(root):
+            continue
+        if top in ours or not _resolves_to(top, location):
             del sys.modules[name]
 
 
+def _resolves_to(top: str, location: Path) -> bool:
+    """Whether importing `top` now would find the module loaded from `location`."""
+    import importlib.machinery
+
+    spec = importlib.machinery.PathFinder.find_spec(top, sys.path)
+    if spec is None:
+        return False
+    origin = (
+        spec.origin
+        if spec.origin not in (None, "namespace")
+        else next(iter(spec.submodule_search_locations or []), None)
+    )
+    if origin is None:
+        return False
+    found = Path(origin).resolve()
+    package = found.parent if found.name == "__init__.py" else found
+    return location == found or location.is_relative_to(package)
+
+
+def _top_level_names(root: Path) -> set[str]:
+    """The packages (folders with __init__.py) and modules at the top of a project's folder."""
+    return {p.name for p in root.iterdir() if (p / "__init__.py").is_file()} | {
+        p.stem for p in root.glob("*.py")
+    }
+
+
 def _location(module) -> Path | None:
-    found = getattr(module, "__file__", None) or next(iter(getattr(module, "__path__", None) or []), None)
+    found = getattr(module, "__file__", None)
+    if not found:
+        try:
+            found = next(iter(getattr(module, "__path__", None) or []), None)
+        except (KeyError, TypeError):  # a namespace package whose parent was forgotten
+            return None
     return Path(found).resolve() if found else None
 
 
