@@ -52,7 +52,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from harness import config as harness_config
-    from harness import images, runs, targets
+    from harness import images, inputs, runs, targets
     from harness.emulator import LocalAWS
     from pipelines import data as pipeline_data
 
@@ -60,7 +60,7 @@ def main() -> int:
     os.environ["MLHARNESS_HOME"] = str(work / "home")
     setup = {}
     started = time.perf_counter()
-    # as the local target runs it (config/local.yaml): step cache on, IAM evaluated soft
+    # as the local target runs it (mlharness.yaml's local environment): step cache on, IAM evaluated soft
     aws = LocalAWS(state_dir=work / "aws", cache=True, iam="soft").start()
     setup["start the local AWS"] = time.perf_counter() - started
     try:
@@ -73,13 +73,14 @@ def main() -> int:
         for size in args.sizes:
             data_file = pipeline_data.generate(work / f"data-{size}" / "census.csv", size, seed=7)
             config = harness_config.load(
-                "local", [f"emulator.port={port}", "stack_name=bench", "artifact_bucket=bench-artifacts",
-                          f"data.source={data_file}"],
+                "local", [f"emulator.port={port}", "stack_name=bench", "artifact_bucket=bench-artifacts"],
+                project=ROOT, inputs={"data": data_file},
             )  # fmt: skip
             target = targets.LocalTarget(config, log=lambda line: None)
             target.prepare()
             started = time.perf_counter()
-            deployment = runs.prepare(config, target, data_file, report=lambda line: None)
+            given = inputs.checked(config, list(config.pipelines))
+            deployment = runs.prepare(config, target, given, report=lambda line: None)
             setup[f"deploy + upload data ({size} rows)"] = time.perf_counter() - started
             sagemaker_pipeline = SageMakerPipeline(aws, image, deployment, size)
             times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
@@ -204,7 +205,7 @@ class SageMakerPipeline:
         self.image = image
         self.bucket = deployment.config.artifact_bucket
         self.code_uri = deployment.code.uri
-        self.data_uri = deployment.data.uri
+        self.data_uri = deployment.inputs["data"].uri
         self.size = size
         # Local mode moves data on the host and the toolkit fetches code from inside the
         # container: both must reach the local AWS, so use the job network's gateway.

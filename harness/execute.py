@@ -14,12 +14,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from mlharness import kinds
+
 POLL_S = 2.0  # AWS throttles GetExecutionHistory; a target may poll faster (the local one does)
-JOB_LOG_GROUPS = {
-    "createProcessingJob": ("/aws/sagemaker/ProcessingJobs", "ProcessingJobArn"),
-    "createTrainingJob": ("/aws/sagemaker/TrainingJobs", "TrainingJobArn"),
-    "createTransformJob": ("/aws/sagemaker/TransformJobs", "TransformJobArn"),
-}
+# The jobs whose containers log: Step Functions action -> the kind.
+LOGGING_JOBS = {kind.integration: kind for kind in kinds.JOBS if kind.containers}
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
@@ -127,23 +126,23 @@ class Watcher:
 
     def _on_job_submitted(self, details: dict) -> None:
         action = details.get("resource", "").removesuffix(".sync")
-        if details.get("resourceType") != "sagemaker" or action not in JOB_LOG_GROUPS:
+        if details.get("resourceType") != "sagemaker" or action not in LOGGING_JOBS:
             return
-        group, arn_key = JOB_LOG_GROUPS[action]
-        arn = str(_json_object(details.get("output")).get(arn_key, ""))
+        kind = LOGGING_JOBS[action]
+        arn = str(_json_object(details.get("output")).get(kind.arn_member, ""))
         job = arn.rsplit("/", 1)[-1]
         if job:
             self.report(f"   job {job}: InProgress")
-            self._tails[job] = _LogTail(group, job)
+            self._tails[job] = _LogTail(kind.log_group, job)
 
     def _on_job_ended(self, output: str | None) -> None:
         description = _json_object(output)
-        for kind in ("ProcessingJob", "TrainingJob", "TransformJob"):
-            name = description.get(f"{kind}Name")
+        for kind in LOGGING_JOBS.values():
+            name = description.get(kind.name_member)
             if name:
                 self._poll_logs()
                 self._tails.pop(name, None)
-                self.report(f"   job {name}: {description.get(f'{kind}Status')}")
+                self.report(f"   job {name}: {description.get(kind.status_member)}")
 
     # -- logs -----------------------------------------------------------------
     def _poll_logs(self) -> None:
@@ -180,7 +179,7 @@ class _LogTail:
 def run_logs(logs, run_id: str) -> dict[str, list[str]]:
     """Every job log of a run (its job names start with the run id), stream by stream."""
     found: dict[str, list[str]] = {}
-    for group, _ in JOB_LOG_GROUPS.values():
+    for group in (kind.log_group for kind in LOGGING_JOBS.values()):
         try:
             streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{run_id}-")[
                 "logStreams"
@@ -243,11 +242,7 @@ def root_error(cause: str | None) -> tuple[str | None, str]:
     line of its log, `exit code N`, or `killed: out of memory`; for other causes, their text."""
     described = _json_object(cause)
     job = next(
-        (
-            described[k]
-            for k in ("TrainingJobName", "ProcessingJobName", "TransformJobName")
-            if k in described
-        ),
+        (described[k] for k in (kind.name_member for kind in LOGGING_JOBS.values()) if k in described),
         None,
     )
     reason = described.get("FailureReason") if described else None

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import yaml
 
+from mlharness import kinds
 from mlharness.checks import KIND_ACTIONS, used_kinds
 from mlharness.contract import INSTANCE_KINDS, Pipeline
 from mlharness.tasks import image_logical_id, image_placeholders
@@ -25,9 +26,9 @@ CREATE_ROLE = "CreateSageMakerRole"
 SAGEMAKER_ROLE_ARN = {
     "Fn::If": [CREATE_ROLE, {"Fn::GetAtt": ["SageMakerRole", "Arn"]}, {"Ref": "SageMakerRoleArn"}]
 }
-# Kinds whose create call passes the jobs' role to SageMaker.
-PASSES_ROLE = {"processing-job", "training-job", "hyper-parameter-tuning-job", "model"}
-JOB_KINDS = {"processing-job", "training-job", "hyper-parameter-tuning-job", "transform-job"}  # .sync
+# Kinds whose create call passes the jobs' role to SageMaker; kinds that run as jobs (.sync).
+PASSES_ROLE = {kind.resource for kind in kinds.KINDS.values() if kind.role}
+JOB_KINDS = {kind.resource for kind in kinds.JOBS}
 SAGEMAKER_ARN = "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}"
 
 

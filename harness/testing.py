@@ -39,14 +39,12 @@ from pathlib import Path
 
 import pytest
 
+from mlharness import kinds
+
 REGION = "us-east-1"
 POLL_S = 0.1
-# The SageMaker job each `.sync` task runs: resource action -> (Describe call, name field).
-_JOB_DESCRIBES = {
-    "createProcessingJob": ("describe_processing_job", "ProcessingJobName"),
-    "createTrainingJob": ("describe_training_job", "TrainingJobName"),
-    "createTransformJob": ("describe_transform_job", "TransformJobName"),
-}
+# The SageMaker job each `.sync` task runs, by its resource action.
+_JOBS = {kind.integration: kind for kind in kinds.JOBS}
 
 
 def pytest_configure(config) -> None:
@@ -207,20 +205,28 @@ class Pipelines:
                 continue
             details = event["taskSubmittedEventDetails"]
             action = details.get("resource", "").removesuffix(".sync")
-            if details.get("resourceType") != "sagemaker" or action not in _JOB_DESCRIBES:
+            if details.get("resourceType") != "sagemaker" or action not in _JOBS:
                 continue
-            describe, name_field = _JOB_DESCRIBES[action]
+            kind = _JOBS[action]
             submitted = json.loads(details.get("output") or "{}")
             arn = next((v for k, v in submitted.items() if k.endswith("Arn")), "")
             if not arn:
                 continue  # a mocked state: no job was created
             try:
-                answer = getattr(sagemaker, describe)(**{name_field: arn.rsplit("/", 1)[-1]})
+                describe = getattr(sagemaker, _snake(kind.operation("Describe")))
+                answer = describe(**{kind.name_member: arn.rsplit("/", 1)[-1]})
             except sagemaker.exceptions.ClientError:
                 continue  # a mocked state's job never existed
             answer.pop("ResponseMetadata", None)
             jobs[state] = answer
         return jobs
+
+
+def _snake(operation: str) -> str:
+    """boto3's method name of an operation: DescribeTrainingJob -> describe_training_job."""
+    import botocore
+
+    return botocore.xform_name(operation)
 
 
 def _wait(sfn, execution_arn: str, timeout: float) -> dict:

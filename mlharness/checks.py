@@ -19,48 +19,39 @@ from collections.abc import Iterator, Mapping
 from mlharness.contract import ContractError, Pipeline, RunContext
 from mlharness.definitions import arguments as _task_arguments
 from mlharness.definitions import states as _states
+from mlharness.kinds import ENDPOINT, ENDPOINT_CONFIG, JOBS, KINDS, MODEL
 
 # What each kind's IAM statements grant, on <kind>/<prefix>-* only.
 KIND_ACTIONS = {
-    "processing-job": ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob"),
-    "training-job": ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"),
-    "hyper-parameter-tuning-job": (
-        "CreateHyperParameterTuningJob",
-        "DescribeHyperParameterTuningJob",
-        "StopHyperParameterTuningJob",
-    ),
-    "transform-job": ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob"),
-    "model": ("CreateModel", "DescribeModel", "DeleteModel"),
+    **{
+        kind.resource: tuple(kind.operation(verb) for verb in ("Create", "Describe", "Stop")) for kind in JOBS
+    },
+    MODEL.resource: ("CreateModel", "DescribeModel", "DeleteModel"),
     # CreateEndpoint and UpdateEndpoint are authorised on the endpoint config as well
-    "endpoint-config": (
+    ENDPOINT_CONFIG.resource: (
         "CreateEndpointConfig",
         "DescribeEndpointConfig",
         "DeleteEndpointConfig",
         "CreateEndpoint",
         "UpdateEndpoint",
     ),
-    "endpoint": ("CreateEndpoint", "DescribeEndpoint", "UpdateEndpoint", "DeleteEndpoint", "InvokeEndpoint"),
+    ENDPOINT.resource: (
+        "CreateEndpoint",
+        "DescribeEndpoint",
+        "UpdateEndpoint",
+        "DeleteEndpoint",
+        "InvokeEndpoint",
+    ),
 }
-# The name field of each kind in SageMaker's API.
-NAME_FIELDS = {
-    "ProcessingJobName": "processing-job",
-    "TrainingJobName": "training-job",
-    "HyperParameterTuningJobName": "hyper-parameter-tuning-job",
-    "TransformJobName": "transform-job",
-    "ModelName": "model",
-    "EndpointConfigName": "endpoint-config",
-    "EndpointName": "endpoint",
-}
+# The name member of each kind in SageMaker's API.
+NAME_FIELDS = {kind.name_member: kind.resource for kind in KINDS.values()}
 # Step Functions' optimised SageMaker integrations: the names each one's IAM action is authorised on.
 OPTIMISED = {
-    "createProcessingJob": ("ProcessingJobName",),
-    "createTrainingJob": ("TrainingJobName",),
-    "createHyperParameterTuningJob": ("HyperParameterTuningJobName",),
-    "createTransformJob": ("TransformJobName",),
-    "createModel": ("ModelName",),
-    "createEndpointConfig": ("EndpointConfigName",),
-    "createEndpoint": ("EndpointName", "EndpointConfigName"),
-    "updateEndpoint": ("EndpointName", "EndpointConfigName"),
+    **{kind.integration: (kind.name_member,) for kind in JOBS},
+    MODEL.integration: (MODEL.name_member,),
+    ENDPOINT_CONFIG.integration: (ENDPOINT_CONFIG.name_member,),
+    ENDPOINT.integration: (ENDPOINT.name_member, ENDPOINT_CONFIG.name_member),
+    "updateEndpoint": (ENDPOINT.name_member, ENDPOINT_CONFIG.name_member),
 }
 _RESOURCE = re.compile(
     r"^arn:[^:]+:states:::(?P<sdk>aws-sdk:)?(?P<service>sagemaker|sagemakerruntime):"

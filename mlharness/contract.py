@@ -14,28 +14,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlharness import kinds
+
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
 # No '-' in a prefix: an IAM pattern `score-*` would also match every name of a pipeline
 # prefixed `score-x`, so prefixes with hyphens could not be kept apart.
 PREFIX = re.compile(r"^[a-z][a-z0-9]{1,19}$")
 
-# The SageMaker resource types a pipeline may create, as IAM's ARNs name them.
-KINDS = (
-    "processing-job",
-    "training-job",
-    "hyper-parameter-tuning-job",
-    "transform-job",
-    "model",
-    "endpoint-config",
-    "endpoint",
-)
-# Kinds whose jobs run on instances the stack's parameters size (<Kind>InstanceType).
+# The SageMaker resource types a pipeline may create, as IAM's ARNs name them (mlharness.kinds).
+KINDS = tuple(kinds.KINDS)
+# Kinds whose jobs run on instances the stack's parameters size (<Kind>InstanceType): a job's
+# from the service model's enum of its instance types; an endpoint's its variants'.
 INSTANCE_KINDS = {
-    "processing-job": "Processing",
-    "training-job": "Training",
-    "hyper-parameter-tuning-job": "Training",  # its training jobs
-    "transform-job": "Transform",
-    "endpoint": "Endpoint",
+    **{kind.resource: kind.instance_type_enum.removesuffix("InstanceType") for kind in kinds.JOBS},
+    kinds.ENDPOINT.resource: "Endpoint",
 }
 
 

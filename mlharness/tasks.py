@@ -21,6 +21,7 @@ import re
 
 from stepfunctions import steps
 
+from mlharness import kinds
 from mlharness.contract import ContractError
 from mlharness.definitions import states
 
@@ -319,19 +320,6 @@ def batch_transform(state_id: str, job_name, model_name, input_uri, output_uri, 
     )
 
 
-# Where each SageMaker job takes a KMS key: (path to the block, field) for volumes and outputs.
-_KMS_FIELDS = {
-    "createProcessingJob": [
-        (("ProcessingResources", "ClusterConfig"), "VolumeKmsKeyId"),
-        (("ProcessingOutputConfig",), "KmsKeyId"),
-    ],
-    "createTrainingJob": [(("ResourceConfig",), "VolumeKmsKeyId"), (("OutputDataConfig",), "KmsKeyId")],
-    "createTransformJob": [(("TransformResources",), "VolumeKmsKeyId"), (("TransformOutput",), "KmsKeyId")],
-    "createHyperParameterTuningJob": [
-        (("TrainingJobDefinition", "ResourceConfig"), "VolumeKmsKeyId"),
-        (("TrainingJobDefinition", "OutputDataConfig"), "KmsKeyId"),
-    ],
-}
 _SAGEMAKER_TASK = re.compile(r"^arn:[^:]+:states:::sagemaker:(?P<action>[A-Za-z]+)(?:\.sync)?$")
 
 
@@ -343,9 +331,9 @@ def with_kms_key(definition: dict) -> dict:
     encrypted = copy.deepcopy(definition)
     for name, state in states(encrypted):
         match = _SAGEMAKER_TASK.match(str(state.get("Resource", "")))
-        fields = _KMS_FIELDS.get(match["action"], []) if match and state.get("Type") == "Task" else []
-        for path, field in fields:
-            _set_kms_field(name, state, path, field)
+        kind = kinds.by_integration(match["action"]) if match and state.get("Type") == "Task" else None
+        for path in (kind.volume_kms_key, kind.output_kms_key) if kind else ():
+            _set_kms_field(name, state, path[:-1], path[-1])
     return encrypted
 
 

@@ -5,7 +5,7 @@
 #   usage: scripts/check-templates.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf build
+rm -rf .mlharness/build
 .venv/bin/python -m harness build --env local >/dev/null
 .venv/bin/python -m harness build --env prod --set aws.kms_key_id=alias/mlharness >/dev/null
 .venv/bin/tox -e checkov

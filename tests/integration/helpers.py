@@ -93,9 +93,10 @@ def census_csv(rows: int, seed: int = 11) -> bytes:
     return census.generate(rows, seed).to_csv(index=False).encode()
 
 
-def harness_cli(home, settings: list[str], env: dict | None = None):
-    """A runner of `python -m harness ARGS --set SETTING ...` from the project's folder, with run
-    records under `home`; `run(..., extra=(...))` adds settings, `run(..., env={...})` variables."""
+def harness_cli(home, settings: list[str], env: dict | None = None, project=None):
+    """A runner of `python -m harness ARGS --set SETTING ...` from a project's folder (this
+    repository's unless given), with run records under `home`; `run(..., extra=(...))` adds
+    settings, `run(..., env_extra={...})` variables, `run(..., project=DIR)` another project."""
     import os
     import subprocess
     import sys
@@ -103,12 +104,12 @@ def harness_cli(home, settings: list[str], env: dict | None = None):
     from tests import ROOT
 
     def run(
-        *args: str, extra: tuple[str, ...] = (), env_extra: dict | None = None
+        *args: str, extra: tuple[str, ...] = (), env_extra: dict | None = None, project=project
     ) -> subprocess.CompletedProcess:
         overrides = [item for setting in (*settings, *extra) for item in ("--set", setting)]
         return subprocess.run(
             [sys.executable, "-m", "harness", *args, *overrides],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
+            cwd=project or ROOT, capture_output=True, text=True, timeout=600,
             env={**os.environ, "MLHARNESS_HOME": str(home), **(env or {}), **(env_extra or {})},
         )  # fmt: skip
 

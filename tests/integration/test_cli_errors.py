@@ -29,7 +29,7 @@ def harness(*args: str, **env: str) -> subprocess.CompletedProcess:
     [
         (["run", "--target", "mars"], "error: unknown target 'mars': use --target local or --target aws ENV"),
         (["run", "--target", "aws"], "error: --target aws needs an environment name: --target aws dev"),
-        (["run", "--target", "aws", "nowhere"], "error: no configuration for environment 'nowhere'"),
+        (["run", "--target", "aws", "nowhere"], "no environment 'nowhere' under environments (known: dev,"),
         (
             ["run", "--set", "settings.training.threshold=7"],
             "settings.training.threshold: expected a number between 0 and 1",
@@ -48,8 +48,8 @@ def harness(*args: str, **env: str) -> subprocess.CompletedProcess:
             "error: no run training-20000101-000000-aaaaaa recorded for environment local",
         ),
         (
-            ["run", "--set", "data.source=/no/such/file.csv"],
-            "error: data file /no/such/file.csv does not exist",
+            ["run", "--input", "data=/no/such/file.csv"],
+            "error: input data: /no/such/file.csv does not exist",
         ),
     ],
 )
@@ -86,7 +86,7 @@ def test_an_unknown_pipeline_is_refused_naming_the_registered_ones():
 def test_a_data_file_without_the_columns_is_refused(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("age,education\n30,x\n")
-    result = harness("run", "--set", f"data.source={bad}", MLHARNESS_HOME=str(tmp_path))
+    result = harness("run", "--input", f"data={bad}", MLHARNESS_HOME=str(tmp_path))
     assert result.returncode == 1
     assert "lacks column(s) 'major industry code'" in result.stderr
 

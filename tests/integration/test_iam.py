@@ -21,7 +21,7 @@ from tests.integration.helpers import (
     wait_for_execution,
     wait_for_job,
 )
-from tests.integration.test_user_pipeline import MODULES, readme_files
+from tests.integration.test_user_pipeline import write_team_project
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ACCOUNT = "123456789012"
@@ -33,13 +33,13 @@ def local(tmp_path, docker_client):
     starts it and returns a harness that uses it."""
     started = []
 
-    def start(iam: str, *more: str, env: dict | None = None):
+    def start(iam: str, *more: str, project=None):
         aws = LocalAWS(port=free_port(), state_dir=tmp_path / f"state-{iam}", iam=iam).start()
         started.append(aws)
         name = f"{iam}-{uuid.uuid4().hex[:6]}"
         settings = [f"emulator.port={aws.endpoint_url.rsplit(':', 1)[1]}", f"emulator.iam={iam}",
-                    f"stack_name={name}", f"artifact_bucket={name}", "inputs.data.generate.rows=500", *more]  # fmt: skip
-        harness = harness_cli(tmp_path / f"home-{iam}", settings, env=env)
+                    f"stack_name={name}", f"artifact_bucket={name}", *more]  # fmt: skip
+        harness = harness_cli(tmp_path / f"home-{iam}", settings, project=project)
         harness.s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="us-east-1")
         return harness
 
@@ -49,7 +49,7 @@ def local(tmp_path, docker_client):
 
 
 def test_the_projects_own_pipelines_pass_under_strict(job_image, local):
-    harness = local("strict")
+    harness = local("strict", "inputs.data.generate.rows=500")
     result = harness("run", "--target", "local", "--strict-fidelity")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert re.search(r"training run \S+: SUCCEEDED", result.stdout)
@@ -62,24 +62,23 @@ SHARED = "team-shared-reports"
 
 @pytest.fixture(scope="module")
 def mistaken_team(tmp_path_factory):
-    """The README's team pipeline with a mistake its build cannot see: its job writes its output to
-    a team bucket of its own, which the jobs' role (the artifact bucket only) may not write."""
-    folder = tmp_path_factory.mktemp("mistaken-team")
-    for path, text in readme_files("team_profile/").items():
-        (folder / path).parent.mkdir(parents=True, exist_ok=True)
-        (folder / path).write_text(
-            text.replace('f"{run.prefix_uri}/profile"', f'f"s3://{SHARED}/{{run.run_id}}"')
-        )
-    assert f"s3://{SHARED}/" in (folder / "team_profile" / "pipeline.py").read_text()
+    """The documentation's team project with a mistake its build cannot see: its job writes its
+    output to a team bucket of its own, which the jobs' role (the artifact bucket only) may not write."""
+    folder = write_team_project(tmp_path_factory.mktemp("mistaken-team"))
+    pipeline = folder / "team_profile" / "pipeline.py"
+    pipeline.write_text(
+        pipeline.read_text().replace('f"{run.prefix_uri}/profile"', f'f"s3://{SHARED}/{{run.run_id}}"')
+    )
+    assert f"s3://{SHARED}/" in pipeline.read_text()
     return folder
 
 
 def test_soft_names_the_call_aws_would_deny_and_strict_fidelity_fails_the_run(
     job_image, mistaken_team, local
 ):
-    harness = local("soft", MODULES, env={"PYTHONPATH": str(mistaken_team)})
+    harness = local("soft", project=mistaken_team)
     harness.s3.create_bucket(Bucket=SHARED)  # it exists, locally as on AWS: only the role's policy is wrong
-    result = harness("run", "--target", "local", "--pipeline", "profile", "--strict-fidelity")
+    result = harness("run", "--target", "local", "--strict-fidelity")
     assert "profile run" in result.stdout and ": SUCCEEDED" in result.stdout  # it ran, locally
     summary = result.stdout.split("== summary", 1)[1]
     denied = re.search(
@@ -99,9 +98,9 @@ def test_soft_names_the_call_aws_would_deny_and_strict_fidelity_fails_the_run(
 
 
 def test_strict_fails_the_mistaken_pipeline_at_its_job_as_aws_would(job_image, mistaken_team, local):
-    harness = local("strict", MODULES, env={"PYTHONPATH": str(mistaken_team)})
+    harness = local("strict", project=mistaken_team)
     harness.s3.create_bucket(Bucket=SHARED)
-    result = harness("run", "--target", "local", "--pipeline", "profile")
+    result = harness("run", "--target", "local")
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: profile run") and "FAILED" in line

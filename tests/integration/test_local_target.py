@@ -61,7 +61,9 @@ def test_training_then_inference_prints_metrics_and_predictions(harness):
     assert training["status"] == inference["status"] == "SUCCEEDED"
     assert inference["consumed"] == {"model": training["run_id"]}
     assert training["produced"]["model"]["SampleUri"].endswith("/preprocess/sample/sample.csv")
-    assert training["data"]["sha256"] and training["code"]["sha256"] and training["image"]["id"]
+    assert training["inputs"]["data"]["sha256"] and training["code"]["sha256"]
+    assert training["images"]["job"]["id"] and "@sha256:" in training["images"]["job"]["reference"]
+    assert training["project"]["name"] == "mlharness" and training["project"]["git_revision"]
     assert [s["name"] for s in training["steps"]][:3] == ["Preprocess", "Train", "Evaluate"]
     assert training["metrics"]["roc_auc"] > 0.7
     sagemaker = boto3.client("sagemaker", endpoint_url=harness.s3.meta.endpoint_url, region_name="us-east-1")
@@ -152,7 +154,7 @@ def test_run_as_scheduled_starts_inference_with_the_rules_input_and_records_whos
     run_id = re.search(r"inference run (inference-\S+) SUCCEEDED", result.stdout).group(1)
     record = json.loads((harness.home / "runs" / "local" / f"{run_id}.json").read_text())
     assert record["consumed"] == {"model": published["RunId"]}
-    assert record["data"]["uri"] == f"s3://{harness.bucket}/incoming/"
+    assert record["inputs"]["schedule"]["uri"] == f"s3://{harness.bucket}/incoming/"
     assert record["outputs"]["model_artifact_uri"] == published["ModelArtifactUri"]
 
 

@@ -1,5 +1,5 @@
-"""`python -m harness run --resume RUN_ID` on the local target, with a user's two-step pipeline
-(profile, then check) kept outside the repository: a step that failed for a reason outside
+"""`mlharness run --resume RUN_ID` on the local target, with a team project's two-step pipeline
+(profile, then check): a step that failed for a reason outside
 the code is redriven (the steps that succeeded are not run again); a step whose code was
 fixed after the failure is run again in a new run linked to the first, the steps before it
 served from the step cache."""
@@ -15,10 +15,10 @@ import boto3
 import pytest
 
 from harness.emulator import LocalAWS, cache_api
-from tests.integration.helpers import harness_cli, stack_settings
+from tests.integration.helpers import census_csv, harness_cli, stack_settings
+from tests.projects import write_project
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-MODULES = "pipeline_modules=[team_checks.pipeline]"
 
 PIPELINE = '''
 """Profile the data, read a switch from the bucket, then check the profile."""
@@ -26,8 +26,7 @@ PIPELINE = '''
 from stepfunctions import steps
 from stepfunctions.inputs import ExecutionInput
 
-from pipelines import tasks
-from pipelines.contract import BuildContext, Outputs, Pipeline, RunContext
+from mlharness import BuildContext, Input, Outputs, Pipeline, RunContext, tasks
 
 DATA, OUTPUT = "/opt/ml/processing/input/data", "/opt/ml/processing/output"
 
@@ -54,7 +53,7 @@ def definition(build: BuildContext) -> dict:
 def execution_input(run: RunContext) -> dict:
     return {
         "ProfileJob": f"{run.run_id}-profile", "CheckJob": f"{run.run_id}-check",
-        "DataUri": run.data_uri, "CodeUri": run.code_uri,
+        "DataUri": run.inputs["data"], "CodeUri": run.code_uri,
         "ProfileUri": f"{run.prefix_uri}/profile", "CheckUri": f"{run.prefix_uri}/check",
         "Bucket": run.artifact_bucket,
         "CheckArguments": ["--switch", f"s3://{run.artifact_bucket}/switch"],
@@ -68,7 +67,7 @@ def outputs(execution_input: dict, output: dict) -> Outputs:
 PIPELINE = Pipeline(
     name="checks", prefix="checks", description="profile, then check", definition=definition,
     execution_input=execution_input, outputs=outputs, kinds=frozenset({"processing-job"}),
-    code=("team_checks",), takes_data=True,
+    code=("team_checks",), inputs=(Input("data"),),
 )
 '''
 
@@ -104,7 +103,8 @@ def cached_aws(tmp_path_factory, docker_client):
 
 @pytest.fixture
 def team(tmp_path):
-    folder = tmp_path / "team"
+    folder = write_project(tmp_path / "team", "inputs:\n  data: table.csv\n", ["team_checks/pipeline.py"], "checks")
+    (folder / "table.csv").write_bytes(census_csv(300))
     (folder / "team_checks").mkdir(parents=True)
     (folder / "team_checks" / "pipeline.py").write_text(PIPELINE)
     (folder / "team_checks" / "profile_job.py").write_text(PROFILE_JOB)
@@ -116,11 +116,7 @@ def team(tmp_path):
 def harness(cached_aws, job_image, team, tmp_path):
     cache_api.call(cached_aws.endpoint_url, "DELETE")  # each test starts from an empty step cache
     name = f"resume-{uuid.uuid4().hex[:6]}"
-    run = harness_cli(
-        tmp_path / "home",
-        stack_settings(cached_aws, name, MODULES, "inputs.data.generate.rows=300"),
-        env={"PYTHONPATH": str(team)},
-    )
+    run = harness_cli(tmp_path / "home", stack_settings(cached_aws, name), project=team)
     run.bucket = name
     run.s3 = boto3.client("s3", endpoint_url=cached_aws.endpoint_url, region_name="us-east-1")
     return run
@@ -137,7 +133,7 @@ def run_checks(harness, switch: bytes | None) -> subprocess.CompletedProcess:
         harness.s3.delete_object(Bucket=harness.bucket, Key="switch")
     else:
         harness.s3.put_object(Bucket=harness.bucket, Key="switch", Body=switch)
-    return harness("run", "--target", "local", "--pipeline", "checks")
+    return harness("run", "--target", "local")
 
 
 def test_a_run_that_failed_outside_a_job_is_redriven_from_the_failed_state(harness):

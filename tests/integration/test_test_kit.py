@@ -1,13 +1,12 @@
 """The test kit (harness.testing, a pytest plugin): the project's pipelines through it, the
-shipped mock configuration's test cases, and the README's test file in an empty project."""
+shipped mock configuration's test cases, and the documentation's test file run from a folder
+of its own against this repository's project."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from tests import ROOT
+from tests import ROOT, docs_examples
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -75,13 +74,12 @@ def test_an_endpoint_whose_model_fails_the_smoke_test_is_rolled_back(pipelines):
     ]
 
 
-def test_the_readme_test_file_passes_in_an_empty_project(pytester):
-    blocks = re.findall(
-        r"```python\n# test_my_pipelines.py\n(.*?)```", (ROOT / "README.md").read_text(), re.S
-    )
-    assert len(blocks) == 1
-    pytester.makepyfile(test_my_pipelines=blocks[0])
+def test_the_documented_test_file_passes_from_a_folder_of_its_own(pytester):
+    files = docs_examples.files("testing.md", "test_my_pipelines.py")
+    pytester.makepyfile(test_my_pipelines=files["test_my_pipelines.py"])
 
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=900)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-o", f"mlharness_project={ROOT}", timeout=900
+    )
 
     result.assert_outcomes(passed=2)

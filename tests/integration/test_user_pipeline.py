@@ -1,6 +1,6 @@
-"""A user's pipeline, as the README's "Add a pipeline" shows it: its files copied from the
-README into a folder outside the repository, registered by configuration alone, then
-run, shown, logged and deployed on both targets with no harness change."""
+"""A team's project, as the documentation's "A complete project" shows it: its files written
+from docs/pipelines.md into a folder of its own, then run, shown, logged and deployed on both
+targets with no harness change, and only its own pipeline in its stack."""
 
 from __future__ import annotations
 
@@ -11,40 +11,33 @@ import uuid
 import boto3
 import pytest
 
-from tests import ROOT
+from tests import docs_examples
 from tests.conftest import own_containers
-from tests.integration.helpers import harness_cli, stack_settings
+from tests.integration.helpers import census_csv, harness_cli, stack_settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-MODULES = "pipeline_modules=[team_profile.pipeline]"
 
 
-def readme_files(prefix: str) -> dict[str, str]:
-    """The README's fenced code blocks whose first line is `# <path>` under `prefix`."""
-    blocks = re.findall(r"```(?:python|sh)\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    return {
-        block.split("\n", 1)[0].removeprefix("# "): block.split("\n", 1)[1]
-        for block in blocks
-        if block.startswith(f"# {prefix}")
-    }
+def write_team_project(folder):
+    files = docs_examples.files("pipelines.md")
+    assert set(files) == {"mlharness.yaml", "team_profile/pipeline.py", "team_profile/profile_job.py"}
+    for path, text in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(text)
+    (folder / "data").mkdir()
+    (folder / "data" / "table.csv").write_bytes(census_csv(1200))
+    return folder
 
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("team")
-    files = readme_files("team_profile/")
-    assert set(files) == {"team_profile/pipeline.py", "team_profile/profile_job.py"}
-    for path, text in files.items():
-        (folder / path).parent.mkdir(parents=True, exist_ok=True)
-        (folder / path).write_text(text)
-    return folder
+    return write_team_project(tmp_path_factory.mktemp("team"))
 
 
 @pytest.fixture(scope="module")
 def harness(local_aws, job_image, team, tmp_path_factory):
     name = f"team-{uuid.uuid4().hex[:6]}"
-    run = harness_cli(tmp_path_factory.mktemp("team-home"), stack_settings(local_aws, name, MODULES),
-                      env={"PYTHONPATH": str(team)})  # fmt: skip
+    run = harness_cli(tmp_path_factory.mktemp("team-home"), stack_settings(local_aws, name), project=team)
     run.stack = run.bucket = name
     return run
 
@@ -60,9 +53,7 @@ def test_the_users_pipeline_is_listed_runs_and_writes_its_output(harness, local_
     assert "settings.profile.min_rows: 100" in listed.stdout
     assert "  names profile-*; creates processing-job" in listed.stdout
 
-    result = harness(
-        "run", "--target", "local", "--pipeline", "profile", extra=("inputs.data.generate.rows=1200",)
-    )
+    result = harness("run", "--target", "local")
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "| profile: 1200 rows, 9 columns" in result.stdout  # the job's own log line
@@ -71,6 +62,15 @@ def test_the_users_pipeline_is_listed_runs_and_writes_its_output(harness, local_
     profile = json.loads(client(local_aws, "s3").get_object(Bucket=bucket, Key=key)["Body"].read())
     assert profile["rows"] == 1200 and profile["columns"]["age"] == "int64"
     assert key.startswith("runs/profile-")
+    (record,) = [json.loads(p.read_text()) for p in (harness.home / "runs" / "local").glob("*.json")]
+    assert record["project"]["name"] == "team" and record["project"]["git_revision"] is None  # not in git
+    table = record["inputs"]["table"]
+    assert table["path"].endswith("data/table.csv") and table["uri"].endswith(f"/inputs/{table['sha256']}/")
+    assert set(record["images"]) == {"job"} and "@sha256:" in record["images"]["job"]["reference"]
+    # only the team's own pipeline is in its stack
+    stack = client(local_aws, "cloudformation").describe_stack_resources(StackName=harness.stack)
+    machines = [r for r in stack["StackResources"] if r["ResourceType"] == "AWS::StepFunctions::StateMachine"]
+    assert [m["LogicalResourceId"] for m in machines] == ["ProfileStateMachine"]
 
 
 def test_status_and_logs_show_the_users_run(harness):
@@ -103,14 +103,12 @@ def test_its_iam_allows_its_own_prefix_and_nothing_more(harness, local_aws):
     assert not any(s["Action"] == "s3:PutObject" for s in statements)
 
 
-def test_a_name_without_the_prefix_is_refused_at_build_in_one_line(harness, team, tmp_path):
-    pipeline = (team / "team_profile" / "pipeline.py").read_text()
-    renamed = tmp_path / "team_profile"
-    renamed.mkdir()
-    (renamed / "pipeline.py").write_text(pipeline.replace('f"{run.run_id}-profile"', '"nightly-profile"'))
-    (renamed / "profile_job.py").write_text((team / "team_profile" / "profile_job.py").read_text())
+def test_a_name_without_the_prefix_is_refused_at_build_in_one_line(harness, tmp_path):
+    renamed = write_team_project(tmp_path)
+    pipeline = renamed / "team_profile" / "pipeline.py"
+    pipeline.write_text(pipeline.read_text().replace('f"{run.run_id}-profile"', '"nightly-profile"'))
 
-    result = harness("build", env_extra={"PYTHONPATH": str(tmp_path)})
+    result = harness("build", project=renamed)
 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
@@ -137,14 +135,7 @@ def test_the_aws_target_deploys_it_too(harness, local_aws):
 
 
 def test_a_job_whose_code_raises_fails_the_run_in_one_stderr_line(harness, docker_client):
-    result = harness(
-        "run",
-        "--target",
-        "local",
-        "--pipeline",
-        "profile",
-        extra=("inputs.data.generate.rows=1200", "settings.profile.min_rows=5000"),
-    )
+    result = harness("run", "--target", "local", extra=("settings.profile.min_rows=5000",))
 
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
