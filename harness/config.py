@@ -25,6 +25,7 @@ import yaml
 
 from harness import aws_names, pipeline_modules
 from harness import project as projects
+from harness.emulator import Options
 from harness.project import Image, Project, ProjectError
 from mlharness.contract import ContractError, Input, Pipeline
 
@@ -44,11 +45,14 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Emulator:
-    port: int = 4566
+    """The local AWS a local run starts: these of its options (harness.emulator.Options), with
+    its defaults."""
+
+    port: int = Options.port
     state_dir: str | None = None
     init_dir: str | None = None  # LocalStack-style init hooks ({boot,start,ready,shutdown}.d)
-    iam: str = "soft"  # IAM evaluation: off | soft (findings in the fidelity report) | strict (AccessDenied)
-    engine: str = "moto"  # moto (the default) | localstack (LocalStack 4.14 with the project's SageMaker)
+    iam: str = Options.iam  # off | soft (findings in the fidelity report) | strict (AccessDenied)
+    engine: str = Options.engine  # moto | localstack (LocalStack 4.14 with the project's SageMaker)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -504,10 +508,10 @@ def _instance_types(kind: str) -> frozenset[str]:
 def _check_values(config: Config, fail) -> None:
     if not 0 < config.emulator.port < 65536:
         raise fail("emulator.port", "a port number")
-    if config.emulator.iam not in ("off", "soft", "strict"):
-        raise fail("emulator.iam", f"off, soft or strict, got {config.emulator.iam!r}")
-    if config.emulator.engine not in ("moto", "localstack"):
-        raise fail("emulator.engine", f"moto or localstack, got {config.emulator.engine!r}")
+    for field, allowed in Options.CHOICES.items():
+        value = getattr(config.emulator, field)
+        if value not in allowed:
+            raise fail(f"emulator.{field}", f"{' or '.join(allowed)}, got {value!r}")
     init_dir = config.emulator.init_dir
     if init_dir is not None and not os.path.isdir(os.path.expanduser(init_dir)):
         raise fail("emulator.init_dir", f"a folder of init hooks (boot.d, ready.d, ...); {init_dir} is none")

@@ -12,13 +12,13 @@ from harness.config import Config
 
 
 def location(config: Config) -> Path:
-    from harness.emulator import server
+    from harness.emulator import default_state_dir, server
     from harness.emulator.sagemaker import step_cache
 
     info = server.info_of(f"http://127.0.0.1:{config.emulator.port}") or {}
     if info.get("cache"):
         return Path(info["cache"])
-    state_dir = Path(config.emulator.state_dir) if config.emulator.state_dir else server.default_state_dir()
+    state_dir = Path(config.emulator.state_dir) if config.emulator.state_dir else default_state_dir()
     return step_cache.default_root(state_dir)
 
 

@@ -153,18 +153,7 @@ class LocalTarget(Target):
             except localstack_engine.LocalStackUnavailable as ex:
                 raise HarnessError(f"emulator.engine is localstack, but {ex}") from None
         try:
-            cache, init_dir = self.config.cache, self.config.emulator.init_dir
-            self._emulator = LocalAWS(
-                port=port,
-                state_dir=self.config.emulator.state_dir,
-                managed=True,
-                cache=cache.enabled,
-                cache_expire_after=cache.expire_after_seconds,
-                cache_max_bytes=int(cache.max_gb * 2**30),
-                init_dir=os.path.expanduser(init_dir) if init_dir else None,
-                iam=self.config.emulator.iam,
-                engine=self.config.emulator.engine,
-            ).start()
+            self._emulator = LocalAWS(emulator_options(self.config, port)).start()
         except EmulatorError as ex:
             if not _answers_within(endpoint, JOIN_WAIT_S):  # not another command starting it
                 raise HarnessError(str(ex)) from None
@@ -390,6 +379,26 @@ class AwsTarget(Target):
 
     def close(self) -> None:
         pass
+
+
+def emulator_options(config: Config, port: int):
+    """The options of the local AWS a local run starts for this configuration."""
+    from harness.emulator import Options, default_state_dir
+    from harness.emulator.sagemaker import step_cache
+
+    emulator, cache = config.emulator, config.cache
+    state_dir = Path(os.path.expanduser(emulator.state_dir)) if emulator.state_dir else default_state_dir()
+    return Options(
+        port=port,
+        state_dir=state_dir,
+        managed=True,
+        cache_dir=step_cache.default_root(state_dir) if cache.enabled else None,
+        cache_expire_after=cache.expire_after_seconds,
+        cache_max_gb=cache.max_gb,
+        init_dir=Path(os.path.expanduser(emulator.init_dir)) if emulator.init_dir else None,
+        iam=emulator.iam,
+        engine=emulator.engine,
+    )
 
 
 def make_target(

@@ -3,6 +3,7 @@
 Imports nothing from the rest of `harness`.
 """
 
-from harness.emulator.server import DEFAULT_PORT, EmulatorError, LocalAWS, default_state_dir
+from harness.emulator.options import DEFAULT_PORT, Options, default_state_dir
+from harness.emulator.server import EmulatorError, LocalAWS
 
-__all__ = ["DEFAULT_PORT", "EmulatorError", "LocalAWS", "default_state_dir"]
+__all__ = ["DEFAULT_PORT", "EmulatorError", "LocalAWS", "Options", "default_state_dir"]

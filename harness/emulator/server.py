@@ -12,6 +12,7 @@ holds a lease on it and nothing runs (harness.emulator.leases).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -24,21 +25,16 @@ import tempfile
 import threading
 from pathlib import Path
 
-from harness.emulator import leases, processes
+from harness.emulator import init_hooks, leases, processes
 from harness.emulator.internal_api import answering
+from harness.emulator.options import DEFAULT_PORT, Options
 
-DEFAULT_PORT = 4566
 READY_TIMEOUT_S = 30
 INFO_PATH = "/_mlharness/info"
 IDLE_CHECK_S = 0.5
 IDLE_CHECKS_BEFORE_STOP = 3  # a managed local AWS stops after this many idle checks in a row
 
 log = logging.getLogger("harness.emulator")
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "mlharness" / "emulator"
 
 
 class EmulatorError(RuntimeError):
@@ -55,40 +51,29 @@ class LocalAWS:
 
     def __init__(
         self,
-        port: int = 0,
-        state_dir: str | os.PathLike | None = None,
-        host: str = "127.0.0.1",
-        docker_gateway: bool = True,
-        keep_containers: bool = False,
+        options: Options | None = None,
+        *,
         log_file: str | os.PathLike | None = None,
-        mock_config: str | os.PathLike | None = None,
-        managed: bool = False,
         cache: bool = False,
-        cache_dir: str | os.PathLike | None = None,
-        cache_expire_after: float | None = None,
         cache_max_bytes: int | None = None,
-        init_dir: str | os.PathLike | None = None,
-        iam: str = "off",
-        engine: str = "moto",
+        **fields,
     ):
-        """mock_config: a Step Functions Local mock configuration for `<arn>#<test case>` runs.
-        managed: it stops itself when no lease is held and nothing runs; start() takes a lease
-        for this process, leave() gives it back."""
-        self.port = port
-        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
-        self.host = host
-        self.docker_gateway = docker_gateway
-        self.keep_containers = keep_containers
+        """options: what it runs with (Options; any of its fields may be given as a keyword
+        instead); the port defaults to any free one. cache: a step cache in its state dir (or in
+        cache_dir). managed: it stops itself when no lease is held and nothing runs; start() takes
+        a lease for this process, leave() gives it back."""
+        from harness.emulator.sagemaker import step_cache
+
+        options = dataclasses.replace(options or Options(port=0), **fields)
+        if cache and options.cache_dir is None:
+            options = dataclasses.replace(
+                options, cache_dir=step_cache.default_root(options.resolved_state_dir)
+            )
+        if cache_max_bytes is not None:
+            options = dataclasses.replace(options, cache_max_gb=cache_max_bytes / 2**30)
+        self.options = options
+        self.state_dir = options.resolved_state_dir
         self.log_file = Path(log_file) if log_file else self.state_dir / "emulator.log"
-        self.mock_config = Path(mock_config) if mock_config else None
-        self.managed = managed
-        self.cache = cache  # the step cache: in cache_dir, default <state dir>/cache
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.cache_expire_after = cache_expire_after
-        self.cache_max_bytes = cache_max_bytes
-        self.init_dir = Path(init_dir) if init_dir else None
-        self.iam = iam  # off | soft | strict
-        self.engine = engine  # moto (the default) | localstack (harness.emulator.localstack_engine)
         self.lease: Path | None = None
         self.process: subprocess.Popen | None = None
         self.info: dict = {}
@@ -100,33 +85,9 @@ class LocalAWS:
     def start(self, timeout: float = READY_TIMEOUT_S) -> LocalAWS:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ready_file = Path(tempfile.mkdtemp(prefix="mlharness-ready-")) / "ready.json"
-        args = [
-            sys.executable, "-m", "harness.emulator",
-            "--port", str(self.port), "--host", self.host,
-            "--state-dir", str(self.state_dir), "--ready-file", str(ready_file),
-        ]  # fmt: skip
-        if not self.docker_gateway:
-            args.append("--no-docker-gateway")
-        if self.keep_containers:
-            args.append("--keep-containers")
-        if self.mock_config:
-            args += ["--mock-config", str(self.mock_config)]
-        if self.cache:
-            from harness.emulator.sagemaker import step_cache
-
-            args += ["--cache", str(self.cache_dir or step_cache.default_root(self.state_dir))]
-            if self.cache_expire_after is not None:
-                args += ["--cache-expire-after", str(self.cache_expire_after)]
-            if self.cache_max_bytes is not None:
-                args += ["--cache-max-gb", str(self.cache_max_bytes / 2**30)]
-        if self.init_dir:
-            args += ["--init-dir", str(self.init_dir)]
-        if self.iam != "off":
-            args += ["--iam", self.iam]
-        if self.engine != "moto":
-            args += ["--engine", self.engine]
-        if self.managed:
-            args.append("--managed")
+        options = dataclasses.replace(self.options, state_dir=self.state_dir, ready_file=ready_file)
+        args = [sys.executable, "-m", "harness.emulator", *options.argv()]
+        if options.managed:
             self.lease = leases.acquire(self.state_dir)  # before it starts, so it never sees none
         with open(self.log_file, "ab") as log_out:
             self.process = subprocess.Popen(
@@ -221,170 +182,58 @@ def _last_line(path: Path) -> str:
 
 
 # -- the emulator process --------------------------------------------------------
-def serve(
-    port: int = DEFAULT_PORT,
-    host: str = "127.0.0.1",
-    state_dir: Path | None = None,
-    docker_gateway: bool = True,
-    keep_containers: bool = False,
-    ready_file: Path | None = None,
-    mock_config: Path | None = None,
-    managed: bool = False,
-    cache_dir: Path | None = None,
-    cache_max_bytes: int | None = None,
-    cache_expire_after: float | None = None,
-    init_dir: Path | None = None,
-    in_container: bool = False,
-    scratch_dir: Path | None = None,
-    iam: str = "off",
-    engine: str = "moto",
-) -> None:
-    """cache_dir: run jobs through the step cache kept there (None: no cache).
-    init_dir: LocalStack-style init hooks (default: LocalStack's /etc/localstack/init if present).
-    in_container: this process runs in a container (docker compose) on the host's engine: job
-    containers reach it on its own network, by its alias there, and it calls serving containers
-    there too. scratch_dir: where job folders are made (default: the temp dir); in a container,
-    it must be bind-mounted at the same path, since the engine resolves job mounts on the host.
-    iam: off, soft (would-be denials noted in the fidelity report) or strict (AccessDenied).
-    engine: moto (the default), or localstack: LocalStack serves the port and forwards SageMaker
-    and ECR to this process, which then listens on a loopback port of its own."""
-    from werkzeug.serving import make_server
-
-    from harness.emulator import init_hooks, localstack_engine, sfn_mocking
-
-    localstack_python = None
-    if engine == "localstack":
-        try:
-            localstack_python = localstack_engine.require()
-        except localstack_engine.LocalStackUnavailable as ex:
-            raise SystemExit(f"error: {ex}") from None
-        if in_container:
-            raise SystemExit("error: --engine localstack runs on the host, not --in-container")
-        if iam != "off":
-            log.warning("IAM is not evaluated on --engine localstack: its roles live in LocalStack's IAM")
-            iam = "off"
-    hooks = init_hooks.InitHooks(
-        Path(init_dir) if init_dir else init_hooks.default_root(),
-        f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port or DEFAULT_PORT}",
-    )
+def serve(options: Options) -> None:
+    """The emulator process, start to end: boot hooks; the state dir (locked, its stores
+    restored); moto patched; the job runner; ECR's registry; the request layers; listening;
+    ready; then, on a signal, every job and container stopped and the state dir freed."""
+    options = _settled(options)
+    hooks = _init_hooks(options)
     hooks.run(init_hooks.Stage.BOOT)
-    try:  # a broken mock configuration stops the start, in one line
-        sfn_mocking.configure(mock_config or os.environ.get("SFN_MOCK_CONFIG") or None)
-    except sfn_mocking.MockConfigError as ex:
-        raise SystemExit(f"error: {ex}") from None
-    state_dir = Path(state_dir or default_state_dir())
+    _configure_mocks(options)
+    state_dir = options.resolved_state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
         state_lock = leases.StateDirLock(state_dir).acquire()
     except leases.StateDirInUse as ex:
         raise SystemExit(f"error: {ex}") from None
-    port = _bind_check(host, port)
+    port = _bind_check(options.host, options.port)
     hooks.endpoint_url = hooks.endpoint_url.rsplit(":", 1)[0] + f":{port}"  # port 0 resolved
     # With LocalStack in front, this process serves it alone, on loopback.
-    own_port = _bind_check("127.0.0.1", 0) if localstack_python else port
+    in_front = options.engine == "localstack"
+    own_port = _bind_check("127.0.0.1", 0) if in_front else port
     # The engine's own clients (aws-sdk tasks, .sync polling) call MOTO_PORT.
     os.environ["MOTO_PORT"] = str(own_port)
     os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-    from moto.server import MotoRequestHandler
-
-    from harness.emulator import (
-        cache_api,
-        containers,
-        coverage,
-        fidelity,
-        localstack_api,
-        patches,
-        request_guard,
-    )
-    from harness.emulator.iam import enforcement
-    from harness.emulator.log_store import LogStore
-    from harness.emulator.machine_store import StateMachineStore
-    from harness.emulator.s3_store import S3Store
-    from harness.emulator.sagemaker import logs as job_logs
-    from harness.emulator.sagemaker import timeline
-    from harness.emulator.sagemaker.cached_runner import CachedRunner
-    from harness.emulator.sagemaker.docker_runner import DockerRunner
-    from harness.emulator.sagemaker.models import LocalSageMakerBackend
-    from harness.emulator.sagemaker.step_cache import DEFAULT_MAX_BYTES, StepCache
-    from harness.emulator.stack_store import StackStore
+    from harness.emulator import patches
 
     patches.apply_patches()
-    removed = containers.remove_orphaned_containers() + containers.remove_orphaned_networks()
-    if removed:
-        log.info("removed %d container(s) left by an earlier emulator", removed)
-
-    if in_container:
-        try:
-            container_url = containers.join_own_network(port)
-        except containers.DockerUnavailable as ex:
-            raise SystemExit(f"error: {ex}") from None
-        hosts = [host]
-    else:
-        gateway = containers.job_network_gateway() if docker_gateway else None
-        hosts = [host] + ([gateway] if gateway and gateway != host else [])
-        container_url = f"http://{gateway}:{port}" if gateway else f"http://{host}:{port}"
-
-    # Job scratch (staged inputs, the /opt/ml folders containers mount).
-    if scratch_dir is not None:
-        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(prefix="mlharness-jobs-", dir=scratch_dir))
-    enforcer = enforcement.Enforcer(iam)
-    runner = DockerRunner(
-        container_url,
-        str(work_dir),
-        keep_containers=keep_containers,
-        serving_by_network=in_container,
-        authorize=enforcer.job_may,
-    )
-    cached = None
-    if cache_dir is not None:
-        cache = StepCache(cache_dir, cache_max_bytes or DEFAULT_MAX_BYTES, cache_expire_after)
-        cached = CachedRunner(runner, cache)
-    LocalSageMakerBackend.configure(cached or runner, model_host=runner)
-    stores = (
-        S3Store(state_dir / "s3"),
-        StackStore(state_dir / "stacks"),
-        StateMachineStore(state_dir / "state-machines"),
-    )
-    for store in stores:
-        store.restore()
-    patches.keep_state_in(*stores)
-    log_store = LogStore(state_dir / "logs")
-    log_store.restore()
-    job_logs.persist_to(log_store)
-    if localstack_python:  # users read job logs from LocalStack's Logs
-        job_logs.mirror_to(f"http://127.0.0.1:{port}")
+    _remove_orphans()
+    hosts, container_url = _listen_addresses(options, port)
+    work_dir = _job_scratch(options)
+    runner, cached, enforcer = _jobs(options, container_url, work_dir)
+    _restore_state(state_dir, mirror_logs_to=f"http://127.0.0.1:{port}" if in_front else None)
     registry = _start_registry(state_dir)
     hooks.run(init_hooks.Stage.START)
 
     stopping = threading.Event()
     info = {
-        "endpoint_url": f"http://{host}:{port}",
+        "endpoint_url": f"http://{options.host}:{port}",
         "container_endpoint_url": container_url,
         "listen": [f"{h}:{port}" for h in hosts],
         # in a container, its paths mean nothing to the commands that use it
-        "state_dir": None if in_container else str(state_dir),
+        "state_dir": None if options.in_container else str(state_dir),
         "pid": os.getpid(),
         "instance": processes.instance_id(),
-        "managed": managed,
+        "managed": options.managed,
         "registry": registry.address if registry else None,
-        "mock_config": str(sfn_mocking.configured.path) if sfn_mocking.configured else None,
+        "mock_config": _mock_config_path(),
+        "cache": str(options.cache_dir) if options.cache_dir is not None else None,
+        "iam": options.iam,
+        "engine": options.engine,
     }
-    info["cache"] = str(cache_dir) if cache_dir is not None else None
-    info["iam"] = iam
-    info["engine"] = engine
-    app = enforcer.wsgi(request_guard.guarded(DomainDispatcherApplication(create_backend_app)))
-    app = _with_info(fidelity.serving(timeline.serving(cache_api.serving(app, cached))), info, state_dir)
-    localstack = localstack_api.LocalStackEndpoints(list(coverage.SERVICES), hooks, stopping)
-    app = localstack_api.serving(app, localstack)
-    own_hosts = ["127.0.0.1"] if localstack_python else hosts
-    servers = [
-        make_server(h, own_port, app, threaded=True, request_handler=MotoRequestHandler) for h in own_hosts
-    ]
-    for server in servers:
-        threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()
+    app = _application(options, info, state_dir, cached, enforcer, hooks, stopping)
+    servers = _listen(app, ["127.0.0.1"] if in_front else hosts, own_port)
     front = None
 
     def close() -> None:
@@ -401,19 +250,8 @@ def serve(
         shutil.rmtree(work_dir, ignore_errors=True)
         state_lock.release()
 
-    if localstack_python:
-        front = localstack_engine.LocalStackProcess(
-            localstack_python,
-            listen=info["listen"],
-            backend_url=f"http://127.0.0.1:{own_port}",
-            root=state_dir / "localstack",
-            log_file=state_dir / "localstack.log",
-        )
-        try:
-            front.start()
-        except localstack_engine.LocalStackUnavailable as ex:
-            close()
-            raise SystemExit(f"error: {ex}") from None
+    if in_front:
+        front = _start_localstack(options, info, own_port, state_dir, close)
 
     def on_signal(signum, frame):
         stopping.set()
@@ -421,18 +259,193 @@ def serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     hooks.run(init_hooks.Stage.READY)  # before it says it is ready: what they seed is there
-    if managed:
+    if options.managed:
         threading.Thread(target=_stop_when_idle, args=(state_dir, stopping), name="idle", daemon=True).start()
-    if ready_file:
-        tmp = Path(str(ready_file) + ".tmp")
-        tmp.write_text(json.dumps(info))
-        tmp.replace(ready_file)
+    _say_ready(options.ready_file, info)
     print(f"local AWS ready on {', '.join(info['listen'])} (state: {state_dir})", flush=True)
 
     stopping.wait()
     hooks.run(init_hooks.Stage.SHUTDOWN)
     print("local AWS stopping: ending running jobs", flush=True)
     close()
+
+
+def _settled(options: Options) -> Options:
+    """The options it can run with: LocalStack's engine is installed, runs on the host, and has
+    its own IAM (not evaluated here)."""
+    if options.engine != "localstack":
+        return options
+    from harness.emulator import localstack_engine
+
+    try:
+        localstack_engine.require()
+    except localstack_engine.LocalStackUnavailable as ex:
+        raise SystemExit(f"error: {ex}") from None
+    if options.in_container:
+        raise SystemExit("error: --engine localstack runs on the host, not --in-container")
+    if options.iam != "off":
+        log.warning("IAM is not evaluated on --engine localstack: its roles live in LocalStack's IAM")
+        options = dataclasses.replace(options, iam="off")
+    return options
+
+
+def _init_hooks(options: Options) -> init_hooks.InitHooks:
+    host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host
+    root = options.init_dir or init_hooks.default_root()
+    return init_hooks.InitHooks(root, f"http://{host}:{options.port or DEFAULT_PORT}")
+
+
+def _configure_mocks(options: Options) -> None:
+    """A broken mock configuration stops the start, in one line."""
+    from harness.emulator import sfn_mocking
+
+    try:
+        sfn_mocking.configure(options.mock_config or os.environ.get("SFN_MOCK_CONFIG") or None)
+    except sfn_mocking.MockConfigError as ex:
+        raise SystemExit(f"error: {ex}") from None
+
+
+def _mock_config_path() -> str | None:
+    from harness.emulator import sfn_mocking
+
+    return str(sfn_mocking.configured.path) if sfn_mocking.configured else None
+
+
+def _remove_orphans() -> None:
+    from harness.emulator import containers
+
+    removed = containers.remove_orphaned_containers() + containers.remove_orphaned_networks()
+    if removed:
+        log.info("removed %d container(s) left by an earlier emulator", removed)
+
+
+def _listen_addresses(options: Options, port: int) -> tuple[list[str], str]:
+    """Where it listens, and the address job containers call it at: loopback (or --host) and the
+    job network's gateway; in a container, its own network."""
+    from harness.emulator import containers
+
+    if options.in_container:
+        try:
+            return [options.host], containers.join_own_network(port)
+        except containers.DockerUnavailable as ex:
+            raise SystemExit(f"error: {ex}") from None
+    gateway = containers.job_network_gateway() if options.docker_gateway else None
+    hosts = [options.host] + ([gateway] if gateway and gateway != options.host else [])
+    return hosts, f"http://{gateway}:{port}" if gateway else f"http://{options.host}:{port}"
+
+
+def _job_scratch(options: Options) -> Path:
+    """Staged inputs, the /opt/ml folders containers mount."""
+    if options.scratch_dir is not None:
+        options.scratch_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="mlharness-jobs-", dir=options.scratch_dir))
+
+
+def _jobs(options: Options, container_url: str, work_dir: Path):
+    """The job runner (containers on Docker, through the step cache when it has one), handed to
+    the SageMaker backend; and the IAM enforcer that judges what jobs do."""
+    from harness.emulator.iam import enforcement
+    from harness.emulator.sagemaker.cached_runner import CachedRunner
+    from harness.emulator.sagemaker.docker_runner import DockerRunner
+    from harness.emulator.sagemaker.models import LocalSageMakerBackend
+    from harness.emulator.sagemaker.step_cache import DEFAULT_MAX_BYTES, StepCache
+
+    enforcer = enforcement.Enforcer(options.iam)
+    runner = DockerRunner(
+        container_url,
+        str(work_dir),
+        keep_containers=options.keep_containers,
+        serving_by_network=options.in_container,
+        authorize=enforcer.job_may,
+    )
+    cached = None
+    if options.cache_dir is not None:
+        max_bytes = int(options.cache_max_gb * 2**30) if options.cache_max_gb else DEFAULT_MAX_BYTES
+        cached = CachedRunner(runner, StepCache(options.cache_dir, max_bytes, options.cache_expire_after))
+    LocalSageMakerBackend.configure(cached or runner, model_host=runner)
+    return runner, cached, enforcer
+
+
+def _restore_state(state_dir: Path, mirror_logs_to: str | None) -> None:
+    """What survives a restart: objects, stacks, state machines, job logs."""
+    from harness.emulator import patches
+    from harness.emulator.log_store import LogStore
+    from harness.emulator.machine_store import StateMachineStore
+    from harness.emulator.s3_store import S3Store
+    from harness.emulator.sagemaker import logs as job_logs
+    from harness.emulator.stack_store import StackStore
+
+    stores = (
+        S3Store(state_dir / "s3"),
+        StackStore(state_dir / "stacks"),
+        StateMachineStore(state_dir / "state-machines"),
+    )
+    for store in stores:
+        store.restore()
+    patches.keep_state_in(*stores)
+    log_store = LogStore(state_dir / "logs")
+    log_store.restore()
+    job_logs.persist_to(log_store)
+    if mirror_logs_to:  # users read job logs from LocalStack's Logs
+        job_logs.mirror_to(mirror_logs_to)
+
+
+def _application(options: Options, info: dict, state_dir: Path, cached, enforcer, hooks, stopping):
+    """moto's services behind the request layers, outermost first: a request passes each in turn."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from harness.emulator import cache_api, coverage, fidelity, localstack_api, request_guard
+    from harness.emulator.sagemaker import timeline
+
+    localstack = localstack_api.LocalStackEndpoints(list(coverage.SERVICES), hooks, stopping)
+    layers = [
+        lambda app: localstack_api.serving(app, localstack),  # /_localstack/* (health, info, init)
+        lambda app: _with_info(app, info, state_dir),  # /_mlharness/info
+        fidelity.serving,  # /_mlharness/fidelity
+        timeline.serving,  # /_mlharness/timeline
+        lambda app: cache_api.serving(app, cached),  # /_mlharness/cache
+        enforcer.wsgi,  # IAM: each request judged as the role that makes it
+        request_guard.guarded,  # each request checked against botocore's model first
+    ]
+    app = DomainDispatcherApplication(create_backend_app)
+    for layer in reversed(layers):
+        app = layer(app)
+    return app
+
+
+def _listen(app, hosts: list[str], port: int) -> list:
+    from moto.server import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    servers = [make_server(h, port, app, threaded=True, request_handler=MotoRequestHandler) for h in hosts]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, name=f"http-{server.host}", daemon=True).start()
+    return servers
+
+
+def _start_localstack(options: Options, info: dict, own_port: int, state_dir: Path, close):
+    from harness.emulator import localstack_engine
+
+    front = localstack_engine.LocalStackProcess(
+        localstack_engine.require(),
+        listen=info["listen"],
+        backend_url=f"http://127.0.0.1:{own_port}",
+        root=state_dir / "localstack",
+        log_file=state_dir / "localstack.log",
+    )
+    try:
+        front.start()
+    except localstack_engine.LocalStackUnavailable as ex:
+        close()
+        raise SystemExit(f"error: {ex}") from None
+    return front
+
+
+def _say_ready(ready_file: Path | None, info: dict) -> None:
+    if ready_file:
+        tmp = Path(str(ready_file) + ".tmp")
+        tmp.write_text(json.dumps(info))
+        tmp.replace(ready_file)
 
 
 def _with_info(app, info: dict, state_dir: Path):
@@ -520,7 +533,7 @@ def _bind_check(host: str, port: int) -> int:
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    parser = parser or argparse.ArgumentParser(prog="python -m harness emulator")
+    parser = parser or argparse.ArgumentParser(prog="mlharness emulator")
     parser.add_argument(
         "action",
         nargs="?",
@@ -529,72 +542,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "coverage: print (or --output) the page of what it serves, operation by operation",
     )
     parser.add_argument("--output", type=Path, default=None, help="coverage: write the page to this file")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (0: any free port)")
     parser.add_argument("--region", default="us-east-1", help="env: the region to export (default us-east-1)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
-    parser.add_argument(
-        "--state-dir", type=Path, default=None, help=f"where state lives (default {default_state_dir()})"
-    )
-    parser.add_argument("--no-docker-gateway", dest="docker_gateway", action="store_false",
-                        help="do not also listen on the job network's gateway")  # fmt: skip
-    parser.add_argument("--keep-containers", action="store_true", help="keep job containers (debugging)")
-    parser.add_argument(
-        "--mock-config",
-        type=Path,
-        default=None,
-        help="a Step Functions Local mock configuration: StartExecution on ARN#TESTCASE runs that test case "
-        "(default: $SFN_MOCK_CONFIG)",
-    )
-    parser.add_argument(
-        "--cache",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="serve jobs that match an earlier completed one from the step cache kept in DIR",
-    )
-    parser.add_argument(
-        "--cache-max-gb", type=float, default=None, help="the cache's size limit (default 10)"
-    )
-    parser.add_argument(
-        "--cache-expire-after", type=float, default=None, metavar="SECONDS", help="entries older are not used"
-    )
-    parser.add_argument(
-        "--init-dir",
-        type=Path,
-        default=None,
-        help="LocalStack-style init hooks: DIR/{boot,start,ready,shutdown}.d/*.sh|*.py "
-        "(default /etc/localstack/init when it exists)",
-    )
-    parser.add_argument(
-        "--in-container",
-        action="store_true",
-        help="it runs in a container on the host's Docker engine (docker compose): job containers "
-        "reach it on its own network",
-    )
-    parser.add_argument(
-        "--scratch-dir",
-        type=Path,
-        default=None,
-        help="where job folders are made (default: the temp dir); with --in-container, a host path "
-        "bind-mounted at the same path",
-    )
-    parser.add_argument(
-        "--iam",
-        choices=["off", "soft", "strict"],
-        default="off",
-        help="evaluate the policies of the roles jobs and state machines act as: soft notes each call AWS "
-        "would deny (the fidelity report), strict answers AccessDenied as AWS (default off)",
-    )
-    parser.add_argument(
-        "--engine",
-        choices=["moto", "localstack"],
-        default="moto",
-        help="moto: the default engine, every service in this process; localstack: LocalStack 4.14 serves "
-        "the port (its S3, IAM, CloudFormation, Step Functions, EventBridge, Logs) with this project's "
-        "SageMaker and ECR plugged in (needs scripts/setup.sh --localstack)",
-    )
-    parser.add_argument("--ready-file", type=Path, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--managed", action="store_true", help=argparse.SUPPRESS)
+    Options.add_arguments(parser)
     return parser
 
 
@@ -632,22 +581,5 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "coverage":
         return print_coverage(args.output)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    serve(
-        port=args.port,
-        host=args.host,
-        state_dir=args.state_dir,
-        docker_gateway=args.docker_gateway,
-        keep_containers=args.keep_containers,
-        ready_file=args.ready_file,
-        mock_config=args.mock_config,
-        managed=args.managed,
-        cache_dir=args.cache,
-        cache_max_bytes=int(args.cache_max_gb * 2**30) if args.cache_max_gb else None,
-        cache_expire_after=args.cache_expire_after,
-        init_dir=args.init_dir,
-        in_container=args.in_container,
-        scratch_dir=args.scratch_dir,
-        iam=args.iam,
-        engine=args.engine,
-    )
+    serve(Options.from_arguments(args))
     return 0

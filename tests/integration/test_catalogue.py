@@ -126,7 +126,11 @@ BAD_INPUTS = [
         2,
         "settings.training.seeds: expected one of its settings",
     ),
-    (["run", "--set", "settings.scoring.x=1"], 2, "--set settings.scoring: expected a pipeline of the project"),
+    (
+        ["run", "--set", "settings.scoring.x=1"],
+        2,
+        "--set settings.scoring: expected a pipeline of the project",
+    ),
     (["run", "--set", "settings.training=3"], 2, "--set settings.training: expected a mapping of settings"),
     (["run", "--set", "pipelines.training.x=3"], 2, "--set pipelines: is set once, at the top of mlharness"),
     (

@@ -29,7 +29,18 @@ def installed(tmp_path_factory):
     """The path of a Python whose only mlharness is the wheel built from this repository."""
     work = tmp_path_factory.mktemp("installed")
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(work), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(work),
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -48,7 +59,10 @@ def installed(tmp_path_factory):
     )
     (site / "third_party.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     install = subprocess.run(
-        [python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], capture_output=True, text=True, timeout=300
+        [python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert install.returncode == 0, install.stderr[-2000:]
     return python, wheel

@@ -103,7 +103,9 @@ def cached_aws(tmp_path_factory, docker_client):
 
 @pytest.fixture
 def team(tmp_path):
-    folder = write_project(tmp_path / "team", "inputs:\n  data: table.csv\n", ["team_checks/pipeline.py"], "checks")
+    folder = write_project(
+        tmp_path / "team", "inputs:\n  data: table.csv\n", ["team_checks/pipeline.py"], "checks"
+    )
     (folder / "table.csv").write_bytes(census_csv(300))
     (folder / "team_checks").mkdir(parents=True)
     (folder / "team_checks" / "pipeline.py").write_text(PIPELINE)
