@@ -20,8 +20,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests import ROOT
 from preprocessing import census
+from tests import ROOT
 from tests.conftest import own_containers
 from tests.integration.helpers import census_csv, emulators_on, free_port
 

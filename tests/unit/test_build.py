@@ -155,8 +155,8 @@ def test_the_tuning_stage_tunes_then_carries_the_best_jobs_model_on():
 
 
 def test_a_run_with_tuning_leaves_the_tuned_hyperparameters_to_the_tuning_job():
-    from pipelines import training
     from mlharness.contract import sample_context
+    from pipelines import training
 
     settings = config.load("local", [TUNING])
     run = sample_context(training.PIPELINE, settings.settings["training"])

@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from tests import ROOT
 from pipelines import data as pipeline_data
 from preprocessing import census, features
+from tests import ROOT
 
 
 def run_job(*args):
