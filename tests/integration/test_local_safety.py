@@ -60,7 +60,8 @@ def test_a_local_run_makes_no_connection_off_the_machine_and_looks_up_no_name(tm
     result = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--target", "local", "--pipeline", "training",
          "--set", f"emulator.port={free_port()}", "--set", f"emulator.state_dir={tmp_path / 'aws'}",
-         "--set", "inputs.data.generate.rows=1000", "--set", "artifact_bucket=safety-check", "--set", "stack_name=safety"],
+         "--set", "inputs.data.generate.rows=1000", "--set", "artifact_bucket=safety-check",
+         "--set", "stack_name=safety"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -33,7 +33,8 @@ class FakeSfn:
 def record(run_id: str, status: str, pipeline: str = "inference", **extra) -> records.RunRecord:
     return records.RunRecord(
         run_id=run_id, pipeline=pipeline, env="test", target="local", status=status, started_at="2026-12-01",
-        prefix="s3://b/runs/x", project={}, inputs={}, code={}, images={}, parameters={}, definition_sha256="x",
+        prefix="s3://b/runs/x", project={}, inputs={}, code={}, images={},
+        parameters={}, definition_sha256="x",
         state_machine_arn="arn:sm", execution_arn=f"arn:exec:{run_id}", **extra,
     )  # fmt: skip
 

@@ -7,7 +7,8 @@ def make(run_id: str, status: str, pipeline: str = "training", started: str = "2
          produced: dict | None = None):  # fmt: skip
     return records.RunRecord(
         run_id=run_id, pipeline=pipeline, env="test", target="local", status=status, started_at=started,
-        prefix=f"s3://b/runs/{run_id}", project={}, inputs={}, code={}, images={}, parameters={}, definition_sha256="x",
+        prefix=f"s3://b/runs/{run_id}", project={}, inputs={}, code={}, images={},
+        parameters={}, definition_sha256="x",
         state_machine_arn="arn", produced=produced or {},
     )  # fmt: skip
 
