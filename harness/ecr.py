@@ -23,13 +23,11 @@ def push(ecr, image_tag: str, repository: str, log: Callable[[str], None] = prin
     except ClientError as ex:
         if ex.response["Error"]["Code"] != "RepositoryNotFoundException":
             raise
-        uri = ecr.create_repository(
-            repositoryName=repository, imageScanningConfiguration={"scanOnPush": True}
-        )["repository"]["repositoryUri"]
-        log(f"created ECR repository {repository}")
+        uri = _create_repository(ecr, repository, log)
     else:
         pushed = _pushed_digest(ecr, repository, tag)
         if pushed:
+            log(f"image {image_tag} is in ECR already: {uri}@{pushed}")
             return f"{uri}@{pushed}"
     token = ecr.get_authorization_token()["authorizationData"][0]
     username, password = base64.b64decode(token["authorizationToken"]).decode().split(":", 1)
@@ -47,6 +45,18 @@ def push(ecr, image_tag: str, repository: str, log: Callable[[str], None] = prin
         raise HarnessError(f"pushing {uri}:{tag} reported no digest")
     log(f"pushed {uri}:{tag} ({digest})")
     return f"{uri}@{digest}"
+
+
+def _create_repository(ecr, repository: str, log: Callable[[str], None]) -> str:
+    """The repository's URI, creating it; one another command created meanwhile is used."""
+    try:
+        created = ecr.create_repository(repositoryName=repository, imageScanningConfiguration={"scanOnPush": True})
+    except ClientError as ex:
+        if ex.response["Error"]["Code"] != "RepositoryAlreadyExistsException":
+            raise
+        return ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]["repositoryUri"]
+    log(f"created ECR repository {repository}")
+    return created["repository"]["repositoryUri"]
 
 
 def _pushed_digest(ecr, repository: str, tag: str) -> str | None:

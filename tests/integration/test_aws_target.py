@@ -49,7 +49,9 @@ def test_deploy_pushes_the_image_by_digest_and_a_second_deploy_is_a_no_op(local_
     first = harness(env, "deploy", "--target", "aws", "dev")
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     assert f"AWS account 123456789012, region us-east-1 through {local_aws.endpoint_url}" in first.stdout
-    assert re.search(r"pushed 127\.0\.0\.1:\d+/mlharness-jobs:\w+ \(sha256:[0-9a-f]{64}\)", first.stdout)
+    pushed = r"pushed 127\.0\.0\.1:\d+/mlharness/job:\w+ \(sha256:[0-9a-f]{64}\)"
+    there = r"image mlharness/job:\w+ is in ECR already: 127\.0\.0\.1:\d+/mlharness/job@sha256:[0-9a-f]{64}"
+    assert re.search(pushed, first.stdout) or re.search(there, first.stdout), first.stdout
     assert f"stack {stack} created" in first.stdout
 
     cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
@@ -57,7 +59,7 @@ def test_deploy_pushes_the_image_by_digest_and_a_second_deploy_is_a_no_op(local_
         p["ParameterKey"]: p["ParameterValue"]
         for p in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Parameters"]
     }  # noqa: E501
-    assert re.fullmatch(r"127\.0\.0\.1:\d+/mlharness-jobs@sha256:[0-9a-f]{64}", parameters["JobImageUri"])
+    assert re.fullmatch(r"127\.0\.0\.1:\d+/mlharness/job@sha256:[0-9a-f]{64}", parameters["JobImageUri"])
     assert parameters["ArtifactBucket"] == f"{stack}-123456789012"
 
     again = harness(env, "deploy", "--target", "aws", "dev")

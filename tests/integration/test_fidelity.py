@@ -1,6 +1,7 @@
 """The local AWS notes what it does not reproduce as jobs run and requests come: a training job
-asking for GPUs, spot, a VPC and KMS keys; an operation it refuses; a job served from the
-step cache. The run's report (and --strict-fidelity) read these notes."""
+asking for GPUs, spot, a VPC and KMS keys, in an image SageMaker could not pull (not in ECR);
+an operation it refuses; a job served from the step cache. The run's report (and
+--strict-fidelity) read these notes."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def test_a_job_asking_for_what_does_not_run_here_is_reported_kind_by_kind(aws_cl
     assert {f["subject"] for f in findings} == {name}
     by_kind = {f["kind"]: f["message"] for f in findings}
     # its role does not exist here, so AWS would deny its data's staging: IAM (soft on this local AWS) says so
-    assert set(by_kind) == {"gpu", "spot", "network", "kms", "iam"}
+    assert set(by_kind) == {"gpu", "spot", "network", "kms", "iam", "image"}
+    assert by_kind["image"].startswith(f"image {tiny_image} is not in ECR: SageMaker runs images from ECR")
     assert by_kind["iam"].startswith(
         f"on AWS this call would be denied: User: arn:aws:sts::123456789012:assumed-role/sagemaker/{name} "
     )
@@ -89,8 +91,11 @@ def test_a_job_served_from_the_step_cache_is_reported(tmp_path, tiny_image):
             wait_for_job(
                 lambda name=name: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus"
             )
-        assert fidelity.fetch(aws.endpoint_url, first, since=None) == []
-        assert fidelity.fetch(aws.endpoint_url, second, since=None) == [
+        def reported(job: str) -> list[dict]:  # the tiny image is not in ECR: each job says so too
+            return [f for f in fidelity.fetch(aws.endpoint_url, job, since=None) if f["kind"] != "image"]
+
+        assert reported(first) == []
+        assert reported(second) == [
             {
                 "subject": second,
                 "kind": "cache",
