@@ -77,7 +77,7 @@ def test_a_refused_operation_is_reported_for_the_runs_since_it(aws_client, local
 def test_a_job_served_from_the_step_cache_is_reported(tmp_path, tiny_image):
     import boto3
 
-    with LocalAWS(state_dir=tmp_path / "state", cache=True) as aws:
+    with LocalAWS(state_dir=tmp_path / "state", cache=True, iam="off") as aws:
 
         def client(service):
             return boto3.client(service, endpoint_url=aws.endpoint_url, region_name="us-east-1")

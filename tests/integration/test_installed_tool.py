@@ -22,6 +22,8 @@ import pytest
 from tests import ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
+# What this test session's environment holds that a team's shell would not.
+FOREIGN = ("PYTHONPATH", "MLHARNESS_PROJECT", "MLHARNESS_HOME")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +71,7 @@ def installed(tmp_path_factory):
 
 
 def mlharness(python: Path, cwd: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLHARNESS_PROJECT")}
+    environment = {k: v for k, v in os.environ.items() if k not in FOREIGN}
     return subprocess.run(
         [str(python.parent / "mlharness"), *args],
         cwd=cwd,
@@ -136,7 +138,7 @@ def test_init_then_run_and_pytest_in_the_new_project(installed, local_aws, tmp_p
         capture_output=True,
         text=True,
         timeout=900,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        env={k: v for k, v in os.environ.items() if k not in FOREIGN},
     )
     assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-2000:]
     assert "3 passed" in tested.stdout
