@@ -9,7 +9,6 @@ import logging
 import threading
 import time
 
-from harness.emulator import containers
 from harness.emulator.fidelity import JOURNAL
 from harness.emulator.sagemaker import channels, metrics, step_cache
 from harness.emulator.sagemaker.runner import JobOutcome, JobRunner, JobSpec, LogFactory, StopSignal
@@ -82,6 +81,12 @@ class CachedRunner(JobRunner):
     def shutdown(self) -> None:
         self.inner.shutdown()
 
+    def s3(self, spec: JobSpec):
+        return self.inner.s3(spec)
+
+    def image_id(self, image: str) -> str | None:
+        return self.inner.image_id(image)
+
     # -- the key, a hit, a record --------------------------------------------------
     def _key(self, spec: JobSpec) -> tuple[step_cache.Key | None, str]:
         """The job's key, or None and why it is run without the cache."""
@@ -90,7 +95,9 @@ class CachedRunner(JobRunner):
                 return None, "the run asked for no cache"
         try:
             image = _image_of(spec)
-            image_id = containers.docker_client().images.get(image).id
+            image_id = self.inner.image_id(image)
+            if image_id is None:
+                raise LookupError(f"no image {image}")
             key = step_cache.key_of(spec, self.inner.s3(spec), image_id)
         except Exception as ex:  # a missing image or input: no key, and the job fails as it would
             return None, f"its image or inputs cannot be read ({ex})"

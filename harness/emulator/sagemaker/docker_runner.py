@@ -208,6 +208,14 @@ class DockerRunner(JobRunner, ModelHost):
         )
         return channels.S3Data(client, spec.region)
 
+    def image_id(self, image: str) -> str | None:
+        import docker.errors
+
+        try:
+            return containers.docker_client().images.get(image).id
+        except docker.errors.ImageNotFound:
+            return None
+
     def aws_environment(self, spec: JobSpec) -> dict[str, str]:
         """What a job container gets so its own AWS calls reach the local AWS, as the job's role."""
         return {

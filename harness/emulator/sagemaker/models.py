@@ -54,9 +54,11 @@ class _ActiveJob:
 
 
 class LocalSageMakerBackend(SageMakerModelBackend):
-    """SageMaker with jobs that run in Docker containers (see the module docstring)."""
+    """SageMaker with jobs that really run (see the module docstring)."""
 
-    # Set once per process by the emulator server before it serves requests.
+    # What every backend of the process runs jobs and serves models with: the emulator server
+    # configures them (`configure`) before it serves requests; `use_runner` gives one backend
+    # its own (a test's ScriptedRunner).
     runner: JobRunner | None = None
     model_host: ModelHost | None = None
 
@@ -72,6 +74,12 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def configure(cls, runner: JobRunner, model_host: ModelHost) -> None:
         cls.runner = runner
         cls.model_host = model_host
+
+    def use_runner(self, runner: JobRunner, model_host: ModelHost | None = None) -> None:
+        """This backend's jobs run with `runner` (and its models are served by `model_host`)."""
+        self.runner = runner
+        if model_host is not None:
+            self.model_host = model_host
 
     # -- processing ------------------------------------------------------------
     def create_processing_job_from_request(self, request: dict[str, Any]):

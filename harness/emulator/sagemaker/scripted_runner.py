@@ -37,7 +37,9 @@ class Script:
 
 
 class ScriptedRunner(JobRunner):
-    def __init__(self, script: Callable[[JobSpec], Script] = lambda spec: Script(), region: str = "us-east-1"):
+    def __init__(
+        self, script: Callable[[JobSpec], Script] = lambda spec: Script(), region: str = "us-east-1"
+    ):
         """script(spec): what each job does. Its S3 is the in-process one (moto's mock_aws)."""
         self.script = script
         self.region = region
