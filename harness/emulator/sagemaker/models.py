@@ -38,10 +38,10 @@ from harness.emulator.sagemaker.runner import (
     StopSignal,
 )
 from harness.emulator.sagemaker.timeline import TIMELINE
+from mlharness.kinds import ENDPOINT, PROCESSING, TRAINING, TRANSFORM, TUNING, Kind, at
 
 log = logging.getLogger(__name__)
 
-_KIND_TITLE = {"processing": "Processing", "training": "Training", "transform": "Transform"}
 STOP_POLL_S = 0.5
 
 
@@ -84,8 +84,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     # -- processing ------------------------------------------------------------
     def create_processing_job_from_request(self, request: dict[str, Any]):
         name = request["ProcessingJobName"]
-        self._refuse_reused_name("processing", self.processing_jobs, name)
-        _refuse_what_cannot_run("processing", request)
+        self._refuse_reused_name(PROCESSING, name)
+        _refuse_what_cannot_run(PROCESSING, request)
         if not request.get("AppSpecification", {}).get("ImageUri"):
             raise ValidationError("AppSpecification.ImageUri must be specified.")
         job = self.create_processing_job(
@@ -103,22 +103,20 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         job.environment = request.get("Environment")
         job.processing_job_status = "InProgress"
         job.processing_end_time = None
-        spec = JobSpec(
-            "processing", name, job.arn, self.region_name, request, role_arn=request.get("RoleArn")
-        )
+        spec = JobSpec(PROCESSING, name, job.arn, self.region_name, request, role_arn=request.get("RoleArn"))
         self._launch(spec, job)
         return job
 
     def stop_processing_job(self, processing_job_name: str) -> None:
         self.describe_processing_job(processing_job_name)  # raises when unknown
-        self._refuse_stop_of_ended("processing", self.processing_jobs[processing_job_name])
-        self._request_stop(self.processing_jobs[processing_job_name].arn, "StopProcessingJob")
+        self._refuse_stop_of_ended(PROCESSING, self.processing_jobs[processing_job_name])
+        self._request_stop(self.processing_jobs[processing_job_name].arn, PROCESSING.operation("Stop"))
 
     # -- training ------------------------------------------------------------
     def create_training_job_from_request(self, request: dict[str, Any]):
         name = request["TrainingJobName"]
-        self._refuse_reused_name("training", self.training_jobs, name)
-        _refuse_what_cannot_run("training", request)
+        self._refuse_reused_name(TRAINING, name)
+        _refuse_what_cannot_run(TRAINING, request)
         algorithm = request.get("AlgorithmSpecification") or {}
         if not algorithm.get("TrainingImage"):
             raise ValidationError("AlgorithmSpecification.TrainingImage must be specified.")
@@ -162,20 +160,20 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         del job.final_metric_data_list
         job.secondary_status_transitions = []
         self._transition(job, "Starting", "Launching requested ML instances")
-        spec = JobSpec("training", name, job.arn, self.region_name, request, role_arn=request.get("RoleArn"))
+        spec = JobSpec(TRAINING, name, job.arn, self.region_name, request, role_arn=request.get("RoleArn"))
         self._launch(spec, job)
         return job
 
     def stop_training_job(self, training_job_name: str) -> None:
         self.describe_training_job(training_job_name)
-        self._refuse_stop_of_ended("training", self.training_jobs[training_job_name])
-        self._request_stop(self.training_jobs[training_job_name].arn, "StopTrainingJob")
+        self._refuse_stop_of_ended(TRAINING, self.training_jobs[training_job_name])
+        self._request_stop(self.training_jobs[training_job_name].arn, TRAINING.operation("Stop"))
 
     # -- transform -----------------------------------------------------------
     def create_transform_job_from_request(self, request: dict[str, Any]):
         name = request["TransformJobName"]
-        self._refuse_reused_name("transform", self.transform_jobs, name)
-        _refuse_what_cannot_run("transform", request)
+        self._refuse_reused_name(TRANSFORM, name)
+        _refuse_what_cannot_run(TRANSFORM, request)
         resources = request.get("TransformResources") or {}
         model = self.describe_model(request["ModelName"])  # raises when unknown
         container = self.serving_container(model)
@@ -201,15 +199,15 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         job.labeling_job_arn = job.auto_ml_job_arn = None
         role = getattr(model, "execution_role_arn", None)
         spec = JobSpec(
-            "transform", name, job.arn, self.region_name, request, model_container=container, role_arn=role
+            TRANSFORM, name, job.arn, self.region_name, request, model_container=container, role_arn=role
         )
         self._launch(spec, job)
         return job
 
     def stop_transform_job(self, transform_job_name: str) -> None:
         self.describe_transform_job(transform_job_name)
-        self._refuse_stop_of_ended("transform", self.transform_jobs[transform_job_name])
-        self._request_stop(self.transform_jobs[transform_job_name].arn, "StopTransformJob")
+        self._refuse_stop_of_ended(TRANSFORM, self.transform_jobs[transform_job_name])
+        self._request_stop(self.transform_jobs[transform_job_name].arn, TRANSFORM.operation("Stop"))
 
     # -- tuning --------------------------------------------------------------
     def create_hyper_parameter_tuning_job_from_request(self, request: dict[str, Any]) -> tuning.TuningRun:
@@ -222,8 +220,8 @@ class LocalSageMakerBackend(SageMakerModelBackend):
             tuning.check(request)
         except tuning.TuningError as ex:
             raise ValidationError(str(ex)) from None
-        _refuse_what_cannot_run("training", request["TrainingJobDefinition"])
-        arn = arn_formatter("hyper-parameter-tuning-job", name.lower(), self.account_id, self.region_name)
+        _refuse_what_cannot_run(TRAINING, request["TrainingJobDefinition"])
+        arn = arn_formatter(TUNING.resource, name.lower(), self.account_id, self.region_name)
         request = copy.deepcopy(request)
         tuning.settle_resource_config(request["TrainingJobDefinition"])
         objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective")
@@ -301,7 +299,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         from moto.sagemaker.utils import arn_formatter
 
         if name not in self.tuning_runs:
-            arn = arn_formatter("hyper-parameter-tuning-job", name.lower(), self.account_id, self.region_name)
+            arn = arn_formatter(TUNING.resource, name.lower(), self.account_id, self.region_name)
             raise ResourceNotFound(f"Amazon SageMaker can't find a tuning job with name {name} ({arn}).")
         return self.tuning_runs[name]
 
@@ -356,7 +354,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         ]
 
     def _ended(self, name: str) -> bool:
-        return self.training_jobs[name].training_job_status in ("Completed", "Failed", "Stopped")
+        return _status(TRAINING, self.training_jobs[name]) in TRAINING.terminal_statuses
 
     # -- endpoints -------------------------------------------------------------
     def create_endpoint(self, endpoint_name: str, endpoint_config_name: str, tags):
@@ -408,7 +406,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         with self._lock:
             self._deployments += 1
             spec = JobSpec(
-                "endpoint",
+                ENDPOINT,
                 endpoint.endpoint_name,
                 f"{endpoint.arn}#{self._deployments}",
                 self.region_name,
@@ -431,7 +429,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         for kind, message in findings:
             JOURNAL.note(spec.name, kind, message, of_job=False)
         stream = f"{variant['VariantName']}/i-local-{int(utcnow().timestamp())}"
-        log = JobLog(self.account_id, self.region_name, "endpoint", spec.name, stream=stream)
+        log = JobLog(self.account_id, self.region_name, ENDPOINT, spec.name, stream=stream)
         try:
             hosted = self.model_host.host(spec, log)
         except Exception as ex:  # noqa: BLE001  (whatever stops it, the endpoint must not stay Creating)
@@ -470,14 +468,12 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         return container
 
     def list_jobs_of_kind(
-        self, kind: str, filters: dict[str, Any], members: list[str]
+        self, kind: Kind, filters: dict[str, Any], members: list[str]
     ) -> tuple[list, str | None]:
         """List*Jobs as AWS answers them: filtered, then sorted (SortBy CreationTime, Name or
         Status; SortOrder), then paged (MaxResults, default 10; NextToken)."""
-        jobs = list(getattr(self, f"{kind}_jobs").values())
-        described = [job.response_object for job in jobs]
-        title = _KIND_TITLE[kind]
-        name_key, status_key = f"{title}JobName", f"{title}JobStatus"
+        described = [job.response_object for job in self._jobs(kind).values()]
+        name_key, status_key = kind.name_member, kind.status_member
         checks = {
             "NameContains": lambda d, v: v in d[name_key],
             "StatusEquals": lambda d, v: d[status_key] == v,
@@ -492,15 +488,19 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         sort_key = {"Name": lambda d: d[name_key], "Status": lambda d: d[status_key]}.get(
             filters.get("SortBy") or "CreationTime", lambda d: _time(d["CreationTime"])
         )
-        default_order = "Descending" if kind == "transform" else "Ascending"  # as each API documents
-        described.sort(key=sort_key, reverse=(filters.get("SortOrder") or default_order) == "Descending")
+        order = filters.get("SortOrder") or kind.list_order
+        described.sort(key=sort_key, reverse=order == "Descending")
         page, next_token = _page(described, filters)
         return [{k: d[k] for k in members if d.get(k) is not None} for d in page], next_token
 
-    def _refuse_stop_of_ended(self, kind: str, job: Any) -> None:
-        status = getattr(job, f"{kind}_job_status")
-        if status in ("Completed", "Failed", "Stopped"):
-            raise ValidationError(f"The request was rejected because the {kind} job is in status {status}.")
+    def _refuse_stop_of_ended(self, kind: Kind, job: Any) -> None:
+        status = _status(kind, job)
+        if status in kind.terminal_statuses:
+            raise ValidationError(f"The request was rejected because the {kind.title} is in status {status}.")
+
+    def _jobs(self, kind: Kind) -> dict[str, Any]:
+        """moto's records of the kind's jobs, by name."""
+        return getattr(self, f"{kind.attribute}s")
 
     # -- lifecycle -------------------------------------------------------------
     def running_count(self) -> int:
@@ -554,7 +554,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         self._mark_started(spec.kind, job)
         try:
             recorder = None
-            if spec.kind == "training":
+            if spec.kind is TRAINING:
                 definitions = (spec.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions")
                 recorder = MetricsRecorder(definitions, job, self.account_id, self.region_name)
 
@@ -581,7 +581,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def _note_fidelity(self, spec: JobSpec) -> None:
         """What the job asks that does not run here, for the fidelity report; never fails the job."""
         try:
-            model = self._models.get(spec.request.get("ModelName", "")) if spec.kind == "transform" else None
+            model = self._models.get(spec.request.get("ModelName", "")) if spec.kind is TRANSFORM else None
             vpc = {"VpcConfig": getattr(model, "vpc_config", None)}
             findings = job_fidelity.job_findings(spec.kind, spec.request, vpc)
             findings += job_fidelity.image_findings(_image_of(spec), containers.local_registries())
@@ -607,23 +607,23 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
         threading.Thread(target=keep_killing, name=f"stop-{active.spec.name}", daemon=True).start()
 
-    def _mark_started(self, kind: str, job: Any) -> None:
+    def _mark_started(self, kind: Kind, job: Any) -> None:
         now = utcnow()
-        if kind == "training":
+        if kind is TRAINING:
             job.training_start_time = now
             self._transition(job, "Downloading", "Downloading input data")
             self._transition(job, "Training", "Training image download completed. Training in progress.")
-        elif kind == "processing":
+        elif kind is PROCESSING:
             job.processing_start_time = now
         else:
             job.transform_start_time = now
         job.last_modified_time = now
 
-    def _finish(self, kind: str, job: Any, outcome: JobOutcome, stop_reason: str | None) -> None:
+    def _finish(self, kind: Kind, job: Any, outcome: JobOutcome, stop_reason: str | None) -> None:
         now = utcnow()
         if outcome.failure_reason:
             job.failure_reason = outcome.failure_reason
-        if kind == "training":
+        if kind is TRAINING:
             job.training_end_time = now
             if outcome.model_artifacts:  # a stopped job's model is uploaded too, as on AWS
                 job.model_artifacts = {"S3ModelArtifacts": outcome.model_artifacts}
@@ -646,7 +646,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 self._transition(job, "Failed", "Training job failed")
             elapsed = int((now - job.training_start_time).total_seconds()) if job.training_start_time else 0
             job.training_time_in_seconds = job.billable_time_in_seconds = elapsed
-        elif kind == "processing":
+        elif kind is PROCESSING:
             job.processing_end_time = now
             if outcome.status == "Stopped" and stop_reason == "MaxRuntimeExceeded":
                 job.exit_message = "Processing job runtime exceeded MaxRuntimeInSeconds provided"
@@ -669,24 +669,28 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         transitions.append(entry)
         job.secondary_status = status
 
-    def _refuse_reused_name(self, kind: str, jobs: dict[str, Any], name: str) -> None:
+    def _refuse_reused_name(self, kind: Kind, name: str) -> None:
+        jobs = self._jobs(kind)
         if name in jobs:
             raise ResourceInUseException(
-                f"{_KIND_TITLE[kind]} job names must be unique within an AWS account and region, "
-                f"and a {kind} job with this name already exists ({jobs[name].arn})"
+                f"{kind.title.capitalize()} names must be unique within an AWS account and region, "
+                f"and a {kind.title} with this name already exists ({jobs[name].arn})"
             )
 
 
 def _image_of(spec: JobSpec) -> str | None:
-    if spec.kind == "transform":
-        return (spec.model_container or {}).get("Image")
-    if spec.kind == "training":
-        return (spec.request.get("AlgorithmSpecification") or {}).get("TrainingImage")
-    return (spec.request.get("AppSpecification") or {}).get("ImageUri")
+    """The image a job runs: its request's, or (a transform job) its model's."""
+    if spec.kind.image:
+        return at(spec.request, spec.kind.image)
+    return (spec.model_container or {}).get("Image")
 
 
-def _set_status(kind: str, job: Any, status: str) -> None:
-    setattr(job, f"{kind}_job_status", status)
+def _status(kind: Kind, job: Any) -> str:
+    return getattr(job, f"{kind.attribute}_status")
+
+
+def _set_status(kind: Kind, job: Any, status: str) -> None:
+    setattr(job, f"{kind.attribute}_status", status)
 
 
 def _cached(outcome: JobOutcome) -> str:
@@ -717,7 +721,7 @@ def _page(items: list, filters: dict[str, Any]) -> tuple[list, str | None]:
     return items[start : start + size], (str(start + size) if start + size < len(items) else None)
 
 
-def _refuse_what_cannot_run(kind: str, request: dict[str, Any]) -> None:
+def _refuse_what_cannot_run(kind: Kind, request: dict[str, Any]) -> None:
     why = contract.refusal(kind, request)
     if why:
         raise ValidationError(why)

@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from mlharness.kinds import Kind
+
 LogSink = Callable[[str], None]
 # host name ("algo-1") -> the sink of that host's log stream
 LogFactory = Callable[[str], LogSink]
@@ -26,7 +28,7 @@ LogFactory = Callable[[str], LogSink]
 class JobSpec:
     """What a runner needs to know about one job."""
 
-    kind: str  # "processing" | "training" | "transform"
+    kind: Kind  # mlharness.kinds: PROCESSING, TRAINING, TRANSFORM, or ENDPOINT (a model served)
     name: str
     arn: str
     region: str
