@@ -166,26 +166,6 @@ def integration_class(engine: str) -> type:
     return StateTaskServiceSageMaker
 
 
-def register(engine: str) -> None:
-    """Both engines list "sagemaker" as an unsupported Task integration; supply ours."""
-    m = asl_engines.engine_modules(engine)
-    integration = integration_class(engine)
-    m.factory._UNSUPPORTED_SERVICE_NAMES.discard("sagemaker")
-    upstream = m.factory.state_task_service_for
-    if getattr(upstream, "sagemaker_integration", None) is integration:
-        return  # already registered
-
-    def state_task_service_for(service_name: str):
-        if service_name == "sagemaker":
-            return integration()
-        return upstream(service_name)
-
-    state_task_service_for.sagemaker_integration = integration
-    m.factory.state_task_service_for = state_task_service_for
-    # state_task_factory imported the function by value.
-    m.state_task_factory.state_task_service_for = state_task_service_for
-
-
 def _task_failed(m, env, service, error: str, cause: str, error_name):
     return m.failure_event.FailureEvent(
         env=env,
