@@ -230,3 +230,38 @@ def test_a_tuning_job_runs_its_training_jobs_and_names_the_best(aws):
     assert answer["BestTrainingJob"]["TunedHyperParameters"] == {"C": "0.3"}
     jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune")
     assert len(jobs["TrainingJobSummaries"]) == 3
+
+
+def test_jobs_are_found_by_search_and_tagged_by_arn_as_moto_did_for_its_own(aws):
+    backend_with(ScriptedRunner(lambda spec: Script()))
+    sm = boto3.client("sagemaker", region_name=REGION)
+    first = sm.create_training_job(**training("s-first", Tags=[{"Key": "team", "Value": "churn"}]))
+    sm.create_training_job(**training("s-second", HyperParameters={"C": "0.5"}))
+    for name in ("s-first", "s-second"):
+        ended(lambda name=name: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus")
+    sm.add_tags(ResourceArn=first["TrainingJobArn"], Tags=[{"Key": "stage", "Value": "dev"}])
+    tags = sm.list_tags(ResourceArn=first["TrainingJobArn"])["Tags"]
+    assert {t["Key"]: t["Value"] for t in tags} == {"team": "churn", "stage": "dev"}
+
+    def names(expression) -> list[str]:
+        found = sm.search(Resource="TrainingJob", SearchExpression=expression)["Results"]
+        return sorted(r["TrainingJob"]["TrainingJobName"] for r in found)
+
+    assert names({"Filters": [{"Name": "Tags.team", "Operator": "Equals", "Value": "churn"}]}) == ["s-first"]
+    assert names({"Filters": [{"Name": "HyperParameters.C", "Operator": "Equals", "Value": "0.5"}]}) == [
+        "s-second"
+    ]
+    assert names(
+        {"Filters": [{"Name": "TrainingJobStatus", "Operator": "Equals", "Value": "Completed"}]}
+    ) == [
+        "s-first",
+        "s-second",
+    ]
+    either = {
+        "SubExpressions": [
+            {"Filters": [{"Name": "TrainingJobName", "Operator": "Equals", "Value": "s-first"}]},
+            {"Filters": [{"Name": "TrainingJobName", "Operator": "Contains", "Value": "second"}]},
+        ],
+        "Operator": "Or",
+    }
+    assert names(either) == ["s-first", "s-second"]

@@ -98,8 +98,6 @@ class LocalSageMakerResponse(SageMakerResponse):
         describe = getattr(self.sagemaker_backend, camelcase_to_underscores(operation))
         answer = describe(self._get_param(name_member))
         described = dict(getattr(answer, "response_object", answer))
-        if operation == "DescribeTrainingJob":  # "" when no key was given, as AWS sends; attach() reads it
-            described["OutputDataConfig"] = {"KmsKeyId": "", **(described.get("OutputDataConfig") or {})}
         return ActionResult(_without_empty_structures(described, operation))
 
     def describe_model_package(self) -> ActionResult:
