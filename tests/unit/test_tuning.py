@@ -146,7 +146,10 @@ def test_the_record_counts_the_jobs_and_picks_the_best_by_the_objective():
         "j4": {"TrainingJobStatus": "InProgress"},
     }
     answer = run.describe()
-    assert (answer["HyperParameterTuningJobName"], answer["HyperParameterTuningJobStatus"]) == ("t", "InProgress")
+    assert (answer["HyperParameterTuningJobName"], answer["HyperParameterTuningJobStatus"]) == (
+        "t",
+        "InProgress",
+    )
     assert answer["TrainingJobStatusCounters"] == {
         "Completed": 2, "InProgress": 1, "RetryableError": 0, "NonRetryableError": 1, "Stopped": 0,
     }  # fmt: skip
