@@ -50,7 +50,9 @@ def push(ecr, image_tag: str, repository: str, log: Callable[[str], None] = prin
 def _create_repository(ecr, repository: str, log: Callable[[str], None]) -> str:
     """The repository's URI, creating it; one another command created meanwhile is used."""
     try:
-        created = ecr.create_repository(repositoryName=repository, imageScanningConfiguration={"scanOnPush": True})
+        created = ecr.create_repository(
+            repositoryName=repository, imageScanningConfiguration={"scanOnPush": True}
+        )
     except ClientError as ex:
         if ex.response["Error"]["Code"] != "RepositoryAlreadyExistsException":
             raise

@@ -30,6 +30,7 @@ class Kind:
     hosts: str = ""  # its containers' host names: algo-1, algo-2, ... or i-local (transform)
     secondary_statuses: bool = False  # it reports SecondaryStatus and its transitions
     containers: bool = False  # it runs containers of its own (a tuning job runs training jobs)
+    list_order: str = "Ascending"  # its List operation's default SortOrder (the API reference's)
 
     # -- names, all from the one spelling ------------------------------------------------
     @property
@@ -62,6 +63,16 @@ class Kind:
     def log_group(self) -> str:
         """Where CloudWatch keeps its containers' logs: `/aws/sagemaker/TrainingJobs`."""
         return f"/aws/sagemaker/{self.noun}s"
+
+    @property
+    def attribute(self) -> str:
+        """As Python names it (moto's records, boto3's methods): `training_job`."""
+        return self.resource.replace("-", "_")
+
+    @property
+    def first_host(self) -> str:
+        """The host name of its first (or only) container: `algo-1`, or `i-local`."""
+        return "algo-1" if self.hosts == "algo" else self.hosts
 
     @property
     def title(self) -> str:
@@ -102,6 +113,10 @@ class Kind:
         return _member_shape(self.noun, self.instance_type).name if self.instance_type else ""
 
     @property
+    def traffic_encryption(self) -> tuple[str, ...]:
+        return _first_path(self.noun, "traffic encryption")
+
+    @property
     def role(self) -> tuple[str, ...]:
         """Where its request passes a role to SageMaker (`RoleArn`, a model's `ExecutionRoleArn`):
         creating one needs iam:PassRole on it; () when it passes none."""
@@ -119,7 +134,8 @@ TRAINING = Kind(
     secondary_statuses=True,
     containers=True,
 )
-TRANSFORM = Kind("transform-job", job=True, hosts="i-local", containers=True)  # its model names the image
+# A transform job's model names its image.
+TRANSFORM = Kind("transform-job", job=True, hosts="i-local", containers=True, list_order="Descending")
 TUNING = Kind(
     "hyper-parameter-tuning-job",
     job=True,
@@ -127,7 +143,7 @@ TUNING = Kind(
 )
 MODEL = Kind("model")
 ENDPOINT_CONFIG = Kind("endpoint-config")
-ENDPOINT = Kind("endpoint")
+ENDPOINT = Kind("endpoint", hosts="i-local")
 
 KINDS = {
     kind.resource: kind
@@ -175,6 +191,7 @@ _MEMBERS = {
         name == "InstanceType" and shape.name.endswith("InstanceType")
     ),
     "role": lambda name, parent, shape: name in ("RoleArn", "ExecutionRoleArn"),
+    "traffic encryption": lambda name, parent, shape: name == "EnableInterContainerTrafficEncryption",
 }
 
 

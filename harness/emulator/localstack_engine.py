@@ -179,15 +179,18 @@ class LocalStackProcess:
         return env
 
     def _plugin_path(self) -> Path:
-        """A folder for LocalStack's sys.path: the harness package (a link: only the modules the
-        plugin imports load there) and a distribution record naming the plugin's entry points,
-        which is how LocalStack finds plugins."""
+        """A folder for LocalStack's sys.path: the harness package and its table of SageMaker's
+        kinds (links: only the modules the plugin imports load there), and a distribution record
+        naming the plugin's entry points, which is how LocalStack finds plugins."""
         import harness
+        import mlharness
 
         path = self.root / "plugin-path"
         shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True)
-        (path / "harness").symlink_to(Path(harness.__file__).resolve().parent, target_is_directory=True)
+        for package in (harness, mlharness):
+            folder = Path(package.__file__).resolve().parent
+            (path / package.__name__).symlink_to(folder, target_is_directory=True)
         record = path / f"mlharness_localstack_plugin-{harness.__version__}.dist-info"
         record.mkdir()
         (record / "METADATA").write_text(

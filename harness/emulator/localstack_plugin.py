@@ -1,22 +1,23 @@
 """The project's SageMaker inside LocalStack (`--engine localstack`), by LocalStack's own plugins.
 
 Loaded by LocalStack's Python, never by the harness's: it imports only LocalStack and the
-modules of harness.emulator written for both engines (asl_engines, sfn_sagemaker) or for this
-one (localstack_engine). harness.emulator.localstack_engine starts LocalStack with this
-module's entry points on its path (localstack_engine.ENTRY_POINTS) and the address of the
-SageMaker backend (the default engine's code, jobs really running in Docker) in
-BACKEND_URL_VARIABLE.
+modules of harness.emulator written for both engines (asl_engines, sfn_sagemaker, the patches
+of patches.interpreter) or for this one (localstack_engine, patches.localstack).
+harness.emulator.localstack_engine starts LocalStack with this module's entry points on its
+path (localstack_engine.ENTRY_POINTS) and the address of the SageMaker backend (the default
+engine's code, jobs really running in Docker) in BACKEND_URL_VARIABLE.
 
 - Providers (namespace `localstack.aws.provider`, named "mlharness", chosen by LocalStack's
   PROVIDER_OVERRIDE_<SERVICE>): sagemaker, sagemaker-runtime and ecr. Each has nothing of its own:
   its dispatch table forwards every operation, as received, to the backend, which answers as the
   default engine does.
-- Hooks (`localstack.hooks.on_infra_start`): give LocalStack's Step Functions the `sagemaker:*`
-  Task integration (`.sync` included) and the default engine's fixes of the interpreter both
-  share (harness.emulator.asl_engines), and route the local AWS's own endpoints (/_mlharness/*:
-  info, timeline, fidelity report, step cache) to the backend. Two fixes of LocalStack 4.14's
-  EventBridge and CloudFormation make schedules work as on AWS: a rule with a fixed input starts
-  its state machine, and a stack update changes a rule.
+- Hooks (`localstack.hooks.on_infra_start`): apply the LocalStack list of
+  harness.emulator.patches (LocalStack's Step Functions gets the `sagemaker:*` Task integration,
+  `.sync` included, and the default engine's fixes of the interpreter both share; two fixes of
+  LocalStack 4.14's EventBridge and CloudFormation make schedules work as on AWS: a rule with a
+  fixed input starts its state machine, and a stack update changes a rule), and route the local
+  AWS's own endpoints (/_mlharness/*: info, timeline, fidelity report, step cache) to the
+  backend.
 """
 
 from __future__ import annotations
@@ -73,62 +74,11 @@ def ecr() -> Service:
 
 
 @hooks.on_infra_start()
-def extend_step_functions() -> None:
-    """What the default engine's Step Functions has beyond the interpreter both share: the
-    sagemaker Task integration, aws-sdk services and errors named as AWS names them, and JSONata
-    evaluated in Python (LocalStack's needs a JVM it downloads at first use: not offline)."""
-    from harness.emulator import asl_engines, sfn_sagemaker
+def apply_patches() -> None:
+    """Every change this project makes to LocalStack: harness.emulator.patches' LocalStack list."""
+    from harness.emulator import patches
 
-    sfn_sagemaker.register("localstack")
-    asl_engines.name_aws_sdk_errors_as_aws("localstack")
-    asl_engines.call_aws_sdk_services_by_their_boto_names("localstack")
-    asl_engines.evaluate_jsonata_in_python("localstack")
-    asl_engines.pass_strings_to_blobs_as_they_are("localstack")
-
-
-@hooks.on_infra_start()
-def start_state_machines_from_rules_with_a_fixed_input() -> None:
-    """A rule whose Step Functions target has a fixed Input (the inference schedule's) started
-    nothing: LocalStack names the execution by the event's id, which a fixed input lacks
-    (KeyError, logged and dropped). EventBridge names it with a fresh id, as here."""
-    import uuid
-
-    from localstack.services.events.target import StatesTargetSender
-    from localstack.services.stepfunctions.asl.utils.encoding import to_json_str
-
-    def send_event(self, event, trace_header):
-        self.service = "stepfunctions"
-        name = event.get("id") if isinstance(event, dict) and isinstance(event.get("id"), str) else None
-        self.client.start_execution(
-            stateMachineArn=self.target["Arn"], name=name or str(uuid.uuid4()), input=to_json_str(event)
-        )
-
-    StatesTargetSender.send_event = send_event
-
-
-@hooks.on_infra_start()
-def update_event_rules_in_stacks() -> None:
-    """LocalStack's CloudFormation left an AWS::Events::Rule as it was on a stack update (a
-    warning, and the update reported complete): a schedule changed in the template never changed.
-    As on AWS, the rule keeps its name and takes the new properties and targets."""
-    from localstack.services.events.resource_providers.aws_events_rule import (
-        EventsRuleProvider,
-        extract_rule_name,
-    )
-
-    def update(self, request):
-        events = request.aws_client_factory.events
-        previous = request.previous_state or {}
-        name = extract_rule_name(previous["Id"])
-        bus = {"EventBusName": previous["EventBusName"]} if previous.get("EventBusName") else {}
-        kept = {target["Id"] for target in request.desired_state.get("Targets") or []}
-        present = {target["Id"] for target in events.list_targets_by_rule(Rule=name, **bus)["Targets"]}
-        if present - kept:
-            events.remove_targets(Rule=name, Ids=sorted(present - kept), Force=True, **bus)
-        request.desired_state["Name"] = name
-        return self.create(request)  # PutRule and PutTargets: both update in place
-
-    EventsRuleProvider.update = update
+    patches.apply_localstack_patches()
 
 
 @hooks.on_infra_start()

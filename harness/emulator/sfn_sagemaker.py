@@ -10,7 +10,8 @@ as the cause, as AWS does. An API error on the call fails the state with
 `SageMaker.<Exception>`. When the execution stops while a job runs, the job is
 stopped too.
 
-Imports only botocore and the engine: it also loads inside LocalStack's own Python.
+Imports only botocore, the engine and mlharness.kinds: it also loads inside LocalStack's own
+Python.
 """
 
 from __future__ import annotations
@@ -21,22 +22,15 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+import botocore
 import botocore.session
 from botocore.exceptions import ClientError
 
 from harness.emulator import asl_engines
+from mlharness.kinds import JOBS, Kind
 
-# API action (lower case) -> (job kind, Describe action, Stop action); None for non-job calls.
-_JOB_ACTIONS: Final[dict[str, tuple[str, str, str]]] = {
-    "createprocessingjob": ("ProcessingJob", "describe_processing_job", "stop_processing_job"),
-    "createtrainingjob": ("TrainingJob", "describe_training_job", "stop_training_job"),
-    "createtransformjob": ("TransformJob", "describe_transform_job", "stop_transform_job"),
-    "createhyperparametertuningjob": (
-        "HyperParameterTuningJob",
-        "describe_hyper_parameter_tuning_job",
-        "stop_hyper_parameter_tuning_job",
-    ),
-}
+# API action (lower case) -> the job kind it creates (mlharness.kinds).
+_JOB_ACTIONS: Final[dict[str, Kind]] = {kind.integration.lower(): kind for kind in JOBS}
 _PLAIN_ACTIONS: Final = {"createmodel", "createendpointconfig", "createendpoint", "updateendpoint"}
 _FINAL_FAILURES: Final = {"Failed", "Stopped"}
 # Error codes the SageMaker Java SDK models as exception classes; others surface as
@@ -114,12 +108,14 @@ def integration_class(engine: str) -> type:
                 raise RuntimeError(
                     f"Unsupported .sync callback procedure in resource {self.resource.resource_arn}"
                 )
-            kind, describe, stop = _JOB_ACTIONS[action]
+            kind = _JOB_ACTIONS[action]
+            describe = botocore.xform_name(kind.operation("Describe"))
+            stop = botocore.xform_name(kind.operation("Stop"))
             client = m.boto_client.boto_client_for(
                 region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
             )
             env.stack.pop()  # the Create* response; .sync answers with Describe*
-            name_key = f"{kind}Name"
+            name_key = kind.name_member
             name = normalised_parameters[name_key]
 
             def _sync_resolver() -> dict | None:
@@ -127,7 +123,7 @@ def integration_class(engine: str) -> type:
                     return None
                 description = getattr(client, describe)(**{name_key: name})
                 description.pop("ResponseMetadata", None)
-                status = description[f"{kind}Status"]
+                status = description[kind.status_member]
                 if status == "Completed":
                     return _json_safe(description)
                 if status in _FINAL_FAILURES:
@@ -168,26 +164,6 @@ def integration_class(engine: str) -> type:
                     sync_resolver.stop_job()
 
     return StateTaskServiceSageMaker
-
-
-def register(engine: str) -> None:
-    """Both engines list "sagemaker" as an unsupported Task integration; supply ours."""
-    m = asl_engines.engine_modules(engine)
-    integration = integration_class(engine)
-    m.factory._UNSUPPORTED_SERVICE_NAMES.discard("sagemaker")
-    upstream = m.factory.state_task_service_for
-    if getattr(upstream, "sagemaker_integration", None) is integration:
-        return  # already registered
-
-    def state_task_service_for(service_name: str):
-        if service_name == "sagemaker":
-            return integration()
-        return upstream(service_name)
-
-    state_task_service_for.sagemaker_integration = integration
-    m.factory.state_task_service_for = state_task_service_for
-    # state_task_factory imported the function by value.
-    m.state_task_factory.state_task_service_for = state_task_service_for
 
 
 def _task_failed(m, env, service, error: str, cause: str, error_name):

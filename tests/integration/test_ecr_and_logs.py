@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import time
 
+import docker
 import pytest
 from botocore.exceptions import ClientError
 
-import docker
 from tests.integration.helpers import unique
 
 pytestmark = [pytest.mark.docker]

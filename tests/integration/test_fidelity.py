@@ -91,6 +91,7 @@ def test_a_job_served_from_the_step_cache_is_reported(tmp_path, tiny_image):
             wait_for_job(
                 lambda name=name: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus"
             )
+
         def reported(job: str) -> list[dict]:  # the tiny image is not in ECR: each job says so too
             return [f for f in fidelity.fetch(aws.endpoint_url, job, since=None) if f["kind"] != "image"]
 

@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 import boto3
+import docker
 import pytest
 
-import docker
 from tests import ROOT
 from tests.integration.helpers import census_csv
 from tests.integration.test_user_env import exported

@@ -11,6 +11,7 @@ import pytest
 from harness import runs
 from harness.emulator import fidelity
 from harness.emulator.sagemaker.job_fidelity import endpoint_findings, job_findings
+from mlharness.kinds import PROCESSING, TRAINING, TRANSFORM
 from tests.unit.test_records import make
 
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -19,8 +20,8 @@ VPC = {"Subnets": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]}
 
 def test_a_plain_job_has_nothing_to_report():
     request = {"ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1}}
-    assert job_findings("training", request) == []
-    assert job_findings("processing", {"ProcessingResources": {"ClusterConfig": {}}}) == []
+    assert job_findings(TRAINING, request) == []
+    assert job_findings(PROCESSING, {"ProcessingResources": {"ClusterConfig": {}}}) == []
 
 
 def test_a_training_job_names_spot_warm_pool_vpc_traffic_encryption_and_each_kms_key():
@@ -35,7 +36,7 @@ def test_a_training_job_names_spot_warm_pool_vpc_traffic_encryption_and_each_kms
         "EnableInterContainerTrafficEncryption": True,
         "OutputDataConfig": {"S3OutputPath": "s3://b/o", "KmsKeyId": "alias/models"},
     }
-    found = job_findings("training", request)
+    found = job_findings(TRAINING, request)
     assert [kind for kind, _ in found] == ["spot", "warm-pool", "network", "network", "kms", "kms"]
     messages = dict(reversed(found))  # the first of each kind
     assert "ran on demand" in messages["spot"]
@@ -59,10 +60,10 @@ def test_processing_and_transform_read_their_own_fields():
         "ProcessingOutputConfig": {"Outputs": [], "KmsKeyId": "alias/out"},
         "ProcessingResources": {"ClusterConfig": {"VolumeKmsKeyId": "alias/volume"}},
     }
-    assert [k for k, _ in job_findings("processing", processing)] == ["network", "network", "kms", "kms"]
+    assert [k for k, _ in job_findings(PROCESSING, processing)] == ["network", "network", "kms", "kms"]
     transform = {"TransformOutput": {"S3OutputPath": "s3://b/p", "KmsKeyId": "alias/out"}}
-    assert [k for k, _ in job_findings("transform", transform, {"VpcConfig": VPC})] == ["network", "kms"]
-    assert job_findings("transform", {}, {"VpcConfig": None}) == []
+    assert [k for k, _ in job_findings(TRANSFORM, transform, {"VpcConfig": VPC})] == ["network", "kms"]
+    assert job_findings(TRANSFORM, {}, {"VpcConfig": None}) == []
 
 
 def test_an_endpoint_config_names_variants_counts_limits_and_its_key():

@@ -7,6 +7,7 @@ import json
 import tarfile
 
 from harness.emulator.sagemaker import channels, contract, instances
+from mlharness.kinds import TRAINING, TRANSFORM
 
 REQUEST = {
     "TrainingJobName": "job",
@@ -147,15 +148,15 @@ def test_what_aws_refuses_or_the_local_aws_does_not_run_is_refused_up_front():
     def training(*channels):
         return {"AlgorithmSpecification": {"TrainingInputMode": "File"}, "InputDataConfig": list(channels)}
 
-    assert contract.refusal("training", training(channel())) is None
+    assert contract.refusal(TRAINING, training(channel())) is None
     assert "AugmentedManifestFile can only be used with Pipe" in contract.refusal(
-        "training", training(channel(data_type="AugmentedManifestFile"))
+        TRAINING, training(channel(data_type="AugmentedManifestFile"))
     )
     assert "only supported in Pipe input mode" in contract.refusal(
-        "training", training(channel(CompressionType="Gzip"))
+        TRAINING, training(channel(CompressionType="Gzip"))
     )
-    assert "does not run Pipe input mode" in contract.refusal("training", training(channel(InputMode="Pipe")))
-    assert "does not apply it" in contract.refusal("transform", {"DataProcessing": {"JoinSource": "Input"}})
+    assert "does not run Pipe input mode" in contract.refusal(TRAINING, training(channel(InputMode="Pipe")))
+    assert "does not apply it" in contract.refusal(TRANSFORM, {"DataProcessing": {"JoinSource": "Input"}})
 
 
 def test_a_spot_jobs_wait_must_cover_its_runtime_as_aws_requires():
@@ -165,15 +166,15 @@ def test_a_spot_jobs_wait_must_cover_its_runtime_as_aws_requires():
     spot = {"EnableManagedSpotTraining": True}
     assert (
         contract.refusal(
-            "training",
+            TRAINING,
             training(StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120}, **spot),
         )
         is None
     )
     assert "at least MaxRuntimeInSeconds" in contract.refusal(
-        "training",
+        TRAINING,
         training(StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 30}, **spot),
     )
     assert "only for managed spot training" in contract.refusal(
-        "training", training(StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120})
+        TRAINING, training(StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120})
     )

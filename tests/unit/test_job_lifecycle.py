@@ -124,21 +124,17 @@ def test_stop_ends_a_running_job_and_a_job_that_ended_cannot_be_stopped(aws):
         sm.stop_training_job(TrainingJobName="t-stop")
 
 
-def test_max_runtime_and_a_spot_jobs_max_wait_stop_the_job_as_aws_does(aws):
+def test_max_runtime_stops_the_job_as_aws_does_and_a_spot_wait_shorter_than_it_is_refused(aws):
     backend_with(ScriptedRunner(lambda spec: Script(until_stopped=True)))
     sm = boto3.client("sagemaker", region_name=REGION)
     sm.create_training_job(**training("t-slow", StoppingCondition={"MaxRuntimeInSeconds": 1}))
-    sm.create_training_job(
-        **training(
-            "t-spot",
-            EnableManagedSpotTraining=True,
-            StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 1},
-        )
-    )
     slow, _ = ended(lambda: sm.describe_training_job(TrainingJobName="t-slow"), "TrainingJobStatus")
-    spot, _ = ended(lambda: sm.describe_training_job(TrainingJobName="t-spot"), "TrainingJobStatus")
     assert (slow["TrainingJobStatus"], slow["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
-    assert (spot["TrainingJobStatus"], spot["SecondaryStatus"]) == ("Stopped", "MaxWaitTimeExceeded")
+    message = slow["SecondaryStatusTransitions"][-1]["StatusMessage"]
+    assert message == "Training job runtime exceeded MaxRuntimeInSeconds provided"
+    spot = {"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 1}
+    with pytest.raises(sm.exceptions.ClientError, match="MaxWaitTimeInSeconds"):
+        sm.create_training_job(**training("t-spot", EnableManagedSpotTraining=True, StoppingCondition=spot))
 
 
 def _sync_machine(sfn, name: str, request: dict) -> str:
@@ -158,10 +154,13 @@ def _sync_machine(sfn, name: str, request: dict) -> str:
     ]
 
 
-def _execution(sfn, machine: str) -> dict:
+def _execution(sfn, machine: str, timeout: float = 20) -> dict:
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
-    answer, _ = ended(lambda: {"s": sfn.describe_execution(executionArn=arn)["status"]}, "s", timeout=20)
-    return sfn.describe_execution(executionArn=arn)
+    deadline = time.monotonic() + timeout
+    while (answer := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{arn} still RUNNING after {timeout} s"
+        time.sleep(0.01)
+    return answer
 
 
 def test_sync_returns_the_description_of_a_completed_job_and_fails_the_task_for_a_failed_one(aws):
@@ -216,7 +215,9 @@ def test_a_tuning_job_runs_its_training_jobs_and_names_the_best(aws):
             "Strategy": "Grid",
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "train:loss"},
             "ResourceLimits": {"MaxNumberOfTrainingJobs": 10, "MaxParallelTrainingJobs": 2},
-            "ParameterRanges": {"CategoricalParameterRanges": [{"Name": "C", "Values": ["0.1", "0.3", "0.9"]}]},
+            "ParameterRanges": {
+                "CategoricalParameterRanges": [{"Name": "C", "Values": ["0.1", "0.3", "0.9"]}]
+            },
         },
         TrainingJobDefinition=definition,
     )
@@ -229,3 +230,38 @@ def test_a_tuning_job_runs_its_training_jobs_and_names_the_best(aws):
     assert answer["BestTrainingJob"]["TunedHyperParameters"] == {"C": "0.3"}
     jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune")
     assert len(jobs["TrainingJobSummaries"]) == 3
+
+
+def test_jobs_are_found_by_search_and_tagged_by_arn_as_moto_did_for_its_own(aws):
+    backend_with(ScriptedRunner(lambda spec: Script()))
+    sm = boto3.client("sagemaker", region_name=REGION)
+    first = sm.create_training_job(**training("s-first", Tags=[{"Key": "team", "Value": "churn"}]))
+    sm.create_training_job(**training("s-second", HyperParameters={"C": "0.5"}))
+    for name in ("s-first", "s-second"):
+        ended(lambda name=name: sm.describe_training_job(TrainingJobName=name), "TrainingJobStatus")
+    sm.add_tags(ResourceArn=first["TrainingJobArn"], Tags=[{"Key": "stage", "Value": "dev"}])
+    tags = sm.list_tags(ResourceArn=first["TrainingJobArn"])["Tags"]
+    assert {t["Key"]: t["Value"] for t in tags} == {"team": "churn", "stage": "dev"}
+
+    def names(expression) -> list[str]:
+        found = sm.search(Resource="TrainingJob", SearchExpression=expression)["Results"]
+        return sorted(r["TrainingJob"]["TrainingJobName"] for r in found)
+
+    assert names({"Filters": [{"Name": "Tags.team", "Operator": "Equals", "Value": "churn"}]}) == ["s-first"]
+    assert names({"Filters": [{"Name": "HyperParameters.C", "Operator": "Equals", "Value": "0.5"}]}) == [
+        "s-second"
+    ]
+    assert names(
+        {"Filters": [{"Name": "TrainingJobStatus", "Operator": "Equals", "Value": "Completed"}]}
+    ) == [
+        "s-first",
+        "s-second",
+    ]
+    either = {
+        "SubExpressions": [
+            {"Filters": [{"Name": "TrainingJobName", "Operator": "Equals", "Value": "s-first"}]},
+            {"Filters": [{"Name": "TrainingJobName", "Operator": "Contains", "Value": "second"}]},
+        ],
+        "Operator": "Or",
+    }
+    assert names(either) == ["s-first", "s-second"]

@@ -81,8 +81,9 @@ def test_the_emulator_refuses_the_engine_in_one_line_when_it_is_not_installed(tm
 
 LOCALSTACK_CONTRACT = r"""
 import inspect
-from harness.emulator import asl_engines, sfn_sagemaker
+from harness.emulator import asl_engines
 from harness.emulator import localstack_plugin  # the providers and hooks load
+from harness.emulator.patches import interpreter
 m = asl_engines.engine_modules("localstack")
 assert "sagemaker" in m.factory._UNSUPPORTED_SERVICE_NAMES
 assert "_eval_jsonata(jsonata_expression)" in inspect.getsource(m.jsonata.eval_jsonata_expression)
@@ -92,13 +93,13 @@ parameters = list(inspect.signature(m.boto_client.boto_client_for).parameters)
 assert parameters == ["service", "region", "state_credentials"], parameters
 for name in ("_build_sync_resolver", "_eval_sync", "_eval_service_task", "_from_error"):
     assert hasattr(m.callback.StateTaskServiceCallback, name), name
-sfn_sagemaker.register("localstack")
-asl_engines.evaluate_jsonata_in_python("localstack")
+interpreter.add_sagemaker_task_integration("localstack")
+interpreter.evaluate_jsonata_in_python("localstack")
 assert type(m.factory.state_task_service_for("sagemaker")).__name__ == "StateTaskServiceSageMaker"
 assert type(m.state_task_factory.state_task_service_for("sagemaker")).__name__ == "StateTaskServiceSageMaker"
 assert m.jsonata.eval_jsonata_expression("$sum([1, 2, 3])") == 6
 from botocore.session import get_session
-asl_engines.pass_strings_to_blobs_as_they_are("localstack")
+interpreter.pass_strings_to_blobs_as_they_are("localstack")
 invoke = get_session().get_service_model("sagemaker-runtime").operation_model("InvokeEndpoint").input_shape
 request = {"EndpointName": "e", "Body": "a,b\n1,2\n", "CustomAttributes": "x"}
 task = m.aws_sdk.StateTaskServiceAwsSdk.__new__(m.aws_sdk.StateTaskServiceAwsSdk)

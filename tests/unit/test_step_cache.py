@@ -10,6 +10,7 @@ import time
 
 from harness.emulator.sagemaker import channels, step_cache
 from harness.emulator.sagemaker.runner import JobSpec
+from mlharness.kinds import ENDPOINT, PROCESSING, TRAINING
 
 
 class Objects:
@@ -48,7 +49,7 @@ def training(name: str = "run-1-train", hyperparameters: dict | None = None, **r
         "Tags": [{"Key": "run", "Value": name}],
     } | request
     return JobSpec(
-        "training", name, f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}", "us-east-1", body
+        TRAINING, name, f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}", "us-east-1", body
     )
 
 
@@ -144,7 +145,7 @@ def test_processing_arguments_are_keyed_one_by_one_and_a_change_is_named(tmp_pat
                 ]
             },
         }
-        return JobSpec("processing", name, f"arn:{name}", "us-east-1", body)
+        return JobSpec(PROCESSING, name, f"arn:{name}", "us-east-1", body)
 
     data = Objects({"s3://b/code/evaluate.py": b"print(1)"})
     cache = step_cache.StepCache(tmp_path)
@@ -263,7 +264,7 @@ def test_clear_removes_every_entry_and_blob(tmp_path):
 
 
 def test_only_processing_training_and_transform_jobs_are_keyed():
-    spec = JobSpec("endpoint", "e", "arn:e", "us-east-1", {})
+    spec = JobSpec(ENDPOINT, "e", "arn:e", "us-east-1", {})
     assert step_cache.key_of(spec, Objects({}), "sha256:img") is None
 
 

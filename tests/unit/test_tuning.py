@@ -122,7 +122,11 @@ def test_each_job_is_the_definition_with_its_point_and_the_static_hyperparameter
 
 
 def test_the_record_counts_the_jobs_and_picks_the_best_by_the_objective():
-    run = tuning.TuningRun("t", "arn:t", request(config(IntegerParameterRanges=[DEPTH])), created=0)
+    def describe_job(name: str) -> dict:
+        return described[name] | {"TrainingJobArn": f"arn:{name}", "CreationTime": 0}
+
+    given = request(config(IntegerParameterRanges=[DEPTH])) | {"HyperParameterTuningJobName": "t"}
+    run = tuning.TuningRun("arn:t", given, 0, describe_job)
     run.jobs = [
         ("j1", {"depth": "1"}),
         ("j2", {"depth": "2"}),
@@ -141,7 +145,11 @@ def test_the_record_counts_the_jobs_and_picks_the_best_by_the_objective():
         "j3": {"TrainingJobStatus": "Failed", "FailureReason": "AlgorithmError: x"},
         "j4": {"TrainingJobStatus": "InProgress"},
     }
-    answer = run.describe(lambda name: described[name] | {"TrainingJobArn": f"arn:{name}", "CreationTime": 0})
+    answer = run.describe()
+    assert (answer["HyperParameterTuningJobName"], answer["HyperParameterTuningJobStatus"]) == (
+        "t",
+        "InProgress",
+    )
     assert answer["TrainingJobStatusCounters"] == {
         "Completed": 2, "InProgress": 1, "RetryableError": 0, "NonRetryableError": 1, "Stopped": 0,
     }  # fmt: skip

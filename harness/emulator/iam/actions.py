@@ -15,29 +15,18 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
+from mlharness.kinds import KINDS
+
 # signing name -> IAM action prefix
 PREFIX = {
     "sagemaker": "sagemaker", "states": "states", "s3": "s3", "logs": "logs", "ecr": "ecr",
     "events": "events", "kms": "kms", "monitoring": "cloudwatch", "sts": "sts", "iam": "iam",
     "cloudformation": "cloudformation",
 }  # fmt: skip
-# SageMaker: request member naming the resource -> its ARN resource type
-SAGEMAKER_NAMES = {
-    "TrainingJobName": "training-job",
-    "ProcessingJobName": "processing-job",
-    "TransformJobName": "transform-job",
-    "HyperParameterTuningJobName": "hyper-parameter-tuning-job",
-    "ModelName": "model",
-    "EndpointConfigName": "endpoint-config",
-    "EndpointName": "endpoint",
-}
+# SageMaker: request member naming the resource -> its ARN resource type (mlharness.kinds)
+SAGEMAKER_NAMES = {kind.name_member: kind.resource for kind in KINDS.values()}
 # SageMaker operations whose request passes a role to the service, and where it is
-SAGEMAKER_PASSED_ROLE = {
-    "CreateTrainingJob": ("RoleArn",),
-    "CreateProcessingJob": ("RoleArn",),
-    "CreateModel": ("ExecutionRoleArn",),
-    "CreateHyperParameterTuningJob": ("TrainingJobDefinition", "RoleArn"),
-}
+SAGEMAKER_PASSED_ROLE = {kind.operation("Create"): kind.role for kind in KINDS.values() if kind.role}
 _SIGNED = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
 

@@ -1,13 +1,15 @@
 """Every change the emulator makes to moto.
 
-One module per service, one function per patch, each naming the upstream defect
-it works around and importing the upstream names it touches inside itself.
-`apply_patches()` applies the moto ones one at a time (a patch that no longer fits
-fails as PatchFailed naming it); `keep_state_in()` and `back_ecr_with()` the
-write-through and registry hooks, which need the emulator's stores and registry;
-tests/unit/test_patches.py pins each patch to the upstream hook it relies on, so an
-upgrade that moves one fails loudly; `tox -e upstream` runs them against the newest
-moto on the index.
+One module per service (and `interpreter` for the ASL interpreter both engines run,
+`localstack` for LocalStack's own), one function per patch, each naming the upstream
+defect it works around and importing the upstream names it touches inside itself.
+Two lists: `apply_patches()` applies the moto ones one at a time (a patch that no
+longer fits fails as PatchFailed naming it), `apply_localstack_patches()` the
+LocalStack ones inside LocalStack; `keep_state_in()` and `back_ecr_with()` the
+write-through and registry hooks, which need the emulator's stores and registry.
+tests/unit/test_patches.py checks the upstream behaviour each patch relies on, so an
+upgrade that changes it fails by the patch's name; `tox -e upstream` runs them against
+the newest moto on the index.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 __all__ = [
     "PatchFailed",
     "apply",
+    "apply_localstack_patches",
     "apply_patches",
     "back_ecr_with",
     "keep_state_in",
@@ -68,7 +71,23 @@ def _moto_patches() -> list:
     ]
 
 
-def apply(patch, *arguments) -> None:
+def _localstack_patches() -> list:
+    """LocalStack's own engine (`--engine localstack`): the interpreter's fixes both engines get,
+    the SageMaker Task integration, and LocalStack's own defects; applied inside LocalStack."""
+    from harness.emulator.patches import interpreter, localstack
+
+    return [
+        (interpreter.add_sagemaker_task_integration, "localstack"),
+        (interpreter.name_aws_sdk_errors_as_aws, "localstack"),
+        (interpreter.call_aws_sdk_services_by_their_boto_names, "localstack"),
+        (interpreter.evaluate_jsonata_in_python, "localstack"),
+        (interpreter.pass_strings_to_blobs_as_they_are, "localstack"),
+        (localstack.start_state_machines_from_rules_with_a_fixed_input,),
+        (localstack.update_event_rules_in_stacks,),
+    ]
+
+
+def apply(patch, *arguments, upstream: str = "moto") -> None:
     """Apply one patch; one that no longer fits upstream fails by its own name."""
     try:
         patch(*arguments)
@@ -76,7 +95,7 @@ def apply(patch, *arguments) -> None:
         from importlib.metadata import version
 
         raise PatchFailed(
-            f"{patch.__module__}.{patch.__name__} no longer applies to moto {version('moto')}: "
+            f"{patch.__module__}.{patch.__name__} no longer applies to {upstream} {version(upstream)}: "
             f"{type(ex).__name__}: {ex}"
         ) from ex
 
@@ -89,6 +108,12 @@ def apply_patches() -> None:
     for patch in _moto_patches():
         apply(patch)
     _applied = True
+
+
+def apply_localstack_patches() -> None:
+    """Inside LocalStack's Python: its list, one at a time, in order."""
+    for patch, *arguments in _localstack_patches():
+        apply(patch, *arguments, upstream="localstack-core")
 
 
 def keep_state_in(s3_store, stack_store, machine_store) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 def register_sagemaker_service_integration() -> None:
     """moto lists "sagemaker" as an unsupported Task integration; supply one."""
-    from harness.emulator import sfn_sagemaker
+    from harness.emulator.patches import interpreter
 
-    sfn_sagemaker.register("moto")
+    interpreter.add_sagemaker_task_integration("moto")
 
 
 def install_local_sagemaker_backend() -> None:

@@ -45,9 +45,9 @@ def route_cloudformation_state_machines_to_executing_backend() -> None:
 
 def evaluate_jsonata_in_python() -> None:
     """moto's JSONata evaluator is a stub (upstream needs a JVM); use jsonata-python."""
-    from harness.emulator import asl_engines
+    from harness.emulator.patches import interpreter
 
-    asl_engines.evaluate_jsonata_in_python("moto")
+    interpreter.evaluate_jsonata_in_python("moto")
 
 
 def _any_error_name(custom_error_name: type) -> type:
@@ -537,17 +537,17 @@ def wake_sync_tasks_when_jobs_end() -> None:
 
 
 def name_aws_sdk_errors_as_aws() -> None:
-    """aws-sdk Task errors named as AWS names them (S3.NoSuchKeyException): asl_engines."""
-    from harness.emulator import asl_engines
+    """aws-sdk Task errors named as AWS names them (S3.NoSuchKeyException): patches.interpreter."""
+    from harness.emulator.patches import interpreter
 
-    asl_engines.name_aws_sdk_errors_as_aws("moto")
+    interpreter.name_aws_sdk_errors_as_aws("moto")
 
 
 def call_aws_sdk_services_by_their_boto_names() -> None:
-    """aws-sdk:sagemakerruntime calls boto3's sagemaker-runtime: asl_engines."""
-    from harness.emulator import asl_engines
+    """aws-sdk:sagemakerruntime calls boto3's sagemaker-runtime: patches.interpreter."""
+    from harness.emulator.patches import interpreter
 
-    asl_engines.call_aws_sdk_services_by_their_boto_names("moto")
+    interpreter.call_aws_sdk_services_by_their_boto_names("moto")
 
 
 HISTORY_PAGE_DEFAULT = 100  # AWS's page size when maxResults is absent or 0

@@ -9,10 +9,10 @@ import logging
 import threading
 import time
 
-from harness.emulator import containers
 from harness.emulator.fidelity import JOURNAL
 from harness.emulator.sagemaker import channels, metrics, step_cache
 from harness.emulator.sagemaker.runner import JobOutcome, JobRunner, JobSpec, LogFactory, StopSignal
+from mlharness.kinds import PROCESSING, TRAINING
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,12 @@ class CachedRunner(JobRunner):
 
     def _note(self, spec: JobSpec, outcome: str, detail: str) -> None:
         with self._lock:
-            event = {"job": spec.name, "kind": spec.kind, "outcome": outcome, "detail": detail}
+            event = {"job": spec.name, "kind": spec.kind.resource, "outcome": outcome, "detail": detail}
             self._events.append(event | {"time": time.time()})
 
     def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
         key, why_not = self._key(spec)
-        first_host = "i-local" if spec.kind == "transform" else "algo-1"
+        first_host = spec.kind.first_host
         if key is None:
             self._note(spec, "not cached", why_not)
         else:
@@ -82,6 +82,12 @@ class CachedRunner(JobRunner):
     def shutdown(self) -> None:
         self.inner.shutdown()
 
+    def s3(self, spec: JobSpec):
+        return self.inner.s3(spec)
+
+    def image_id(self, image: str) -> str | None:
+        return self.inner.image_id(image)
+
     # -- the key, a hit, a record --------------------------------------------------
     def _key(self, spec: JobSpec) -> tuple[step_cache.Key | None, str]:
         """The job's key, or None and why it is run without the cache."""
@@ -90,7 +96,9 @@ class CachedRunner(JobRunner):
                 return None, "the run asked for no cache"
         try:
             image = _image_of(spec)
-            image_id = containers.docker_client().images.get(image).id
+            image_id = self.inner.image_id(image)
+            if image_id is None:
+                raise LookupError(f"no image {image}")
             key = step_cache.key_of(spec, self.inner.s3(spec), image_id)
         except Exception as ex:  # a missing image or input: no key, and the job fails as it would
             return None, f"its image or inputs cannot be read ({ex})"
@@ -105,7 +113,7 @@ class CachedRunner(JobRunner):
                 where = _destination(spec, output)
             data.put(self.cache.read(output), where)
         log_line(f"local AWS: served from the step cache: the outputs of job {entry['job']}")
-        model = _destination(spec, {"role": "model"}) if spec.kind == "training" else None
+        model = _destination(spec, {"role": "model"}) if spec.kind is TRAINING else None
         return JobOutcome(
             "Completed",
             model_artifacts=model,
@@ -137,9 +145,9 @@ def _objects_or_none(data: channels.S3Data, uri: str) -> list[channels.S3Object]
 
 
 def _image_of(spec: JobSpec) -> str:
-    if spec.kind == "training":
+    if spec.kind is TRAINING:
         return spec.request["AlgorithmSpecification"]["TrainingImage"]
-    if spec.kind == "processing":
+    if spec.kind is PROCESSING:
         return spec.request["AppSpecification"]["ImageUri"]
     return spec.model_container["Image"]
 
@@ -150,12 +158,12 @@ def _training_output(spec: JobSpec) -> str:
 
 def _role_of(spec: JobSpec, uri: str) -> dict | None:
     """Where an output URI sits, in terms another job's request can place again."""
-    if spec.kind == "training":
+    if spec.kind is TRAINING:
         for role, file_name in (("model", "model.tar.gz"), ("output", "output.tar.gz")):
             if uri == f"{_training_output(spec)}/{file_name}":
                 return {"role": role}
         return None
-    if spec.kind == "processing":
+    if spec.kind is PROCESSING:
         for item in (spec.request.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
             base = item["S3Output"]["S3Uri"].rstrip("/") + "/"
             if uri.startswith(base):
@@ -166,9 +174,9 @@ def _role_of(spec: JobSpec, uri: str) -> dict | None:
 
 
 def _destination(spec: JobSpec, where: dict) -> str:
-    if spec.kind == "training":
+    if spec.kind is TRAINING:
         return f"{_training_output(spec)}/{'model.tar.gz' if where['role'] == 'model' else 'output.tar.gz'}"
-    if spec.kind == "processing":
+    if spec.kind is PROCESSING:
         for item in (spec.request.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
             if item["OutputName"] == where["name"]:
                 return f"{item['S3Output']['S3Uri'].rstrip('/')}/{where['relative']}"

@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mlharness.kinds import PROCESSING, TRAINING, TRANSFORM, Kind
+
 INPUT = "/opt/ml/input"
 CONFIG = "/opt/ml/input/config"
 DATA = "/opt/ml/input/data"
@@ -112,11 +114,11 @@ def processing_command(request: dict[str, Any]) -> tuple[list[str] | None, list[
     return app.get("ContainerEntrypoint"), app.get("ContainerArguments")
 
 
-def refusal(kind: str, request: dict[str, Any]) -> str | None:
+def refusal(kind: Kind, request: dict[str, Any]) -> str | None:
     """Why a Create*Job request is refused before it starts: what AWS refuses (an augmented
     manifest outside Pipe mode, a gzip channel in File mode), or what the local AWS does not
     run (Pipe mode, inputs that are not in S3, transform data processing); None when it runs."""
-    if kind == "training":
+    if kind is TRAINING:
         stopping = request.get("StoppingCondition") or {}
         wait, runtime = stopping.get("MaxWaitTimeInSeconds"), stopping.get("MaxRuntimeInSeconds", 86400)
         if request.get("EnableManagedSpotTraining") and (wait is None or wait < runtime):
@@ -137,13 +139,13 @@ def refusal(kind: str, request: dict[str, Any]) -> str | None:
                 return f"Channel {name}: the local AWS does not run Pipe input mode; use File or FastFile."
             if source is None:
                 return f"Channel {name}: the local AWS reads channels from S3 only (S3DataSource)."
-    if kind == "processing":
+    if kind is PROCESSING:
         for item in request.get("ProcessingInputs") or []:
             source, name = item.get("S3Input"), item.get("InputName")
             if source is None:
                 return f"Input {name}: the local AWS reads processing inputs from S3 only (S3Input)."
             if source.get("S3InputMode") == "Pipe":
                 return f"Input {name}: the local AWS does not run Pipe input mode; use File."
-    if kind == "transform" and request.get("DataProcessing"):
+    if kind is TRANSFORM and request.get("DataProcessing"):
         return "DataProcessing (InputFilter, OutputFilter, JoinSource): the local AWS does not apply it."
     return None

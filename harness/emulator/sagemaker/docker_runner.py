@@ -49,6 +49,7 @@ from harness.emulator.sagemaker.runner import (
     StopSignal,
 )
 from harness.emulator.sagemaker.timeline import TIMELINE
+from mlharness.kinds import PROCESSING, TRAINING, TRANSFORM
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,14 @@ class DockerRunner(JobRunner, ModelHost):
         )
         return channels.S3Data(client, spec.region)
 
+    def image_id(self, image: str) -> str | None:
+        import docker.errors
+
+        try:
+            return containers.docker_client().images.get(image).id
+        except docker.errors.ImageNotFound:
+            return None
+
     def aws_environment(self, spec: JobSpec) -> dict[str, str]:
         """What a job container gets so its own AWS calls reach the local AWS, as the job's role."""
         return {
@@ -269,13 +278,10 @@ class _Job:
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> JobOutcome:
-        if self.spec.kind == "training":
-            return self._train()
-        if self.spec.kind == "processing":
-            return self._process()
-        if self.spec.kind == "transform":
-            return self._transform()
-        raise ValueError(f"no such kind of job: {self.spec.kind}")
+        runs = {TRAINING: self._train, PROCESSING: self._process, TRANSFORM: self._transform}
+        if self.spec.kind not in runs:
+            raise ValueError(f"no such kind of job: {self.spec.kind.resource}")
+        return runs[self.spec.kind]()
 
     def _train(self) -> JobOutcome:
         request = self.request
@@ -569,7 +575,7 @@ class _Job:
 
     def _failure_file(self, host: _Host) -> str | None:
         path = host.root / "output" / "failure"
-        if self.spec.kind != "training" or not path.is_file():
+        if self.spec.kind is not TRAINING or not path.is_file():
             return None
         return path.read_text(errors="replace")[:FAILURE_FILE_LIMIT].strip() or None
 

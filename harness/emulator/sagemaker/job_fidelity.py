@@ -8,48 +8,29 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+from mlharness.kinds import ENDPOINT, TRAINING, Kind, at
+
 # Where SageMaker pulls job and serving images from: an ECR repository (any account and region).
 ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 
-# Where each kind of request names KMS keys.
-KMS_KEYS = {
-    "training": (("OutputDataConfig", "KmsKeyId"), ("ResourceConfig", "VolumeKmsKeyId")),
-    "processing": (
-        ("ProcessingOutputConfig", "KmsKeyId"),
-        ("ProcessingResources", "ClusterConfig", "VolumeKmsKeyId"),
-    ),
-    "transform": (("TransformOutput", "KmsKeyId"), ("TransformResources", "VolumeKmsKeyId")),
-    "endpoint": (("KmsKeyId",),),
-}
-VPC = {"training": ("VpcConfig",), "processing": ("NetworkConfig", "VpcConfig")}
-TRAFFIC_ENCRYPTION = {
-    "training": ("EnableInterContainerTrafficEncryption",),
-    "processing": ("NetworkConfig", "EnableInterContainerTrafficEncryption"),
-}
-
-
-def _at(document: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(document, dict):
-            return None
-        document = document.get(key)
-    return document
+# An endpoint configuration names the key of its instances' volumes here.
+ENDPOINT_KMS_KEY = ("KmsKeyId",)
 
 
 def job_findings(
-    kind: str, request: dict[str, Any], model: dict[str, Any] | None = None
+    kind: Kind, request: dict[str, Any], model: dict[str, Any] | None = None
 ) -> list[tuple[str, str]]:
-    """kind: processing, training or transform; model: a transform's model (its VpcConfig)."""
+    """kind: PROCESSING, TRAINING or TRANSFORM; model: a transform's model (its VpcConfig)."""
     findings = []
-    if kind == "training" and request.get("EnableManagedSpotTraining"):
+    if kind is TRAINING and request.get("EnableManagedSpotTraining"):
         findings.append(
             (
                 "spot",
                 "managed spot training ran on demand: never interrupted, no checkpoint restore after one",
             )
         )
-    keep_alive = _at(request, ("ResourceConfig", "KeepAlivePeriodInSeconds"))
-    if kind == "training" and keep_alive:
+    keep_alive = at(request, ("ResourceConfig", "KeepAlivePeriodInSeconds"))
+    if kind is TRAINING and keep_alive:
         findings.append(
             (
                 "warm-pool",
@@ -57,7 +38,7 @@ def job_findings(
                 "each job starts its own containers",
             )
         )
-    vpc = _at(request, VPC[kind]) if kind in VPC else (model or {}).get("VpcConfig")
+    vpc = at(request, kind.vpc_config) if kind.vpc_config else (model or {}).get("VpcConfig")
     if vpc:
         subnets = ", ".join(vpc.get("Subnets") or []) or "none"
         groups = ", ".join(vpc.get("SecurityGroupIds") or []) or "none"
@@ -68,7 +49,7 @@ def job_findings(
                 "the containers ran on the local job network",
             )
         )
-    if kind in TRAFFIC_ENCRYPTION and _at(request, TRAFFIC_ENCRYPTION[kind]):
+    if kind.traffic_encryption and at(request, kind.traffic_encryption):
         findings.append(("network", "inter-container traffic encryption not applied"))
     findings += _kms(kind, request)
     return findings
@@ -106,7 +87,7 @@ def endpoint_findings(config: dict[str, Any]) -> list[tuple[str, str]]:
             findings.append(
                 ("instances", "a serverless variant is served by one container that is always on")
             )
-    findings += _kms("endpoint", config)
+    findings += _kms(ENDPOINT, config)
     return findings
 
 
@@ -123,12 +104,13 @@ def image_findings(image: str | None, local_registries: Collection[str]) -> list
     ]
 
 
-def kms_keys(kind: str, request: dict[str, Any]) -> list[tuple[str, str]]:
+def kms_keys(kind: Kind, request: dict[str, Any]) -> list[tuple[str, str]]:
     """(where, key) for each KMS key the request names."""
-    return [(".".join(path), _at(request, path)) for path in KMS_KEYS.get(kind, ()) if _at(request, path)]
+    paths = (ENDPOINT_KMS_KEY,) if kind is ENDPOINT else (kind.output_kms_key, kind.volume_kms_key)
+    return [(".".join(path), at(request, path)) for path in paths if path and at(request, path)]
 
 
-def _kms(kind: str, request: dict[str, Any]) -> list[tuple[str, str]]:
+def _kms(kind: Kind, request: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         ("kms", f"KMS key {key} ({where}) accepted; nothing was encrypted with it")
         for where, key in kms_keys(kind, request)

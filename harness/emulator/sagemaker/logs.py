@@ -13,14 +13,9 @@ import queue
 import threading
 import time
 
-log = logging.getLogger(__name__)
+from mlharness.kinds import ENDPOINT, Kind
 
-LOG_GROUPS = {
-    "training": "/aws/sagemaker/TrainingJobs",
-    "processing": "/aws/sagemaker/ProcessingJobs",
-    "transform": "/aws/sagemaker/TransformJobs",
-    "endpoint": "/aws/sagemaker/Endpoints/{name}",
-}
+log = logging.getLogger(__name__)
 
 _create_lock = threading.Lock()
 _put_lock = threading.Lock()  # moto's log streams are not thread-safe
@@ -110,7 +105,7 @@ class JobLog:
         self,
         account_id: str,
         region: str,
-        kind: str,
+        kind: Kind,
         name: str,
         stream: str | None = None,
         host: str | None = None,
@@ -119,8 +114,9 @@ class JobLog:
 
         self._backend = logs_backends[account_id][region]
         self._where = (account_id, region)
-        self.group = LOG_GROUPS[kind].format(name=name)
-        instance = host or ("algo-1" if kind in ("training", "processing") else "i-local")
+        # an endpoint's log group is its own (/aws/sagemaker/Endpoints/<name>), a job's its kind's
+        self.group = f"{kind.log_group}/{name}" if kind is ENDPOINT else kind.log_group
+        instance = host or kind.first_host
         self.stream = stream or f"{name}/{instance}-{int(time.time())}"
         with _create_lock:
             if self.group not in self._backend.groups:

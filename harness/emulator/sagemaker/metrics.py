@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any
 
+from harness.emulator.sagemaker.jobs import Job
 from harness.emulator.sagemaker.runner import LogSink
 
 NAMESPACE = "/aws/sagemaker/TrainingJobs"
@@ -38,7 +38,7 @@ def found_in(line: str, compiled: list[tuple[str, re.Pattern]]) -> list[tuple[st
 
 
 class MetricsRecorder:
-    def __init__(self, definitions: list[dict[str, str]], job: Any, account_id: str, region: str):
+    def __init__(self, definitions: list[dict[str, str]], job: Job, account_id: str, region: str):
         self.patterns = patterns(definitions)
         self.job = job
         self.account_id, self.region = account_id, region
@@ -63,13 +63,13 @@ class MetricsRecorder:
         if not found:
             return
         now = utcnow()
-        dimensions = [{"Name": "TrainingJobName", "Value": self.job.training_job_name}]
+        dimensions = [{"Name": "TrainingJobName", "Value": self.job.name}]
         cloudwatch_backends[self.account_id][self.region].put_metric_data(
             NAMESPACE,
             [{"MetricName": n, "Value": v, "Timestamp": now, "Dimensions": dimensions} for n, v in found],
         )
         with self._lock:
-            final = {m["MetricName"]: m for m in getattr(self.job, "final_metric_data_list", None) or []}
+            final = {m["MetricName"]: m for m in self.job.produced.get("FinalMetricDataList") or []}
             for name, value in found:
                 final[name] = {"MetricName": name, "Value": value, "Timestamp": now}
-            self.job.final_metric_data_list = list(final.values())
+            self.job.produced["FinalMetricDataList"] = list(final.values())

@@ -26,6 +26,8 @@ from moto.sagemaker.models import SageMakerModelBackend
 from harness.emulator import containers, job_events
 from harness.emulator.fidelity import JOURNAL
 from harness.emulator.sagemaker import contract, job_fidelity, tuning
+from harness.emulator.sagemaker import search as search_expressions
+from harness.emulator.sagemaker.jobs import Job
 from harness.emulator.sagemaker.logs import JobLog
 from harness.emulator.sagemaker.metrics import MetricsRecorder
 from harness.emulator.sagemaker.runner import (
@@ -38,15 +40,15 @@ from harness.emulator.sagemaker.runner import (
     StopSignal,
 )
 from harness.emulator.sagemaker.timeline import TIMELINE
+from mlharness.kinds import ENDPOINT, PROCESSING, TRAINING, TRANSFORM, TUNING, Kind, at
 
 log = logging.getLogger(__name__)
 
-_KIND_TITLE = {"processing": "Processing", "training": "Training", "transform": "Transform"}
 STOP_POLL_S = 0.5
 
 
 class _ActiveJob:
-    def __init__(self, spec: JobSpec, job: Any):
+    def __init__(self, spec: JobSpec, job: Job):
         self.spec = spec
         self.job = job
         self.stop = StopSignal()
@@ -54,9 +56,11 @@ class _ActiveJob:
 
 
 class LocalSageMakerBackend(SageMakerModelBackend):
-    """SageMaker with jobs that run in Docker containers (see the module docstring)."""
+    """SageMaker with jobs that really run (see the module docstring)."""
 
-    # Set once per process by the emulator server before it serves requests.
+    # What every backend of the process runs jobs and serves models with: the emulator server
+    # configures them (`configure`) before it serves requests; `use_runner` gives one backend
+    # its own (a test's ScriptedRunner).
     runner: JobRunner | None = None
     model_host: ModelHost | None = None
 
@@ -66,172 +70,171 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         self._hosted: dict[str, HostedModel] = {}  # endpoint name -> model in service
         self._deployments = 0
         self._lock = threading.Lock()
-        self.tuning_runs: dict[str, tuning.TuningRun] = {}
 
     @classmethod
     def configure(cls, runner: JobRunner, model_host: ModelHost) -> None:
         cls.runner = runner
         cls.model_host = model_host
 
-    # -- processing ------------------------------------------------------------
-    def create_processing_job_from_request(self, request: dict[str, Any]):
-        name = request["ProcessingJobName"]
-        self._refuse_reused_name("processing", self.processing_jobs, name)
-        _refuse_what_cannot_run("processing", request)
-        if not request.get("AppSpecification", {}).get("ImageUri"):
+    def use_runner(self, runner: JobRunner, model_host: ModelHost | None = None) -> None:
+        """This backend's jobs run with `runner` (and its models are served by `model_host`)."""
+        self.runner = runner
+        if model_host is not None:
+            self.model_host = model_host
+
+    # -- jobs: processing, training, transform --------------------------------
+    def create_processing_job_from_request(self, request: dict[str, Any]) -> Job:
+        self._refuse(PROCESSING, request)
+        if not at(request, PROCESSING.image):
             raise ValidationError("AppSpecification.ImageUri must be specified.")
-        job = self.create_processing_job(
-            app_specification=request["AppSpecification"],
-            experiment_config=request.get("ExperimentConfig"),
-            network_config=request.get("NetworkConfig"),
-            processing_inputs=request.get("ProcessingInputs"),
-            processing_job_name=name,
-            processing_output_config=request.get("ProcessingOutputConfig"),
-            role_arn=request.get("RoleArn"),
-            tags=request.get("Tags"),
-            stopping_condition=request.get("StoppingCondition"),
+        job = self._new_job(PROCESSING, request)
+        self._launch(
+            JobSpec(
+                PROCESSING, job.name, job.arn, self.region_name, request, role_arn=request.get("RoleArn")
+            ),
+            job,
         )
-        job.processing_resources = request.get("ProcessingResources")
-        job.environment = request.get("Environment")
-        job.processing_job_status = "InProgress"
-        job.processing_end_time = None
-        spec = JobSpec(
-            "processing", name, job.arn, self.region_name, request, role_arn=request.get("RoleArn")
-        )
-        self._launch(spec, job)
         return job
 
-    def stop_processing_job(self, processing_job_name: str) -> None:
-        self.describe_processing_job(processing_job_name)  # raises when unknown
-        self._refuse_stop_of_ended("processing", self.processing_jobs[processing_job_name])
-        self._request_stop(self.processing_jobs[processing_job_name].arn, "StopProcessingJob")
-
-    # -- training ------------------------------------------------------------
-    def create_training_job_from_request(self, request: dict[str, Any]):
-        name = request["TrainingJobName"]
-        self._refuse_reused_name("training", self.training_jobs, name)
-        _refuse_what_cannot_run("training", request)
-        algorithm = request.get("AlgorithmSpecification") or {}
-        if not algorithm.get("TrainingImage"):
+    def create_training_job_from_request(self, request: dict[str, Any]) -> Job:
+        self._refuse(TRAINING, request)
+        if not at(request, TRAINING.image):
             raise ValidationError("AlgorithmSpecification.TrainingImage must be specified.")
-        for definition in algorithm.get("MetricDefinitions") or []:
+        for definition in at(request, ("AlgorithmSpecification", "MetricDefinitions")) or []:
             try:
                 re.compile(definition["Regex"])
             except re.error as ex:
                 raise ValidationError(
                     f"Invalid MetricDefinitions: the regex of {definition['Name']!r} does not compile ({ex})."
                 ) from None
-        resources = request.get("ResourceConfig") or {}
-        job = self.create_training_job(
-            training_job_name=name,
-            hyper_parameters=request.get("HyperParameters") or {},
-            algorithm_specification=copy.deepcopy(algorithm),
-            role_arn=request.get("RoleArn"),
-            input_data_config=request.get("InputDataConfig") or [],
-            output_data_config=request["OutputDataConfig"],
-            resource_config=resources,
-            vpc_config=request.get("VpcConfig"),
-            stopping_condition=request.get("StoppingCondition"),
-            tags=request.get("Tags"),
-            enable_network_isolation=request.get("EnableNetworkIsolation", False),
-            enable_inter_container_traffic_encryption=request.get(
-                "EnableInterContainerTrafficEncryption", False
-            ),
-            enable_managed_spot_training=request.get("EnableManagedSpotTraining", False),
-            checkpoint_config=request.get("CheckpointConfig"),
-            debug_hook_config=request.get("DebugHookConfig"),
-            debug_rule_configurations=request.get("DebugRuleConfigurations"),
-            tensor_board_output_config=request.get("TensorBoardOutputConfig"),
-            experiment_config=request.get("ExperimentConfig"),
+        job = self._new_job(TRAINING, request)
+        self._launch(
+            JobSpec(TRAINING, job.name, job.arn, self.region_name, request, role_arn=request.get("RoleArn")),
+            job,
         )
-        # moto fills in a finished job with invented metrics; start from the request.
-        job.algorithm_specification = algorithm
-        job.environment = request.get("Environment")
-        job.training_job_status = "InProgress"
-        job.secondary_status = "Starting"
-        job.training_start_time = job.training_end_time = None
-        job.model_artifacts = None
-        del job.final_metric_data_list
-        job.secondary_status_transitions = []
-        self._transition(job, "Starting", "Launching requested ML instances")
-        spec = JobSpec("training", name, job.arn, self.region_name, request, role_arn=request.get("RoleArn"))
-        self._launch(spec, job)
         return job
 
-    def stop_training_job(self, training_job_name: str) -> None:
-        self.describe_training_job(training_job_name)
-        self._refuse_stop_of_ended("training", self.training_jobs[training_job_name])
-        self._request_stop(self.training_jobs[training_job_name].arn, "StopTrainingJob")
-
-    # -- transform -----------------------------------------------------------
-    def create_transform_job_from_request(self, request: dict[str, Any]):
-        name = request["TransformJobName"]
-        self._refuse_reused_name("transform", self.transform_jobs, name)
-        _refuse_what_cannot_run("transform", request)
-        resources = request.get("TransformResources") or {}
+    def create_transform_job_from_request(self, request: dict[str, Any]) -> Job:
+        self._refuse(TRANSFORM, request)
         model = self.describe_model(request["ModelName"])  # raises when unknown
         container = self.serving_container(model)
-        job = self.create_transform_job(
-            transform_job_name=name,
-            model_name=request["ModelName"],
-            max_concurrent_transforms=request.get("MaxConcurrentTransforms"),
-            model_client_config=request.get("ModelClientConfig"),
-            max_payload_in_mb=request.get("MaxPayloadInMB"),
-            batch_strategy=request.get("BatchStrategy"),
-            environment=request.get("Environment"),
-            transform_input=request["TransformInput"],
-            transform_output=request["TransformOutput"],
-            data_capture_config=request.get("DataCaptureConfig"),
-            transform_resources=resources,
-            data_processing=request.get("DataProcessing"),
-            tags=request.get("Tags"),
-            experiment_config=request.get("ExperimentConfig"),
-        )
-        job.transform_job_status = "InProgress"
-        job.failure_reason = None
-        job.transform_start_time = job.transform_end_time = None
-        job.labeling_job_arn = job.auto_ml_job_arn = None
+        job = self._new_job(TRANSFORM, request)
         role = getattr(model, "execution_role_arn", None)
         spec = JobSpec(
-            "transform", name, job.arn, self.region_name, request, model_container=container, role_arn=role
+            TRANSFORM, job.name, job.arn, self.region_name, request, model_container=container, role_arn=role
         )
         self._launch(spec, job)
         return job
 
+    def describe_processing_job(self, processing_job_name: str) -> dict[str, Any]:
+        return self._job(PROCESSING, processing_job_name).describe()
+
+    def describe_training_job(self, training_job_name: str) -> dict[str, Any]:
+        return self._job(TRAINING, training_job_name).describe()
+
+    def describe_transform_job(self, transform_job_name: str) -> dict[str, Any]:
+        return self._job(TRANSFORM, transform_job_name).describe()
+
+    def stop_processing_job(self, processing_job_name: str) -> None:
+        self._stop(PROCESSING, processing_job_name)
+
+    def stop_training_job(self, training_job_name: str) -> None:
+        self._stop(TRAINING, training_job_name)
+
     def stop_transform_job(self, transform_job_name: str) -> None:
-        self.describe_transform_job(transform_job_name)
-        self._refuse_stop_of_ended("transform", self.transform_jobs[transform_job_name])
-        self._request_stop(self.transform_jobs[transform_job_name].arn, "StopTransformJob")
+        self._stop(TRANSFORM, transform_job_name)
+
+    def search(self, resource: Any = None, search_expression: Any = None) -> Any:
+        """Search: training jobs are the local AWS's own (searched by their Describe answers and
+        tags); every other resource is moto's."""
+        if resource != TRAINING.noun:
+            return super().search(resource=resource, search_expression=search_expression)
+        found = [
+            {TRAINING.noun: {**job.describe(), "Tags": list(job.tags)}}
+            for job in self._jobs(TRAINING).values()
+            if search_expressions.matches({**job.describe(), "Tags": job.tags}, search_expression)
+        ]
+        return {"Results": found}
+
+    def _refuse(self, kind: Kind, request: dict[str, Any]) -> None:
+        """What AWS refuses of a Create<Kind> request (a name in use), and what the local AWS
+        does not run, before anything is made."""
+        name = request[kind.name_member]
+        jobs = self._jobs(kind)
+        if name in jobs:
+            raise ResourceInUseException(
+                f"{kind.title.capitalize()} names must be unique within an AWS account and region, "
+                f"and a {kind.title} with this name already exists ({jobs[name].arn})"
+            )
+        why = contract.refusal(kind, request)
+        if why:
+            raise ValidationError(why)
+
+    def _new_job(self, kind: Kind, request: dict[str, Any]) -> Job:
+        from moto.sagemaker.utils import arn_formatter
+
+        name = request[kind.name_member]
+        job = Job(
+            kind,
+            arn_formatter(kind.resource, name, self.account_id, self.region_name),
+            copy.deepcopy(request),
+            utcnow(),
+        )
+        self._jobs(kind)[name] = job
+        return job
+
+    def _job(self, kind: Kind, name: str) -> Job:
+        job = self._jobs(kind).get(name)
+        if job is None:
+            from moto.sagemaker.utils import arn_formatter
+
+            arn = arn_formatter(kind.resource, name, self.account_id, self.region_name)
+            raise ValidationError(message=f"Could not find {kind.title} '{arn}'.")
+        return job
+
+    def _stop(self, kind: Kind, name: str) -> None:
+        job = self._job(kind, name)
+        if job.ended:
+            raise ValidationError(
+                f"The request was rejected because the {kind.title} is in status {job.status}."
+            )
+        self._request_stop(job.arn, kind.operation("Stop"))
+
+    def _jobs(self, kind: Kind) -> dict[str, Job]:
+        """The kind's jobs, by name, where moto keeps them (its tags by ARN find them there)."""
+        return getattr(self, f"{kind.attribute}s")
 
     # -- tuning --------------------------------------------------------------
     def create_hyper_parameter_tuning_job_from_request(self, request: dict[str, Any]) -> tuning.TuningRun:
         from moto.sagemaker.utils import arn_formatter
 
         name = request["HyperParameterTuningJobName"]
-        if name in self.tuning_runs:
+        if name in self._jobs(TUNING):
             raise ResourceInUseException(f"Hyperparameter tuning job {name} already exists.")
         try:
             tuning.check(request)
         except tuning.TuningError as ex:
             raise ValidationError(str(ex)) from None
-        _refuse_what_cannot_run("training", request["TrainingJobDefinition"])
-        arn = arn_formatter("hyper-parameter-tuning-job", name.lower(), self.account_id, self.region_name)
+        why = contract.refusal(TRAINING, request["TrainingJobDefinition"])
+        if why:
+            raise ValidationError(why)
+        arn = arn_formatter(TUNING.resource, name.lower(), self.account_id, self.region_name)
         request = copy.deepcopy(request)
         tuning.settle_resource_config(request["TrainingJobDefinition"])
         objective = request["HyperParameterTuningJobConfig"].get("HyperParameterTuningJobObjective")
         if objective:  # SageMaker passes the objective to every job under this reserved name
             static = request["TrainingJobDefinition"].setdefault("StaticHyperParameters", {})
             static["_tuning_objective_metric"] = objective["MetricName"]
-        run = tuning.TuningRun(name, arn, request, utcnow())
-        self.tuning_runs[name] = run
+        run = tuning.TuningRun(arn, request, utcnow(), self.describe_training_job)
+        self._jobs(TUNING)[name] = run
         threading.Thread(target=self._tune, args=(run,), name=f"tuning-{name}", daemon=True).start()
         return run
 
     def describe_hyper_parameter_tuning_job_answer(self, name: str) -> dict[str, Any]:
-        return self._tuning_run(name).describe(self.describe_training_job)
+        return self._tuning_run(name).describe()
 
     def list_tuning_runs(self, filters: dict[str, Any]) -> tuple[list, str | None]:
-        runs = [run.describe(self.describe_training_job) for run in self.tuning_runs.values()]
+        runs = [run.describe() for run in self._jobs(TUNING).values()]
         checks = {
             "NameContains": lambda d, v: v in d["HyperParameterTuningJobName"],
             "StatusEquals": lambda d, v: d["HyperParameterTuningJobStatus"] == v,
@@ -266,7 +269,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
     def list_training_jobs_of_tuning_run(self, name: str, filters: dict[str, Any]) -> tuple[list, str | None]:
         """ListTrainingJobsForHyperParameterTuningJob."""
-        summaries = self._tuning_run(name).summaries(self.describe_training_job)
+        summaries = self._tuning_run(name).summaries()
         if filters.get("StatusEquals"):
             summaries = [s for s in summaries if s["TrainingJobStatus"] == filters["StatusEquals"]]
         sort_by = filters.get("SortBy") or "Name"
@@ -283,19 +286,18 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         run = self._tuning_run(name)
         if run.status != "InProgress":
             raise ValidationError(
-                f"The request was rejected because the hyperparameter tuning job is in status {run.status}."
+                f"The request was rejected because the {TUNING.title} is in status {run.status}."
             )
-        run.status = "Stopping"
-        run.last_modified_time = utcnow()
+        run.move("Stopping", utcnow())
         run.stop.set()
 
     def _tuning_run(self, name: str) -> tuning.TuningRun:
         from moto.sagemaker.utils import arn_formatter
 
-        if name not in self.tuning_runs:
-            arn = arn_formatter("hyper-parameter-tuning-job", name.lower(), self.account_id, self.region_name)
+        if name not in self._jobs(TUNING):
+            arn = arn_formatter(TUNING.resource, name.lower(), self.account_id, self.region_name)
             raise ResourceNotFound(f"Amazon SageMaker can't find a tuning job with name {name} ({arn}).")
-        return self.tuning_runs[name]
+        return self._jobs(TUNING)[name]
 
     def _tune(self, run: tuning.TuningRun) -> None:
         """Start the jobs the search proposes, never more than MaxParallelTrainingJobs at once."""
@@ -317,7 +319,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 run.jobs.append((name, point))
                 running.append(name)
                 job = self.create_training_job_from_request(tuning.training_request(run.request, name, point))
-                job.tuning_job_arn = run.arn  # DescribeTrainingJob's TuningJobArn
+                job.produced["TuningJobArn"] = run.arn
             while running:
                 if run.stop.is_set():
                     for name in running:
@@ -327,28 +329,31 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                     job_events.wait(0.2)  # until one of them ends
             self._settle(run)
         except Exception as ex:  # the tuning job fails; the local AWS carries on
-            run.status, run.failure_reason = "Failed", f"InternalServerError: {ex}"
-        run.end_time = run.last_modified_time = utcnow()
+            run.failure_reason = f"InternalServerError: {ex}"
+            run.end_time = utcnow()
+            run.move("Failed", run.end_time)
         job_events.job_ended()
 
     def _settle(self, run: tuning.TuningRun) -> None:
-        summaries = run.summaries(self.describe_training_job)
+        summaries = run.summaries()
+        run.end_time = utcnow()
         if run.stop.is_set():
-            run.status = "Stopped"
+            run.move("Stopped", run.end_time)
         elif summaries and all(s["TrainingJobStatus"] == "Failed" for s in summaries):
-            run.status, run.failure_reason = "Failed", "All training jobs failed."
+            run.failure_reason = "All training jobs failed."
+            run.move("Failed", run.end_time)
         else:
-            run.status = "Completed"
+            run.move("Completed", run.end_time)
 
     def _tuned_results(self, run: tuning.TuningRun) -> list[tuple[dict[str, str], float]]:
         return [
             (s["TunedHyperParameters"], s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
-            for s in run.summaries(self.describe_training_job)
+            for s in run.summaries()
             if "FinalHyperParameterTuningJobObjectiveMetric" in s
         ]
 
     def _ended(self, name: str) -> bool:
-        return self.training_jobs[name].training_job_status in ("Completed", "Failed", "Stopped")
+        return self.training_jobs[name].ended
 
     # -- endpoints -------------------------------------------------------------
     def create_endpoint(self, endpoint_name: str, endpoint_config_name: str, tags):
@@ -400,7 +405,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         with self._lock:
             self._deployments += 1
             spec = JobSpec(
-                "endpoint",
+                ENDPOINT,
                 endpoint.endpoint_name,
                 f"{endpoint.arn}#{self._deployments}",
                 self.region_name,
@@ -423,7 +428,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         for kind, message in findings:
             JOURNAL.note(spec.name, kind, message, of_job=False)
         stream = f"{variant['VariantName']}/i-local-{int(utcnow().timestamp())}"
-        log = JobLog(self.account_id, self.region_name, "endpoint", spec.name, stream=stream)
+        log = JobLog(self.account_id, self.region_name, ENDPOINT, spec.name, stream=stream)
         try:
             hosted = self.model_host.host(spec, log)
         except Exception as ex:  # noqa: BLE001  (whatever stops it, the endpoint must not stay Creating)
@@ -462,14 +467,12 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         return container
 
     def list_jobs_of_kind(
-        self, kind: str, filters: dict[str, Any], members: list[str]
+        self, kind: Kind, filters: dict[str, Any], members: list[str]
     ) -> tuple[list, str | None]:
         """List*Jobs as AWS answers them: filtered, then sorted (SortBy CreationTime, Name or
         Status; SortOrder), then paged (MaxResults, default 10; NextToken)."""
-        jobs = list(getattr(self, f"{kind}_jobs").values())
-        described = [job.response_object for job in jobs]
-        title = _KIND_TITLE[kind]
-        name_key, status_key = f"{title}JobName", f"{title}JobStatus"
+        described = [job.describe() for job in self._jobs(kind).values()]
+        name_key, status_key = kind.name_member, kind.status_member
         checks = {
             "NameContains": lambda d, v: v in d[name_key],
             "StatusEquals": lambda d, v: d[status_key] == v,
@@ -484,15 +487,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         sort_key = {"Name": lambda d: d[name_key], "Status": lambda d: d[status_key]}.get(
             filters.get("SortBy") or "CreationTime", lambda d: _time(d["CreationTime"])
         )
-        default_order = "Descending" if kind == "transform" else "Ascending"  # as each API documents
-        described.sort(key=sort_key, reverse=(filters.get("SortOrder") or default_order) == "Descending")
+        order = filters.get("SortOrder") or kind.list_order
+        described.sort(key=sort_key, reverse=order == "Descending")
         page, next_token = _page(described, filters)
         return [{k: d[k] for k in members if d.get(k) is not None} for d in page], next_token
-
-    def _refuse_stop_of_ended(self, kind: str, job: Any) -> None:
-        status = getattr(job, f"{kind}_job_status")
-        if status in ("Completed", "Failed", "Stopped"):
-            raise ValidationError(f"The request was rejected because the {kind} job is in status {status}.")
 
     # -- lifecycle -------------------------------------------------------------
     def running_count(self) -> int:
@@ -517,7 +515,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         self.stop_all_endpoints()
         super().reset()
 
-    def _launch(self, spec: JobSpec, job: Any) -> None:
+    def _launch(self, spec: JobSpec, job: Job) -> None:
         if self.runner is None:
             raise RuntimeError("LocalSageMakerBackend.configure(runner) was not called")
         active = _ActiveJob(spec, job)
@@ -543,10 +541,10 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 timers.append(timer)
         TIMELINE.mark(spec.name, "created")
         self._note_fidelity(spec)
-        self._mark_started(spec.kind, job)
+        job.started(utcnow())
         try:
             recorder = None
-            if spec.kind == "training":
+            if spec.kind is TRAINING:
                 definitions = (spec.request.get("AlgorithmSpecification") or {}).get("MetricDefinitions")
                 recorder = MetricsRecorder(definitions, job, self.account_id, self.region_name)
 
@@ -564,7 +562,11 @@ class LocalSageMakerBackend(SageMakerModelBackend):
                 timer.cancel()
         if active.stop.is_set() and outcome.status != "Failed":
             outcome = JobOutcome("Stopped", model_artifacts=outcome.model_artifacts, outputs=outcome.outputs)
-        self._finish(spec.kind, job, outcome, active.stop.reason)
+        if outcome.model_artifacts:  # a stopped job's model is uploaded too, as on AWS
+            job.produced["ModelArtifacts"] = {"S3ModelArtifacts": outcome.model_artifacts}
+        job.finished(
+            utcnow(), outcome.status, outcome.failure_reason, active.stop.reason, outcome.served_from
+        )
         TIMELINE.mark(spec.name, "completed")
         job_events.job_ended()
         with self._lock:
@@ -573,7 +575,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
     def _note_fidelity(self, spec: JobSpec) -> None:
         """What the job asks that does not run here, for the fidelity report; never fails the job."""
         try:
-            model = self._models.get(spec.request.get("ModelName", "")) if spec.kind == "transform" else None
+            model = self._models.get(spec.request.get("ModelName", "")) if spec.kind is TRANSFORM else None
             vpc = {"VpcConfig": getattr(model, "vpc_config", None)}
             findings = job_fidelity.job_findings(spec.kind, spec.request, vpc)
             findings += job_fidelity.image_findings(_image_of(spec), containers.local_registries())
@@ -589,7 +591,7 @@ class LocalSageMakerBackend(SageMakerModelBackend):
         if active is None or active.stop.is_set():
             return  # already ended or stopping: StopXJob is idempotent on AWS too
         active.stop.set(reason)
-        _set_status(active.spec.kind, active.job, "Stopping")
+        active.job.move("Stopping", utcnow())
 
         def keep_killing() -> None:
             # Containers may not exist yet (inputs still downloading): retry until the job ends.
@@ -599,91 +601,12 @@ class LocalSageMakerBackend(SageMakerModelBackend):
 
         threading.Thread(target=keep_killing, name=f"stop-{active.spec.name}", daemon=True).start()
 
-    def _mark_started(self, kind: str, job: Any) -> None:
-        now = utcnow()
-        if kind == "training":
-            job.training_start_time = now
-            self._transition(job, "Downloading", "Downloading input data")
-            self._transition(job, "Training", "Training image download completed. Training in progress.")
-        elif kind == "processing":
-            job.processing_start_time = now
-        else:
-            job.transform_start_time = now
-        job.last_modified_time = now
-
-    def _finish(self, kind: str, job: Any, outcome: JobOutcome, stop_reason: str | None) -> None:
-        now = utcnow()
-        if outcome.failure_reason:
-            job.failure_reason = outcome.failure_reason
-        if kind == "training":
-            job.training_end_time = now
-            if outcome.model_artifacts:  # a stopped job's model is uploaded too, as on AWS
-                job.model_artifacts = {"S3ModelArtifacts": outcome.model_artifacts}
-            if outcome.status == "Completed" and outcome.served_from:
-                self._transition(job, "Completed", f"Training job completed: {_cached(outcome)}")
-            elif outcome.status == "Completed":
-                self._transition(job, "Uploading", "Uploading generated training model")
-                self._transition(job, "Completed", "Training job completed")
-            elif outcome.status == "Stopped" and stop_reason == "MaxRuntimeExceeded":
-                self._transition(
-                    job, "MaxRuntimeExceeded", "Training job runtime exceeded MaxRuntimeInSeconds provided"
-                )
-            elif outcome.status == "Stopped" and stop_reason == "MaxWaitTimeExceeded":
-                self._transition(
-                    job, "MaxWaitTimeExceeded", "Training job exceeded MaxWaitTimeInSeconds provided"
-                )
-            elif outcome.status == "Stopped":
-                self._transition(job, "Stopped", "Training job stopped by user")
-            else:
-                self._transition(job, "Failed", "Training job failed")
-            elapsed = int((now - job.training_start_time).total_seconds()) if job.training_start_time else 0
-            job.training_time_in_seconds = job.billable_time_in_seconds = elapsed
-        elif kind == "processing":
-            job.processing_end_time = now
-            if outcome.status == "Stopped" and stop_reason == "MaxRuntimeExceeded":
-                job.exit_message = "Processing job runtime exceeded MaxRuntimeInSeconds provided"
-            if outcome.served_from:
-                job.exit_message = _cached(outcome)
-        else:
-            job.transform_end_time = now
-        job.last_modified_time = now
-        _set_status(kind, job, outcome.status)
-
-    @staticmethod
-    def _transition(job: Any, status: str, message: str) -> None:
-        now = utcnow()
-        transitions = job.secondary_status_transitions
-        if transitions and "EndTime" not in transitions[-1]:
-            transitions[-1]["EndTime"] = now
-        entry = {"Status": status, "StartTime": now, "StatusMessage": message}
-        if status in ("Completed", "Failed", "Stopped", "MaxRuntimeExceeded", "MaxWaitTimeExceeded"):
-            entry["EndTime"] = now
-        transitions.append(entry)
-        job.secondary_status = status
-
-    def _refuse_reused_name(self, kind: str, jobs: dict[str, Any], name: str) -> None:
-        if name in jobs:
-            raise ResourceInUseException(
-                f"{_KIND_TITLE[kind]} job names must be unique within an AWS account and region, "
-                f"and a {kind} job with this name already exists ({jobs[name].arn})"
-            )
-
 
 def _image_of(spec: JobSpec) -> str | None:
-    if spec.kind == "transform":
-        return (spec.model_container or {}).get("Image")
-    if spec.kind == "training":
-        return (spec.request.get("AlgorithmSpecification") or {}).get("TrainingImage")
-    return (spec.request.get("AppSpecification") or {}).get("ImageUri")
-
-
-def _set_status(kind: str, job: Any, status: str) -> None:
-    setattr(job, f"{kind}_job_status", status)
-
-
-def _cached(outcome: JobOutcome) -> str:
-    """What a job's description says of a job served from the step cache."""
-    return f"served from the local AWS's step cache (the outputs of job {outcome.served_from})"
+    """The image a job runs: its request's, or (a transform job) its model's."""
+    if spec.kind.image:
+        return at(spec.request, spec.kind.image)
+    return (spec.model_container or {}).get("Image")
 
 
 def _time(value: Any) -> float:
@@ -707,9 +630,3 @@ def _page(items: list, filters: dict[str, Any]) -> tuple[list, str | None]:
     start = int(token or 0)
     size = int(filters.get("MaxResults") or 10)
     return items[start : start + size], (str(start + size) if start + size < len(items) else None)
-
-
-def _refuse_what_cannot_run(kind: str, request: dict[str, Any]) -> None:
-    why = contract.refusal(kind, request)
-    if why:
-        raise ValidationError(why)

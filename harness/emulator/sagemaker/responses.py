@@ -9,6 +9,7 @@ from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.responses import SageMakerResponse
 
 from harness.emulator.sagemaker import backends
+from mlharness.kinds import PROCESSING, TRAINING, TRANSFORM, Kind
 
 
 @functools.cache  # a new session parses the service's JSON again: ~0.1 s of CPU per Describe
@@ -58,20 +59,20 @@ class LocalSageMakerResponse(SageMakerResponse):
         return EmptyResult()
 
     def list_training_jobs(self) -> ActionResult:
-        return self._list_jobs("training")
+        return self._list_jobs(TRAINING)
 
     def list_processing_jobs(self) -> ActionResult:
-        return self._list_jobs("processing")
+        return self._list_jobs(PROCESSING)
 
     def list_transform_jobs(self) -> ActionResult:
-        return self._list_jobs("transform")
+        return self._list_jobs(TRANSFORM)
 
-    def _list_jobs(self, kind: str) -> ActionResult:
-        title = kind.title()
-        output = _model().operation_model(f"List{title}Jobs").output_shape
-        members = list(output.members[f"{title}JobSummaries"].member.members)
+    def _list_jobs(self, kind: Kind) -> ActionResult:
+        summaries_member = f"{kind.noun}Summaries"
+        output = _model().operation_model(kind.operation("List") + "s").output_shape
+        members = list(output.members[summaries_member].member.members)
         summaries, token = self.sagemaker_backend.list_jobs_of_kind(kind, self._request(), members)
-        return ActionResult({f"{title}JobSummaries": summaries, "NextToken": token})
+        return ActionResult({summaries_member: summaries, "NextToken": token})
 
     def describe_training_job(self) -> ActionResult:
         return self._described("DescribeTrainingJob", "TrainingJobName")
@@ -97,8 +98,6 @@ class LocalSageMakerResponse(SageMakerResponse):
         describe = getattr(self.sagemaker_backend, camelcase_to_underscores(operation))
         answer = describe(self._get_param(name_member))
         described = dict(getattr(answer, "response_object", answer))
-        if operation == "DescribeTrainingJob":  # "" when no key was given, as AWS sends; attach() reads it
-            described["OutputDataConfig"] = {"KmsKeyId": "", **(described.get("OutputDataConfig") or {})}
         return ActionResult(_without_empty_structures(described, operation))
 
     def describe_model_package(self) -> ActionResult:

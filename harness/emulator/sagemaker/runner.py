@@ -1,8 +1,12 @@
-"""The job runner interface: one method that runs a SageMaker job to its end.
+"""The job runner interface: what makes a SageMaker job happen, and says how it ended.
 
-The backend owns the job's lifecycle (statuses, times, describe shapes); a runner
-only makes the job happen and says how it ended. `DockerRunner` (docker_runner.py)
-runs it in containers, as SageMaker's container contract says.
+The backend owns the job's lifecycle (statuses, times, Describe answers); a runner
+only runs the job (`run`), interrupts it (`stop`), and gives what the step cache keys
+a job by: the S3 its data is staged through, as the job's role (`s3`), and the ID of
+the image it runs (`image_id`). The backend is given its runner: `DockerRunner`
+(docker_runner.py) runs each job in containers, as SageMaker's container contract
+says; `CachedRunner` puts the step cache in front of another; `ScriptedRunner`
+(scripted_runner.py) runs nothing, for tests of the lifecycle without Docker.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from mlharness.kinds import Kind
+
 LogSink = Callable[[str], None]
 # host name ("algo-1") -> the sink of that host's log stream
 LogFactory = Callable[[str], LogSink]
@@ -22,7 +28,7 @@ LogFactory = Callable[[str], LogSink]
 class JobSpec:
     """What a runner needs to know about one job."""
 
-    kind: str  # "processing" | "training" | "transform"
+    kind: Kind  # mlharness.kinds: PROCESSING, TRAINING, TRANSFORM, or ENDPOINT (a model served)
     name: str
     arn: str
     region: str
@@ -75,6 +81,14 @@ class JobRunner(abc.ABC):
     @abc.abstractmethod
     def shutdown(self) -> None:
         """Stop everything this runner started."""
+
+    @abc.abstractmethod
+    def s3(self, spec: JobSpec) -> Any:
+        """S3 as the job's role (a channels.S3Data): where its data is staged from and to."""
+
+    @abc.abstractmethod
+    def image_id(self, image: str) -> str | None:
+        """The ID of the image a job names (None when there is no such image)."""
 
 
 class HostingFailed(RuntimeError):

@@ -37,7 +37,9 @@ class Script:
 
 
 class ScriptedRunner(JobRunner):
-    def __init__(self, script: Callable[[JobSpec], Script] = lambda spec: Script(), region: str = "us-east-1"):
+    def __init__(
+        self, script: Callable[[JobSpec], Script] = lambda spec: Script(), region: str = "us-east-1"
+    ):
         """script(spec): what each job does. Its S3 is the in-process one (moto's mock_aws)."""
         self.script = script
         self.region = region
@@ -47,7 +49,7 @@ class ScriptedRunner(JobRunner):
     def run(self, spec: JobSpec, logs: LogFactory, stop: StopSignal) -> JobOutcome:
         self.ran.append(spec)
         script = self.script(spec)
-        sink = logs("i-local" if spec.kind == "transform" else "algo-1")
+        sink = logs(spec.kind.first_host)
         for line in script.lines:
             sink(line)
         if script.until_stopped:
@@ -63,11 +65,11 @@ class ScriptedRunner(JobRunner):
     def _completed(self, spec: JobSpec, script: Script) -> JobOutcome:
         data = self.s3(spec)
         model = None
-        if spec.kind == TRAINING.resource.removesuffix("-job"):
+        if spec.kind is TRAINING:
             base = at(spec.request, ("OutputDataConfig", "S3OutputPath")).rstrip("/")
             model = f"{base}/{spec.name}/output/model.tar.gz"
             data.put(_archive(script.output), model)
-        elif spec.kind == PROCESSING.resource.removesuffix("-job"):
+        elif spec.kind is PROCESSING:
             for output in at(spec.request, ("ProcessingOutputConfig", "Outputs")) or []:
                 data.put(script.output, f"{output['S3Output']['S3Uri'].rstrip('/')}/output.txt")
         return JobOutcome("Completed", model_artifacts=model, outputs=list(data.written))

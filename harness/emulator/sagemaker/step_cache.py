@@ -40,6 +40,7 @@ from typing import Any
 
 from harness.emulator.sagemaker import python_imports
 from harness.emulator.state_files import atomic_write
+from mlharness.kinds import PROCESSING, TRAINING, TRANSFORM
 
 DEFAULT_MAX_BYTES = 10 * 2**30
 UNFINISHED_KEPT = 500  # keys of failed or stopped jobs kept to explain misses
@@ -66,8 +67,8 @@ def key_of(spec, s3_data, image_id: str) -> Key | None:
     channels.S3Data that reads its inputs."""
     request = spec.request
     data = _Inputs(s3_data)
-    fields: dict[str, Any] = {"kind": spec.kind, "image": image_id}
-    if spec.kind == "training":
+    fields: dict[str, Any] = {"kind": spec.kind.resource, "image": image_id}
+    if spec.kind is TRAINING:
         if request.get("CheckpointConfig"):
             return None
         algorithm = dict(request.get("AlgorithmSpecification") or {})
@@ -89,7 +90,7 @@ def key_of(spec, s3_data, image_id: str) -> Key | None:
             fields[f"input {channel['ChannelName']}"] = data.manifest(source)
         fields["network isolation"] = bool(request.get("EnableNetworkIsolation"))
         program = hyperparameters.get("sagemaker_program") or json.dumps(algorithm.get("ContainerEntrypoint"))
-    elif spec.kind == "processing":
+    elif spec.kind is PROCESSING:
         app = dict(request["AppSpecification"])
         app.pop("ImageUri", None)
         _flatten(fields, "app", app)
@@ -107,7 +108,7 @@ def key_of(spec, s3_data, image_id: str) -> Key | None:
             fields[f"output {item['OutputName']}"] = item["S3Output"]["LocalPath"]
         fields["network isolation"] = bool((request.get("NetworkConfig") or {}).get("EnableNetworkIsolation"))
         program = json.dumps([app.get("ContainerEntrypoint"), (app.get("ContainerArguments") or [None])[0]])
-    elif spec.kind == "transform":
+    elif spec.kind is TRANSFORM:
         container = dict(spec.model_container or {})
         model_data = container.pop("ModelDataUrl", "")
         container.pop("Image", None)
@@ -134,7 +135,7 @@ def key_of(spec, s3_data, image_id: str) -> Key | None:
     _flatten(fields, "environment", request.get("Environment") or {})
     locations = _content_of_s3_values(fields, data)
     data.keep_only_what_programs_load(fields)
-    return Key(spec.kind, f"{spec.kind} {program}", fields, locations)
+    return Key(spec.kind.resource, f"{spec.kind.resource} {program}", fields, locations)
 
 
 def _content_of_s3_values(fields: dict[str, Any], data) -> dict[str, str]:
@@ -157,9 +158,9 @@ def _content_of_s3_values(fields: dict[str, Any], data) -> dict[str, str]:
 
 
 def why_uncacheable(spec) -> str:
-    if spec.kind == "training" and spec.request.get("CheckpointConfig"):
+    if spec.kind is TRAINING and spec.request.get("CheckpointConfig"):
         return "it keeps checkpoints (its outcome depends on what they hold)"
-    return f"{spec.kind} jobs are not cached"
+    return f"{spec.kind.title}s are not cached"
 
 
 def _flatten(into: dict, prefix: str, value: Any) -> None:

@@ -14,7 +14,11 @@ import itertools
 import math
 import random
 import warnings
+from collections.abc import Callable
 from typing import Any
+
+from harness.emulator.sagemaker.jobs import Job
+from mlharness.kinds import TUNING
 
 STRATEGIES = ("Random", "Grid", "Bayesian")
 RANDOM_START = 3  # Bayesian: jobs run at random before the model guides the search
@@ -209,17 +213,15 @@ def training_request(tuning_request: dict[str, Any], name: str, point: dict[str,
     return request
 
 
-class TuningRun:
-    """A tuning job's record: what was asked, its jobs, its state (the backend drives it)."""
+class TuningRun(Job):
+    """A tuning job: a Job (its request, status, times) whose training jobs the backend starts;
+    `describe_job(name)` is DescribeTrainingJob's answer of one of them."""
 
-    def __init__(self, name: str, arn: str, request: dict[str, Any], created):
+    def __init__(self, arn: str, request: dict[str, Any], created, describe_job: Callable[[str], dict]):
         import threading
 
-        self.name, self.arn, self.request = name, arn, request
-        self.status = "InProgress"
-        self.creation_time = self.last_modified_time = created
-        self.end_time = None
-        self.failure_reason: str | None = None
+        super().__init__(TUNING, arn, request, created)
+        self.describe_job = describe_job
         self.jobs: list[tuple[str, dict[str, str]]] = []  # (training job name, tuned hyperparameters)
         self.stop = threading.Event()
 
@@ -231,11 +233,11 @@ class TuningRun:
     def objective(self) -> dict[str, str] | None:
         return self.config.get("HyperParameterTuningJobObjective")
 
-    def summaries(self, describe) -> list[dict[str, Any]]:
-        """HyperParameterTrainingJobSummary of each job; describe(name) is DescribeTrainingJob's answer."""
+    def summaries(self) -> list[dict[str, Any]]:
+        """HyperParameterTrainingJobSummary of each of its training jobs."""
         found = []
         for name, point in self.jobs:
-            job = describe(name)
+            job = self.describe_job(name)
             summary = {
                 "TrainingJobName": name,
                 "TrainingJobArn": job["TrainingJobArn"],
@@ -274,19 +276,12 @@ class TuningRun:
         key = lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]  # noqa: E731
         return max(scored, key=key) if maximize else min(scored, key=key)
 
-    def describe(self, describe_job) -> dict[str, Any]:
-        summaries = self.summaries(describe_job)
+    def describe(self) -> dict[str, Any]:
+        """The Job's answer, with what its training jobs make of it: the counters, the best job."""
+        summaries = self.summaries()
         statuses = [s["TrainingJobStatus"] for s in summaries]
         objectives = [s["ObjectiveStatus"] for s in summaries]
-        answer = {
-            "HyperParameterTuningJobName": self.name,
-            "HyperParameterTuningJobArn": self.arn,
-            "HyperParameterTuningJobConfig": self.config,
-            "TrainingJobDefinition": self.request["TrainingJobDefinition"],
-            "HyperParameterTuningJobStatus": self.status,
-            "CreationTime": self.creation_time,
-            "HyperParameterTuningEndTime": self.end_time,
-            "LastModifiedTime": self.last_modified_time,
+        answer = super().describe() | {
             "TrainingJobStatusCounters": {
                 "Completed": statuses.count("Completed"),
                 "InProgress": statuses.count("InProgress") + statuses.count("Stopping"),
@@ -300,6 +295,5 @@ class TuningRun:
                 "Failed": objectives.count("Failed"),
             },
             "BestTrainingJob": self.best(summaries),
-            "FailureReason": self.failure_reason,
         }
         return {k: v for k, v in answer.items() if v is not None}
