@@ -44,7 +44,19 @@ def push(ecr, image_tag: str, repository: str, log: Callable[[str], None] = prin
     if not digest:
         raise HarnessError(f"pushing {uri}:{tag} reported no digest")
     log(f"pushed {uri}:{tag} ({digest})")
+    _untag(client, f"{uri}:{tag}")
     return f"{uri}@{digest}"
+
+
+def _untag(client, name: str) -> None:
+    """The registry's name was only for the push: the image keeps its own tag, and a job that
+    runs it pulls it by digest, as SageMaker does."""
+    import docker.errors
+
+    try:
+        client.images.remove(name, noprune=True)
+    except docker.errors.APIError:
+        pass  # a name another push of the same image made meanwhile, removed by it
 
 
 def _create_repository(ecr, repository: str, log: Callable[[str], None]) -> str:
