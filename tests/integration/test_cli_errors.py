@@ -121,3 +121,93 @@ def test_no_docker_engine_is_one_line(tmp_path):
     assert result.stderr.strip() == (
         "error: no Docker engine answers: start one (scripts/setup.sh installs and starts it)"
     )
+
+
+BROKEN_PROJECTS = [
+    # (files of the project, the command's arguments, exit code, what the one line says)
+    ({}, ["run"], 2, "no mlharness.yaml in"),
+    (
+        {"mlharness.yaml": "project: team\n  pipelines: [\n"},
+        ["run"],
+        2,
+        "mlharness.yaml: not valid YAML at line 2",
+    ),
+    (
+        {"mlharness.yaml": "project: team\npipelines: [flows/a.py]\ncolour: blue\n", "flows/a.py": ""},
+        ["run"],
+        2,
+        "mlharness.yaml: colour: unknown setting",
+    ),
+    (
+        {
+            "mlharness.yaml": "project: team\npipelines: [flows/a.py]\n",
+            "flows/a.py": "import nowhere_at_all\n",
+        },
+        ["run"],
+        2,
+        "pipeline module 'flows.a' cannot be imported: ModuleNotFoundError: No module named 'nowhere_at_all'",
+    ),
+    (
+        {"mlharness.yaml": "project: team\npipelines: [flows/a.py]\n", "flows/a.py": "def broken(:\n"},
+        ["build"],
+        2,
+        "cannot be imported: SyntaxError: invalid syntax (a.py, line 1)",
+    ),
+    (
+        {
+            "mlharness.yaml": "project: team\npipelines: [flows/a.py]\n",
+            "flows/a.py": "import dataclasses\nfrom pipelines import inference\n"
+            "PIPELINE = dataclasses.replace(inference.PIPELINE, name='aa', prefix='aa', schedule=None,\n"
+            "    definition=lambda build: 'not a definition')\n",
+        },
+        ["build"],
+        1,
+        "its definition() returned str, not an ASL mapping with States",
+    ),
+    (
+        {
+            "mlharness.yaml": "project: team\npipelines: [flows/a.py]\ninputs: {data: missing.csv}\n",
+            "flows/a.py": "from pipelines.training import PIPELINE\n",
+        },
+        ["run"],
+        1,
+        "input data: ",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "files, args, code, message", BROKEN_PROJECTS, ids=[m[:40] for _, _, _, m in BROKEN_PROJECTS]
+)
+def test_a_broken_project_is_refused_in_one_line_with_nothing_built_or_started(
+    tmp_path, files, args, code, message
+):
+    project = tmp_path / "team"
+    project.mkdir()
+    for path, text in files.items():
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "MLHARNESS_HOME": str(tmp_path / "home")},
+    )
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert not (tmp_path / "home").exists() or not list((tmp_path / "home").rglob("*.json"))
+    assert "started the local AWS" not in result.stdout
+
+
+def test_init_into_a_folder_that_is_not_empty_is_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = harness("init", str(tmp_path))
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == f"error: {tmp_path} is not empty (notes.txt): init writes a new project into an empty folder"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
