@@ -156,8 +156,8 @@ BROKEN_PROJECTS = [
     (
         {
             "mlharness.yaml": "project: team\npipelines: [flows/a.py]\n",
-            "flows/a.py": "import dataclasses\nfrom pipelines import inference\n"
-            "PIPELINE = dataclasses.replace(inference.PIPELINE, name='aa', prefix='aa', schedule=None,\n"
+            "flows/a.py": "import dataclasses\nfrom pipelines import training\n"
+            "PIPELINE = dataclasses.replace(training.PIPELINE, name='aa', prefix='aa',\n"
             "    definition=lambda build: 'not a definition')\n",
         },
         ["build"],
