@@ -384,12 +384,9 @@ def _inputs(raw: Any, pipelines: tuple[Pipeline, ...], project: Project, fail) -
         options = value["generate"] or {}
         if not isinstance(options, dict):
             raise fail(f"{where}.generate", "a mapping of the generator's options")
-        checked = dict(item.generate_options)
-        for key, option in options.items():
-            if key not in item.generate_options:
-                known = ", ".join(item.generate_options) or "none"
-                raise fail(f"{where}.generate.{key}", f"one of the generator's options ({known})")
-            checked[key] = _typed_like(item.generate_options[key], option, f"{where}.generate.{key}", fail)
+        checked = _typed_like_defaults(
+            item.generate_options, options, f"{where}.generate", "the generator's options", fail
+        )
         sources[name] = InputSource(generate=checked)
     return sources
 
@@ -410,14 +407,7 @@ def _pipeline_settings(raw: Any, pipelines: tuple[Pipeline, ...], fail) -> dict[
         where = f"settings.{pipeline.name}"
         if not isinstance(given, dict):
             raise fail(where, "a mapping of settings")
-        merged = dict(pipeline.settings)
-        for key, value in given.items():
-            if key not in pipeline.settings:
-                known = ", ".join(pipeline.settings) or "none"
-                raise fail(f"{where}.{key}", f"one of its settings ({known})")
-            merged[key] = _typed_like(pipeline.settings[key], value, f"{where}.{key}", fail)
-            if isinstance(merged[key], dict) and isinstance(pipeline.settings[key], dict):
-                merged[key] = projects.deep_merge(pipeline.settings[key], merged[key])
+        merged = _typed_like_defaults(pipeline.settings, given, where, "its settings", fail)
         if pipeline.check_settings is not None:
             try:
                 pipeline.check_settings(merged)
@@ -430,6 +420,19 @@ def _pipeline_settings(raw: Any, pipelines: tuple[Pipeline, ...], fail) -> dict[
                 ) from None
         settings[pipeline.name] = merged
     return settings
+
+
+def _typed_like_defaults(defaults: Mapping, given: Mapping, where: str, what: str, fail) -> dict:
+    """The defaults with what is given on top: each key one of the defaults', each value of its
+    default's type (a mapping default merges with the mapping given)."""
+    merged = dict(defaults)
+    for key, value in given.items():
+        if key not in defaults:
+            raise fail(f"{where}.{key}", f"one of {what} ({', '.join(defaults) or 'none'})")
+        merged[key] = _typed_like(defaults[key], value, f"{where}.{key}", fail)
+        if isinstance(merged[key], dict) and isinstance(defaults[key], dict):
+            merged[key] = projects.deep_merge(defaults[key], merged[key])
+    return merged
 
 
 def _typed_like(default: Any, value: Any, field: str, fail) -> Any:
