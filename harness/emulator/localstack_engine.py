@@ -39,12 +39,7 @@ ENTRY_POINTS = {
     },
     "localstack.hooks.on_infra_start": {
         hook: f"{PLUGIN_MODULE}:{hook}"
-        for hook in (
-            "extend_step_functions",
-            "start_state_machines_from_rules_with_a_fixed_input",
-            "update_event_rules_in_stacks",
-            "route_own_endpoints_to_the_backend",
-        )
+        for hook in ("apply_patches", "route_own_endpoints_to_the_backend")
     },
 }
 READY_TIMEOUT_S = 60

@@ -50,9 +50,7 @@ def test_localstack_gets_the_plugin_and_none_of_the_users_aws_settings(tmp_path,
         "sagemaker:mlharness": "harness.emulator.localstack_plugin:sagemaker",
     }
     assert set(points["localstack.hooks.on_infra_start"]) == {
-        "extend_step_functions",
-        "start_state_machines_from_rules_with_a_fixed_input",
-        "update_event_rules_in_stacks",
+        "apply_patches",
         "route_own_endpoints_to_the_backend",
     }
 
@@ -83,7 +81,11 @@ LOCALSTACK_CONTRACT = r"""
 import inspect
 from harness.emulator import asl_engines
 from harness.emulator import localstack_plugin  # the providers and hooks load
-from harness.emulator.patches import interpreter
+from harness.emulator.localstack_engine import ENTRY_POINTS
+for group in ENTRY_POINTS.values():  # every entry point names a function of the plugin
+    for target in group.values():
+        module, _, name = target.partition(":")
+        assert module == localstack_plugin.__name__ and hasattr(localstack_plugin, name), target
 m = asl_engines.engine_modules("localstack")
 assert "sagemaker" in m.factory._UNSUPPORTED_SERVICE_NAMES
 assert "_eval_jsonata(jsonata_expression)" in inspect.getsource(m.jsonata.eval_jsonata_expression)
@@ -93,18 +95,6 @@ parameters = list(inspect.signature(m.boto_client.boto_client_for).parameters)
 assert parameters == ["service", "region", "state_credentials"], parameters
 for name in ("_build_sync_resolver", "_eval_sync", "_eval_service_task", "_from_error"):
     assert hasattr(m.callback.StateTaskServiceCallback, name), name
-interpreter.add_sagemaker_task_integration("localstack")
-interpreter.evaluate_jsonata_in_python("localstack")
-assert type(m.factory.state_task_service_for("sagemaker")).__name__ == "StateTaskServiceSageMaker"
-assert type(m.state_task_factory.state_task_service_for("sagemaker")).__name__ == "StateTaskServiceSageMaker"
-assert m.jsonata.eval_jsonata_expression("$sum([1, 2, 3])") == 6
-from botocore.session import get_session
-interpreter.pass_strings_to_blobs_as_they_are("localstack")
-invoke = get_session().get_service_model("sagemaker-runtime").operation_model("InvokeEndpoint").input_shape
-request = {"EndpointName": "e", "Body": "a,b\n1,2\n", "CustomAttributes": "x"}
-task = m.aws_sdk.StateTaskServiceAwsSdk.__new__(m.aws_sdk.StateTaskServiceAwsSdk)
-task._to_boto_request(request, invoke)
-assert request["Body"] == b"a,b\n1,2\n", request
 from localstack.services.events.target import StatesTargetSender
 source = inspect.getsource(StatesTargetSender.send_event)
 assert 'name=event["id"]' in source and "start_execution" in source, source
@@ -113,6 +103,19 @@ from localstack.services.events.resource_providers import aws_events_rule
 EventsRuleProvider, extract_rule_name = aws_events_rule.EventsRuleProvider, aws_events_rule.extract_rule_name
 assert "raise NotImplementedError" in inspect.getsource(EventsRuleProvider.update)
 assert "put_rule" in inspect.getsource(EventsRuleProvider.create) and extract_rule_name("bus|r") == "r"
+from harness.emulator import patches
+patches.apply_localstack_patches()  # the plugin's hook: every patch of the LocalStack list applies
+assert type(m.factory.state_task_service_for("sagemaker")).__name__ == "StateTaskServiceSageMaker"
+assert type(m.state_task_factory.state_task_service_for("sagemaker")).__name__ == "StateTaskServiceSageMaker"
+assert m.jsonata.eval_jsonata_expression("$sum([1, 2, 3])") == 6
+from botocore.session import get_session
+invoke = get_session().get_service_model("sagemaker-runtime").operation_model("InvokeEndpoint").input_shape
+request = {"EndpointName": "e", "Body": "a,b\n1,2\n", "CustomAttributes": "x"}
+task = m.aws_sdk.StateTaskServiceAwsSdk.__new__(m.aws_sdk.StateTaskServiceAwsSdk)
+task._to_boto_request(request, invoke)
+assert request["Body"] == b"a,b\n1,2\n", request
+assert StatesTargetSender.send_event.__module__ == "harness.emulator.patches.localstack"
+assert EventsRuleProvider.update.__module__ == "harness.emulator.patches.localstack"
 from localstack.aws.forwarder import AwsRequestProxy
 from localstack.services.edge import ROUTER
 from localstack.services.plugins import Service, aws_provider
