@@ -319,14 +319,18 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from harness import step_cache_view
+    from harness import config, step_cache_view
+    from harness.project import ProjectNotFound
 
-    settings = _load(args, env=args.env)
+    try:
+        emulator = _load(args, env=args.env).emulator
+    except ProjectNotFound:  # outside a project: the machine's cache, where the local AWS keeps it
+        emulator = config.Emulator()
     if args.action == "clear":
-        where, removed = step_cache_view.clear(settings)
+        where, removed = step_cache_view.clear(emulator)
         print(f"removed {removed} entries from the step cache in {where}")
         return 0
-    where, entries, size = step_cache_view.listing(settings)
+    where, entries, size = step_cache_view.listing(emulator)
     if not entries:
         print(f"the step cache in {where} is empty")
         return 0

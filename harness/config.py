@@ -191,6 +191,8 @@ def load(
     if not isinstance(project, Project):
         try:
             project = projects.load(project)
+        except projects.ProjectNotFound:
+            raise
         except ProjectError as ex:
             raise ConfigError(str(ex)) from None
     source = str(project.file)

@@ -48,6 +48,10 @@ class ProjectError(ValueError):
     """A project that cannot be read; the message is one line naming the file and the key."""
 
 
+class ProjectNotFound(ProjectError):
+    """No mlharness.yaml where one was looked for."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Image:
     """An image the project's steps run: built from a folder of the project, or an existing URI."""
@@ -98,7 +102,7 @@ def find(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / PROJECT_FILE).is_file():
             return folder
-    raise ProjectError(
+    raise ProjectNotFound(
         f"no {PROJECT_FILE} in {here} or any folder above it: run inside a project, give --project DIR, "
         "or make one with `mlharness init`"
     )
