@@ -243,22 +243,26 @@ def local_registries() -> set[str]:
 
 def image_exists(image: str) -> bool:
     """Whether the engine holds the image, pulling it first when it is in the local ECR."""
+    return image_id(image) is not None
+
+
+def image_id(image: str) -> str | None:
+    """The engine's id of the image, pulling it first when it is in the local ECR; None when
+    the engine neither holds nor can pull it."""
     import docker.errors
 
     try:
-        docker_client().images.get(image)
-        return True
+        return docker_client().images.get(image).id
     except docker.errors.ImageNotFound:
         pass
     credentials = _PULLABLE.get(image.split("/", 1)[0])
     if credentials is None:
-        return False
+        return None
     try:
-        docker_client().images.pull(image, auth_config=credentials)
-        return True
+        return docker_client().images.pull(image, auth_config=credentials).id
     except docker.errors.APIError as ex:
         log.info("could not pull %s from the local ECR: %s", image, ex)
-        return False
+        return None
 
 
 def _remove(container: dict) -> None:

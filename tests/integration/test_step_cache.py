@@ -323,7 +323,7 @@ def test_the_local_target_serves_an_unchanged_run_from_the_cache_and_reruns_from
 
     listed = harness("cache", "list")
     assert listed.returncode == 0, listed.stderr
-    assert re.search(r"\ntraining-\S+-train +training ", listed.stdout), listed.stdout
+    assert re.search(r"\ntraining-\S+-train +training-job ", listed.stdout), listed.stdout
     assert f"in {cached_aws.state_dir / 'cache'}" in listed.stdout
     cleared = harness("cache", "clear")
     assert cleared.returncode == 0 and re.match(

@@ -210,12 +210,8 @@ class DockerRunner(JobRunner, ModelHost):
         return channels.S3Data(client, spec.region)
 
     def image_id(self, image: str) -> str | None:
-        import docker.errors
-
-        try:
-            return containers.docker_client().images.get(image).id
-        except docker.errors.ImageNotFound:
-            return None
+        """The engine's id of the image, pulled first from the local ECR as the job would be."""
+        return containers.image_id(image)
 
     def aws_environment(self, spec: JobSpec) -> dict[str, str]:
         """What a job container gets so its own AWS calls reach the local AWS, as the job's role."""
