@@ -38,8 +38,7 @@ ENTRY_POINTS = {
         for service in FORWARDED_SERVICES
     },
     "localstack.hooks.on_infra_start": {
-        hook: f"{PLUGIN_MODULE}:{hook}"
-        for hook in ("apply_patches", "route_own_endpoints_to_the_backend")
+        hook: f"{PLUGIN_MODULE}:{hook}" for hook in ("apply_patches", "route_own_endpoints_to_the_backend")
     },
 }
 READY_TIMEOUT_S = 60
