@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from harness.emulator import patches
 
@@ -18,12 +20,18 @@ def patched():
     patches.apply_patches()
 
 
-def test_upstream_still_ships_execution_switched_off():
+def test_upstream_executes_only_when_the_switch_we_set_is_on(monkeypatch):
     # If moto ever executes by default, enable_state_machine_execution is dead code.
+    from moto.core.config import default_user_config
+    from moto.stepfunctions.models import stepfunctions_backends
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
     from moto.stepfunctions.responses import get_backend
 
-    source = inspect.getsource(get_backend)
-    assert 'sfn_config.get("execute_state_machine", False)' in source
+    monkeypatch.setitem(default_user_config, "stepfunctions", {})
+    assert get_backend("123456789012", "us-east-1") is stepfunctions_backends["123456789012"]["us-east-1"]
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
+    executing = stepfunctions_parser_backends["123456789012"]["us-east-1"]
+    assert get_backend("123456789012", "us-east-1") is executing
 
 
 def test_execution_is_switched_on():
@@ -45,8 +53,8 @@ def test_cloudformation_state_machines_land_in_the_executing_backend():
 def test_jsonata_is_evaluated_in_python():
     from moto.stepfunctions.parser.asl.jsonata import jsonata as asl_jsonata
 
-    assert "_eval_jsonata(jsonata_expression)" in inspect.getsource(asl_jsonata.eval_jsonata_expression)
     assert asl_jsonata.eval_jsonata_expression("$sum([1, 2, 3])") == 6
+    assert asl_jsonata.eval_jsonata_expression('$uppercase("a") & $string($count([1, 2]))') == "A2"
 
 
 def test_jsonata_errors_keep_their_code():
@@ -57,11 +65,10 @@ def test_jsonata_errors_keep_their_code():
     assert raised.value.error
 
 
-def test_fail_states_may_raise_states_errors():
-    from moto.stepfunctions.parser.asl.component.state.fail import state_fail
-
-    assert "CustomErrorName(error_value)" in inspect.getsource(state_fail.StateFail._eval_state)
-    assert state_fail.CustomErrorName("States.TaskFailed").error_name == "States.TaskFailed"
+def test_fail_states_may_raise_states_errors(sfn):
+    fail = {"Type": "Fail", "Error": "States.TaskFailed", "Cause": "gate"}
+    ended = _execute(sfn, {"StartAt": "F", "States": {"F": fail}})
+    assert (ended["status"], ended["error"], ended["cause"]) == ("FAILED", "States.TaskFailed", "gate")
 
 
 def test_stop_execution_hooks_exist():
@@ -167,26 +174,52 @@ def test_sub_variables_count_as_references():
     assert sorted(parsing.get_references_from_template(node)) == ["AWS::Region", "Bucket", "ImageUri"]
 
 
-def test_step_functions_conformance_hooks_exist():
+def test_start_sync_execution_is_ours_while_upstream_lacks_it(sfn):
     import moto.stepfunctions.responses as upstream_responses
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.items.items import ItemsJSONata
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
-    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
-    from moto.stepfunctions.parser.backend.execution import SyncExecution
-    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-    from moto.stepfunctions.responses import StepFunctionResponse
 
     # If upstream gains StartSyncExecution, drop add_start_sync_execution.
     assert "def start_sync_execution" not in inspect.getsource(upstream_responses)
-    assert StepFunctionResponse.start_sync_execution.__module__ == "harness.emulator.patches.stepfunctions"
-    assert hasattr(SyncExecution, "to_start_sync_execution_output")
-    start = inspect.signature(StepFunctionsParserBackend.start_execution).parameters
-    assert list(start)[:3] == ["backend", "state_machine_arn", "name"]  # our wrapper keeps the order
-    assert "ContextObjectData(" in inspect.getsource(ExecutionWorker._get_evaluation_environment.__wrapped__)
-    assert "_create_failure_event(" in inspect.getsource(Timestamp._get_wait_seconds)
-    assert "Map state input must be an array" in inspect.getsource(StateMap._eval_execution.__wrapped__)
-    assert "for the field 'Items'" in inspect.getsource(ItemsJSONata._eval_body.__wrapped__)
+    express = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"got.$": "$.x"}, "End": True}}}
+    machine = sfn.create_state_machine(
+        name="express",
+        definition=json.dumps(express),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+        type="EXPRESS",
+    )["stateMachineArn"]
+    answer = sfn.start_sync_execution(stateMachineArn=machine, input='{"x": 1}')
+    assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == {"got": 1}
+
+
+def test_the_context_object_has_what_aws_puts_in_it(sfn):
+    context = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Parameters": {"e.$": "$$.Execution"}, "End": True}},
+    }
+    execution = json.loads(_execute(sfn, context)["output"])["e"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", execution["StartTime"])
+    assert execution["RedriveCount"] == 0
+
+
+def test_a_jsonata_timestamp_aws_cannot_parse_is_a_query_evaluation_error(sfn):
+    wait = {"Type": "Wait", "Timestamp": "{% 'yesterday' %}", "End": True}
+    ended = _execute(sfn, {"QueryLanguage": "JSONata", "StartAt": "W", "States": {"W": wait}})
+    assert ended["error"] == "States.QueryEvaluationError"
+    assert ended["cause"].endswith(
+        " The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time"
+        " format string: yesterday"
+    )
+
+
+def test_map_item_errors_are_worded_as_aws(sfn):
+    iterate = {"StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}
+    jsonata_map = {"Type": "Map", "ItemProcessor": iterate, "End": True}
+    ended = _execute(sfn, {"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": jsonata_map}}, True)
+    assert ended["error"] == "States.QueryEvaluationError"
+    assert ended["cause"].endswith(" Map state input must be an array but was: true")
+    jsonata_map["Items"] = "{% 'one' %}"
+    ended = _execute(sfn, {"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": jsonata_map}})
+    assert ended["error"] == "States.QueryEvaluationError"
+    assert "specified for the field 'Items'" in ended["cause"]
 
 
 def test_invocations_reach_the_local_backend():
@@ -220,10 +253,16 @@ def test_updates_diff_through_the_method_we_make_condition_aware():
     assert ResourceMap.build_resource_diff.__module__ == "harness.emulator.patches.cloudformation.change_sets"
 
 
-def test_execution_history_is_served_by_our_pager():
-    from moto.stepfunctions.responses import StepFunctionResponse
-
-    assert StepFunctionResponse.get_execution_history.__module__ == "harness.emulator.patches.stepfunctions"
+def test_execution_history_is_served_by_our_pager(sfn):
+    passes = {f"P{i}": {"Type": "Pass", "Next": f"P{i + 1}"} for i in range(3)}
+    passes["P3"] = {"Type": "Pass", "End": True}
+    arn = _execute(sfn, {"StartAt": "P0", "States": passes})["executionArn"]
+    everything = sfn.get_execution_history(executionArn=arn)["events"]
+    first = sfn.get_execution_history(executionArn=arn, maxResults=3)
+    rest = sfn.get_execution_history(executionArn=arn, maxResults=100, nextToken=first["nextToken"])
+    assert first["events"] + rest["events"] == everything and "nextToken" not in rest
+    newest = sfn.get_execution_history(executionArn=arn, maxResults=1, reverseOrder=True)["events"]
+    assert newest == everything[-1:] and newest[0]["type"] == "ExecutionSucceeded"
 
 
 def test_undefined_jsonata_results_are_checked_where_we_name_the_field():
@@ -233,7 +272,7 @@ def test_undefined_jsonata_results_are_checked_where_we_name_the_field():
     assert validations._validate_null_output.__module__ == "harness.emulator.patches.stepfunctions"
 
 
-def test_validate_state_machine_definition_is_ours_while_upstream_lacks_it():
+def test_validate_state_machine_definition_is_ours_while_upstream_lacks_it(sfn):
     import moto.stepfunctions.responses as upstream_responses
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -242,6 +281,11 @@ def test_validate_state_machine_definition_is_ours_while_upstream_lacks_it():
     assert StepFunctionResponse.validate_state_machine_definition.__module__ == (
         "harness.emulator.patches.stepfunctions"
     )
+    good = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    bad = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Next": "Nowhere"}}}
+    assert sfn.validate_state_machine_definition(definition=json.dumps(good))["result"] == "OK"
+    refused = sfn.validate_state_machine_definition(definition=json.dumps(bad))
+    assert refused["result"] == "FAIL" and refused["diagnostics"][0]["severity"] == "ERROR"
 
 
 def test_aws_sdk_services_map_to_boto_names_through_the_table_we_extend():
@@ -325,20 +369,62 @@ def test_engine_failures_end_the_execution_where_the_worker_runs():
     assert ExecutionWorker._execution_logic.__module__ == "harness.emulator.patches.stepfunctions"
 
 
-def test_state_machine_creation_is_checked_where_upstream_returns_the_old_machine():
-    from moto.stepfunctions.models import StepFunctionBackend
+def test_state_machine_creation_is_checked_where_upstream_returns_the_old_machine(sfn):
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
-    # Upstream answers a name in use with the existing machine; we refuse a different request.
-    assert "return self.describe_state_machine(arn)" in inspect.getsource(
-        StepFunctionBackend.create_state_machine
+    # Upstream answers a name in use with the existing machine, whatever the new definition.
+    backend = StepFunctionsParserBackend("us-east-1", "123456789012")
+    role = "arn:aws:iam::123456789012:role/sfn"
+    first = _machine("A")
+    upstream_create = StepFunctionsParserBackend.create_state_machine.__wrapped__
+    made = upstream_create(backend, "m", json.dumps(first), role)
+    again = upstream_create(backend, "m", json.dumps(_machine("B")), role)
+    assert again.arn == made.arn and json.loads(again.definition) == first
+    # Ours, as AWS: the same request is idempotent, a different one is refused.
+    arn = sfn.create_state_machine(name="m", definition=json.dumps(first), roleArn=role)["stateMachineArn"]
+    assert (
+        sfn.create_state_machine(name="m", definition=json.dumps(first), roleArn=role)["stateMachineArn"]
+        == arn
     )
-    for method in (
-        StepFunctionsParserBackend.create_state_machine,
-        StepFunctionsParserBackend.update_state_machine,
-    ):
-        assert method.__module__ == "harness.emulator.patches.stepfunctions"
-        assert "definition" in inspect.signature(method.__wrapped__).parameters
+    with pytest.raises(sfn.exceptions.StateMachineAlreadyExists, match="State Machine Already Exists"):
+        sfn.create_state_machine(name="m", definition=json.dumps(_machine("B")), roleArn=role)
+    with pytest.raises(sfn.exceptions.InvalidDefinition, match="Invalid State Machine Definition"):
+        sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(_machine("B", "Nowhere")))
+
+
+def _machine(name: str, next_state: str | None = None) -> dict:
+    state = {"Type": "Pass", **({"Next": next_state} if next_state else {"End": True})}
+    return {"StartAt": name, "States": {name: state}}
+
+
+@pytest.fixture
+def sfn():
+    """A Step Functions client of an in-process moto whose state machines execute."""
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        # No "sync-" host prefix: moto serves StartSyncExecution on the API's own host, as the local AWS does.
+        yield boto3.client("stepfunctions", region_name="us-east-1", config=Config(inject_host_prefix=False))
+
+
+def _execute(sfn, definition: dict, given=None) -> dict:
+    """Runs `definition` to its end; the DescribeExecution answer."""
+    import time
+
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({} if given is None else given))[
+        "executionArn"
+    ]
+    for _ in range(200):
+        answer = sfn.describe_execution(executionArn=arn)
+        if answer["status"] != "RUNNING":
+            return answer
+        time.sleep(0.02)
+    raise AssertionError(f"{arn} still running")
 
 
 def _signature(function) -> list[str]:
