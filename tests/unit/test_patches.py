@@ -234,15 +234,15 @@ def test_stack_resources_hook_exists():
     assert "self.resource_map.values()" in inspect.getsource(Stack.stack_resources.fget.__wrapped__)
 
 
-def test_aws_sdk_error_names_come_from_the_table_we_extend():
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_aws_sdk as aws_sdk,
-    )
-
-    assert "_SERVICE_ERROR_NAMES[" in inspect.getsource(
-        aws_sdk.StateTaskServiceAwsSdk._normalise_service_error_name
-    )
-    assert aws_sdk._SERVICE_ERROR_NAMES["s3"] == "S3"
+def test_aws_sdk_errors_are_named_as_aws_names_them(sfn):
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="pinned-bucket")
+    get = {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:getObject", "End": True}
+    for bucket, error in (
+        ("pinned-bucket", "S3.NoSuchKeyException"),
+        ("no-bucket", "S3.NoSuchBucketException"),
+    ):
+        get["Parameters"] = {"Bucket": bucket, "Key": "absent"}
+        assert _execute(sfn, {"StartAt": "G", "States": {"G": get}})["error"] == error
 
 
 def test_updates_diff_through_the_method_we_make_condition_aware():
@@ -265,11 +265,14 @@ def test_execution_history_is_served_by_our_pager(sfn):
     assert newest == everything[-1:] and newest[0]["type"] == "ExecutionSucceeded"
 
 
-def test_undefined_jsonata_results_are_checked_where_we_name_the_field():
-    from moto.stepfunctions.parser.asl.jsonata import validations
-
-    assert "_validate_null_output(" in inspect.getsource(validations.validate_jsonata_expression_output)
-    assert validations._validate_null_output.__module__ == "harness.emulator.patches.stepfunctions"
+def test_an_undefined_jsonata_result_names_its_field(sfn):
+    output = {"Type": "Pass", "Output": {"result": "{% $nothing %}"}, "End": True}
+    ended = _execute(sfn, {"QueryLanguage": "JSONata", "StartAt": "P", "States": {"P": output}})
+    assert ended["error"] == "States.QueryEvaluationError"
+    assert ended["cause"].endswith(
+        " The JSONata expression '$nothing' specified for the field 'Output/result'"
+        " returned nothing (undefined)."
+    )
 
 
 def test_validate_state_machine_definition_is_ours_while_upstream_lacks_it(sfn):
@@ -554,13 +557,12 @@ def test_write_through_hooks_wrap_upstream_methods_of_these_shapes():
     assert _signature(StepFunctionBackend.get_tags_list_for_state_machine) == ["self", "arn"]
 
 
-def test_engine_errors_get_their_code_from_the_field_upstream_declares():
-    from moto.core.exceptions import AWSError
-    from moto.stepfunctions.parser import api
-
-    assert "exception_type or self.TYPE" in inspect.getsource(AWSError.__init__)
-    assert api.InvalidExecutionInput.__dict__["code"] == "InvalidExecutionInput"
-    assert api.InvalidExecutionInput.TYPE == "InvalidExecutionInput"
+def test_engine_errors_reach_the_client_with_their_aws_code(sfn):
+    machine = sfn.create_state_machine(
+        name="m", definition=json.dumps(_machine("P")), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    with pytest.raises(sfn.exceptions.InvalidExecutionInput):
+        sfn.start_execution(stateMachineArn=machine, input="{")
 
 
 def test_local_sagemaker_lists_and_serves_from_upstream_shapes():
