@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import time
 
 import boto3
 import pytest
@@ -142,7 +143,6 @@ def test_a_state_machine_created_by_cloudformation_executes():
         cfn.create_stack(StackName="s", TemplateBody=json.dumps(template))
         arn = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
-        import time
 
         for _ in range(100):
             answer = sfn.describe_execution(executionArn=execution)
@@ -463,7 +463,6 @@ def sfn():
 
 def _execute(sfn, definition: dict, given=None) -> dict:
     """Runs `definition` to its end; the DescribeExecution answer."""
-    import time
 
     machine = sfn.create_state_machine(
         name=f"m{time.monotonic_ns()}",
@@ -566,12 +565,23 @@ def test_ecr_images_are_mirrored_through_the_upstream_backend_methods():
     assert "repository.images" in _source(ECRBackend.describe_images)
 
 
-def test_log_stream_prefixes_become_the_stream_names_upstream_reads():
-    from moto.logs.responses import LogsResponse
+def test_log_events_are_filtered_by_stream_prefix_as_on_aws():
+    from moto import mock_aws
 
-    source = _source(LogsResponse.filter_log_events)
-    assert 'self._get_param("logStreamNames", [])' in source
-    assert "json.dumps(" in source  # the handler returns a JSON body we can pass through
+    with mock_aws():
+        logs = boto3.client("logs", region_name="us-east-1")
+        logs.create_log_group(logGroupName="/g")
+        for stream in ("job-a/algo-1", "job-b/algo-1", "job-a/algo-2"):
+            logs.create_log_stream(logGroupName="/g", logStreamName=stream)
+            logs.put_log_events(
+                logGroupName="/g",
+                logStreamName=stream,
+                logEvents=[{"timestamp": int(time.time() * 1000), "message": stream}],
+            )
+        found = logs.filter_log_events(logGroupName="/g", logStreamNamePrefix="job-a/")["events"]
+        assert sorted(e["message"] for e in found) == ["job-a/algo-1", "job-a/algo-2"]
+        with pytest.raises(logs.exceptions.InvalidParameterException, match="cannot specify both"):
+            logs.filter_log_events(logGroupName="/g", logStreamNamePrefix="job-a/", logStreamNames=["x"])
 
 
 def test_invocations_read_the_raw_body_upstream_keeps():
@@ -691,7 +701,6 @@ def test_the_resume_point_is_the_last_top_level_state_entered_and_not_exited():
 
 def test_sync_tasks_sleep_through_the_module_time_that_a_job_end_wakes():
     import threading
-    import time
 
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_callback as callback,
