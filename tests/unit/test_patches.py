@@ -519,12 +519,24 @@ def test_nested_stacks_use_the_upstream_resource_hooks():
     )
 
 
-def test_get_att_reading_relies_on_the_upstream_yaml_constructor_and_clean_json():
-    from moto.cloudformation import parsing
-    from moto.cloudformation.models import Stack
-
-    assert 'yaml.add_multi_constructor("", yaml_tag_constructor)' in inspect.getsource(Stack.parse_template)
-    assert 'resource.get_cfn_attribute(resource_json["Fn::GetAtt"][1])' in _source(parsing.clean_json)
+def test_get_att_short_forms_in_yaml_read_as_on_aws(cfn):
+    template = """
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: pinned}
+Outputs:
+  Dotted: {Value: !GetAtt Queue.Arn}
+  Listed: {Value: !GetAtt [Queue, QueueName]}
+"""
+    cfn.create_stack(StackName="s", TemplateBody=template)
+    outputs = {
+        o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName="s")["Stacks"][0]["Outputs"]
+    }
+    assert outputs == {
+        "Dotted": "arn:aws:sqs:us-east-1:123456789012:pinned",
+        "Listed": "pinned",
+    }
 
 
 def test_documented_attributes_come_from_cfn_lint_schemas():
