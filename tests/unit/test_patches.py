@@ -488,35 +488,42 @@ def _source(function) -> str:
     return inspect.getsource(inspect.unwrap(function))
 
 
-def test_template_urls_are_read_through_the_upstream_name_we_replace():
-    import moto.cloudformation.models as models
-    import moto.cloudformation.responses as responses
-    import moto.cloudformation.utils as utils
-
-    assert _signature(utils.get_stack_from_s3_url) == ["template_url", "account_id", "partition"]
-    for module in (models, responses):  # each module calls the name it imported
-        assert "get_stack_from_s3_url(" in inspect.getsource(module)
-        assert (
-            module.get_stack_from_s3_url.__module__ == "harness.emulator.patches.cloudformation.nested_stacks"
-        )
+CHILD = {
+    "Parameters": {"Name": {"Type": "String"}},
+    "Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Ref": "Name"}}}},
+    "Outputs": {"QueueArn": {"Value": {"Fn::GetAtt": ["Queue", "Arn"]}}},
+}
 
 
-def test_nested_stacks_use_the_upstream_resource_hooks():
-    from moto.cloudformation import parsing
-    from moto.cloudformation.models import CloudFormationBackend, Stack
-
-    create = _source(parsing.parse_and_create_resource)
-    assert '"StackId": resources_map.stack_id' in create  # the parent, for ParentId and RootId
-    assert "create_from_cloudformation_json(" in create
-    assert "update_from_cloudformation_json(\n            original_resource=original_resource," in _source(
-        parsing.parse_and_update_resource
+def _parent(template_url: str, name: str) -> str:
+    child = {"TemplateURL": template_url, "Parameters": {"Name": name}}
+    return json.dumps(
+        {
+            "Resources": {"Child": {"Type": "AWS::CloudFormation::Stack", "Properties": child}},
+            "Outputs": {"FromChild": {"Value": {"Fn::GetAtt": ["Child", "Outputs.QueueArn"]}}},
+        }
     )
-    assert '"OutputKey": o.key' in inspect.getsource(Stack.outputs.fget)
-    # Only CreateStack creates resources through Stack.create_resources (change sets update).
-    assert "new_stack.create_resources()" in _source(CloudFormationBackend.create_stack)
-    assert "self.stack.resource_map.update(" in inspect.getsource(
-        __import__("moto.cloudformation.models", fromlist=["ChangeSet"]).ChangeSet.apply
-    )
+
+
+def test_nested_stacks_read_their_template_url_and_update_in_place_as_on_aws(cfn):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="templates")
+    s3.put_object(Bucket="templates", Key="child.json", Body=json.dumps(CHILD).encode())
+    for url in ("s3://templates/child.json", "http://127.0.0.1:4566/templates/child.json"):
+        stack = f"p{len(url)}"
+        cfn.create_stack(StackName=stack, TemplateBody=_parent(url, stack))
+        parent = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        assert parent["Outputs"][0]["OutputValue"] == f"arn:aws:sqs:us-east-1:123456789012:{stack}"
+    child_id = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="Child")["StackResourceDetail"][
+        "PhysicalResourceId"
+    ]
+    child = cfn.describe_stacks(StackName=child_id)["Stacks"][0]
+    assert child["StackName"].startswith(f"{stack}-Child-")
+    assert child["ParentId"] == child["RootId"] == parent["StackId"]
+    cfn.update_stack(StackName=stack, TemplateBody=_parent("s3://templates/child.json", "renamed"))
+    assert cfn.describe_stacks(StackName=child_id)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+    with pytest.raises(cfn.exceptions.ClientError, match="TemplateURL must reference a valid S3 object"):
+        cfn.create_stack(StackName="missing", TemplateURL="s3://templates/absent.json")
 
 
 def test_get_att_short_forms_in_yaml_read_as_on_aws(cfn):
