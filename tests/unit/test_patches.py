@@ -654,50 +654,76 @@ def test_a_patch_that_no_longer_fits_fails_by_its_own_name():
         patches.apply(rename_something_upstream_moved)
 
 
-def test_redrive_relies_on_the_worker_running_its_execution_logic_in_a_thread():
+def _read_later(key: str) -> dict:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+        "Parameters": {"Bucket": "redrive-pins", "Key": key},
+        "ResultSelector": {"body.$": "$.Body"},
+        "End": True,
+    }
+
+
+def _redriven(sfn, definition: dict, key: str, given=None) -> tuple[dict, list[str]]:
+    """Runs `definition` until it fails for want of object `key`, writes it, redrives: the
+    redriven execution's description and the names of the states entered, in order."""
+    failed = _execute(sfn, definition, given)
+    assert failed["status"] == "FAILED" and failed["error"] == "S3.NoSuchKeyException", failed
+    boto3.client("s3", region_name="us-east-1").put_object(Bucket="redrive-pins", Key=key, Body=b"written")
+    arn = failed["executionArn"]
+    sfn.redrive_execution(executionArn=arn)
+    for _ in range(200):
+        ended = sfn.describe_execution(executionArn=arn)
+        if ended["status"] != "RUNNING":
+            break
+        time.sleep(0.02)
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return ended, [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def test_a_redrive_reruns_only_the_branches_and_iterations_that_did_not_succeed(sfn):
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="redrive-pins")
+    first = {"Type": "Pass", "Parameters": {"first.$": "$$.Execution.RedriveCount"}, "End": True}
+    both = {
+        "Type": "Parallel",
+        "Branches": [
+            {"StartAt": "First", "States": {"First": first}},
+            {"StartAt": "Read", "States": {"Read": _read_later("branch")}},
+        ],
+        "End": True,
+    }
+    before = {"Type": "Pass", "Next": "Both"}
+    ended, entered = _redriven(
+        sfn, {"StartAt": "Before", "States": {"Before": before, "Both": both}}, "branch"
+    )
+    assert (ended["status"], ended["redriveCount"]) == ("SUCCEEDED", 1)
+    assert json.loads(ended["output"]) == [{"first": 0}, {"body": "written"}]  # First's earlier output
+    assert (entered.count("Before"), entered.count("First"), entered.count("Read")) == (1, 1, 2)
+
+    which = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$", "NumericEquals": 1, "Next": "One"}],
+        "Default": "Read",
+    }
+    iteration = {"StartAt": "Which", "States": {"Which": which, "One": first, "Read": _read_later("item")}}
+    each = {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": iteration, "End": True}
+    ended, entered = _redriven(sfn, {"StartAt": "Each", "States": {"Each": each}}, "item", {"items": [1, 2]})
+    assert ended["status"] == "SUCCEEDED"
+    assert json.loads(ended["output"]) == [{"first": 0}, {"body": "written"}]
+    assert (entered.count("One"), entered.count("Read")) == (1, 2)
+
+
+def test_redrive_is_ours_while_upstream_lacks_it():
     import moto.stepfunctions.responses as upstream_responses
     from moto.stepfunctions.parser.api import HistoryEventType
-    from moto.stepfunctions.parser.asl.component.program.program import Program
-    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     from moto.stepfunctions.responses import StepFunctionResponse
     from moto.stepfunctions.utils import PAGINATION_MODEL
 
     # If upstream gains RedriveExecution, drop add_redrive_execution.
     assert "def redrive_execution" not in inspect.getsource(upstream_responses)
     assert StepFunctionResponse.redrive_execution.__module__ == "harness.emulator.patches.stepfunctions"
-    # harness.emulator.redrive swaps the worker's logic and starts it again; the program starts at start_at.
-    assert "target=self._execution_logic" in inspect.getsource(ExecutionWorker.start)
-    assert "env.next_state_name = self.start_at.start_at_name" in inspect.getsource(Program.eval)
     assert HistoryEventType.ExecutionRedriven.value == "ExecutionRedriven"
     assert PAGINATION_MODEL["list_executions"]["unique_attribute"] == ["start_date", "execution_arn"]
-
-
-def test_redriving_only_what_did_not_succeed_relies_on_the_map_and_parallel_workers():
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker, job
-    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker, branches_decl
-    from moto.stepfunctions.parser.asl.eval import environment
-
-    # (module sources: the classes themselves are patched in this process)
-    # An iteration: run by IterationWorker._eval_job(env, job), which leaves job.job_output an
-    # Exception when it did not succeed; the worker knows its Map state's name.
-    worker_source = inspect.getsource(iteration_worker)
-    assert "def _eval_job(self, env: Environment, job: Job) -> None:" in worker_source
-    assert "self._work_name = work_name" in worker_source
-    assert "job.job_output = job_output" in worker_source
-    assert "def __init__(self, job_index: int, job_program: Program, job_input: Any):" in inspect.getsource(
-        job
-    )
-    # A branch: BranchesDecl makes one BranchWorker(comm, program, env) per program in its own
-    # thread, then reads each frame's input as the branch's output.
-    decl_source = inspect.getsource(branches_decl)
-    assert "for program in self.programs:" in decl_source
-    assert "branch_worker_comm=branch_worker_pool, program=program, env=env_frame" in decl_source
-    assert "result_list.append(env_frame.states.get_input())" in decl_source
-    worker_source = inspect.getsource(branch_worker)
-    assert "def _thread_routine(self) -> None:" in worker_source
-    assert "self._branch_worker_comm.on_terminated(env=self.env)" in worker_source
-    # One event manager per execution, shared by its frames (the key of what they finished).
-    assert "frame.event_manager = env.event_manager" in inspect.getsource(environment)
 
 
 def test_the_resume_point_is_the_last_top_level_state_entered_and_not_exited():
