@@ -179,7 +179,7 @@ def test_start_sync_execution_is_ours_while_upstream_lacks_it(sfn):
     machine = sfn.create_state_machine(
         name="express",
         definition=json.dumps(express),
-        roleArn="arn:aws:iam::123456789012:role/sfn",
+        roleArn=ROLE,
         type="EXPRESS",
     )["stateMachineArn"]
     answer = sfn.start_sync_execution(stateMachineArn=machine, input='{"x": 1}')
@@ -351,24 +351,35 @@ def test_aws_sdk_services_map_to_boto_names_through_the_table_we_extend():
     assert StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["sagemakerruntime"] == "sagemaker-runtime"
 
 
-def test_mocked_test_cases_reach_the_worker_through_the_hooks_we_use():
-    from moto.stepfunctions.parser.backend import execution_worker
-    from moto.stepfunctions.parser.backend.execution import Execution
-    from moto.stepfunctions.parser.mocking import mock_config
+def test_a_mocked_test_case_runs_with_its_answers_and_throws_states_errors(sfn, tmp_path, monkeypatch):
+    from harness.emulator import sfn_mocking
 
-    worker_source = inspect.getsource(execution_worker.ExecutionWorker)
-    assert "self._mock_test_case = mock_test_case" in worker_source
-    assert "mock_test_case=self._mock_test_case" in worker_source
-    assert Execution._get_start_execution_worker.__module__ == "harness.emulator.patches.stepfunctions"
-    # Upstream's loader is a stub; when it reads a file, compare it with harness.emulator.sfn_mocking.
-    assert "raw_mock_config = None" in inspect.getsource(mock_config.load_mock_test_case_for)
-
-
-def test_mocked_throws_name_their_error_where_we_allow_states_errors():
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task import mock_eval_utils
-
-    assert "CustomErrorName(" in inspect.getsource(mock_eval_utils._eval_mocked_response_throw)
-    assert mock_eval_utils.CustomErrorName.__module__ == "harness.emulator.patches.stepfunctions"
+    read = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+        "Parameters": {"Bucket": "not-there", "Key": "k"},
+        "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        "End": True,
+    }
+    mocks = {
+        "StateMachines": {"mocked": {"TestCases": {"Slow": {"Read": "TimeoutThenBody"}}}},
+        "MockedResponses": {
+            "TimeoutThenBody": {
+                "0": {"Throw": {"Error": "States.Timeout", "Cause": "mocked"}},
+                "1": {"Return": {"Body": "mocked"}},
+            }
+        },
+    }
+    (tmp_path / "mocks.json").write_text(json.dumps(mocks))
+    monkeypatch.setattr(sfn_mocking, "configured", sfn_mocking.MockConfig(tmp_path / "mocks.json"))
+    machine = sfn.create_state_machine(
+        name="mocked", definition=json.dumps({"StartAt": "Read", "States": {"Read": read}}), roleArn=ROLE
+    )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=f"{machine}#Slow", input="{}")["executionArn"]
+    ended = _ended(sfn, arn)
+    assert ended["status"] == "SUCCEEDED" and json.loads(ended["output"]) == {"Body": "mocked"}
+    with pytest.raises(sfn.exceptions.InvalidName, match="Invalid mock test case name 'Absent'"):
+        sfn.start_execution(stateMachineArn=f"{machine}#Absent", input="{}")
 
 
 def test_test_state_is_ours_while_upstream_lacks_it_and_runs_the_engines_program():
@@ -430,20 +441,19 @@ def test_state_machine_creation_is_checked_where_upstream_returns_the_old_machin
 
     # Upstream answers a name in use with the existing machine, whatever the new definition.
     backend = StepFunctionsParserBackend("us-east-1", "123456789012")
-    role = "arn:aws:iam::123456789012:role/sfn"
     first = _machine("A")
     upstream_create = StepFunctionsParserBackend.create_state_machine.__wrapped__
-    made = upstream_create(backend, "m", json.dumps(first), role)
-    again = upstream_create(backend, "m", json.dumps(_machine("B")), role)
+    made = upstream_create(backend, "m", json.dumps(first), ROLE)
+    again = upstream_create(backend, "m", json.dumps(_machine("B")), ROLE)
     assert again.arn == made.arn and json.loads(again.definition) == first
     # Ours, as AWS: the same request is idempotent, a different one is refused.
-    arn = sfn.create_state_machine(name="m", definition=json.dumps(first), roleArn=role)["stateMachineArn"]
+    arn = sfn.create_state_machine(name="m", definition=json.dumps(first), roleArn=ROLE)["stateMachineArn"]
     assert (
-        sfn.create_state_machine(name="m", definition=json.dumps(first), roleArn=role)["stateMachineArn"]
+        sfn.create_state_machine(name="m", definition=json.dumps(first), roleArn=ROLE)["stateMachineArn"]
         == arn
     )
     with pytest.raises(sfn.exceptions.StateMachineAlreadyExists, match="State Machine Already Exists"):
-        sfn.create_state_machine(name="m", definition=json.dumps(_machine("B")), roleArn=role)
+        sfn.create_state_machine(name="m", definition=json.dumps(_machine("B")), roleArn=ROLE)
     with pytest.raises(sfn.exceptions.InvalidDefinition, match="Invalid State Machine Definition"):
         sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(_machine("B", "Nowhere")))
 
@@ -463,23 +473,26 @@ def sfn():
         yield boto3.client("stepfunctions", region_name="us-east-1", config=Config(inject_host_prefix=False))
 
 
-def _execute(sfn, definition: dict, given=None) -> dict:
-    """Runs `definition` to its end; the DescribeExecution answer."""
+ROLE = "arn:aws:iam::123456789012:role/sfn"
 
-    machine = sfn.create_state_machine(
-        name=f"m{time.monotonic_ns()}",
-        definition=json.dumps(definition),
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
-    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({} if given is None else given))[
-        "executionArn"
-    ]
+
+def _ended(sfn, arn: str) -> dict:
+    """The DescribeExecution answer of execution `arn` once it is no longer running."""
     for _ in range(200):
         answer = sfn.describe_execution(executionArn=arn)
         if answer["status"] != "RUNNING":
             return answer
         time.sleep(0.02)
     raise AssertionError(f"{arn} still running")
+
+
+def _execute(sfn, definition: dict, given=None) -> dict:
+    """Runs `definition` to its end; the DescribeExecution answer."""
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    given = json.dumps({} if given is None else given)
+    return _ended(sfn, sfn.start_execution(stateMachineArn=machine, input=given)["executionArn"])
 
 
 def _signature(function) -> list[str]:
@@ -630,9 +643,9 @@ def test_write_through_hooks_wrap_upstream_methods_of_these_shapes():
 
 
 def test_engine_errors_reach_the_client_with_their_aws_code(sfn):
-    machine = sfn.create_state_machine(
-        name="m", definition=json.dumps(_machine("P")), roleArn="arn:aws:iam::123456789012:role/sfn"
-    )["stateMachineArn"]
+    machine = sfn.create_state_machine(name="m", definition=json.dumps(_machine("P")), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
     with pytest.raises(sfn.exceptions.InvalidExecutionInput):
         sfn.start_execution(stateMachineArn=machine, input="{")
 
@@ -674,11 +687,7 @@ def _redriven(sfn, definition: dict, key: str, given=None) -> tuple[dict, list[s
     boto3.client("s3", region_name="us-east-1").put_object(Bucket="redrive-pins", Key=key, Body=b"written")
     arn = failed["executionArn"]
     sfn.redrive_execution(executionArn=arn)
-    for _ in range(200):
-        ended = sfn.describe_execution(executionArn=arn)
-        if ended["status"] != "RUNNING":
-            break
-        time.sleep(0.02)
+    ended = _ended(sfn, arn)
     events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     return ended, [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
