@@ -176,6 +176,24 @@ def test_sync_returns_the_description_of_a_completed_job_and_fails_the_task_for_
     assert (refused["status"], refused["error"]) == ("FAILED", "SageMaker.ResourceInUseException")
 
 
+def test_stopping_an_execution_stops_its_sync_job_and_records_no_task_outcome(aws):
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    sm = boto3.client("sagemaker", region_name=REGION)
+    backend_with(ScriptedRunner(lambda spec: Script(until_stopped=True)))
+    machine = _sync_machine(sfn, "stopped", training("s-stopped"))
+    arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+    deadline = time.monotonic() + 10
+    while not sm.list_training_jobs(NameContains="s-stopped")["TrainingJobSummaries"]:
+        assert time.monotonic() < deadline, "the Task never created its job"
+        time.sleep(0.01)
+    sfn.stop_execution(executionArn=arn, error="Halted", cause="by the test")
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    answer, _ = ended(lambda: sm.describe_training_job(TrainingJobName="s-stopped"), "TrainingJobStatus")
+    assert answer["TrainingJobStatus"] == "Stopped"
+    kinds = [e["type"] for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]]
+    assert kinds[-1] == "ExecutionAborted" and "TaskSucceeded" not in kinds
+
+
 def test_the_step_cache_serves_a_job_it_has_seen_and_says_why_it_runs_one_it_has_not(aws, tmp_path):
     scripted = ScriptedRunner(lambda spec: Script(lines=("loss=0.2",)))
     cached = CachedRunner(scripted, StepCache(tmp_path / "cache", 10**9, None))

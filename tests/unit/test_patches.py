@@ -394,16 +394,6 @@ def test_test_state_is_ours_while_upstream_lacks_it_and_runs_the_engines_program
     assert hasattr(TestStateExecution, "TestCaseExecutionWorkerCommunication")
 
 
-def test_task_outcomes_are_recorded_where_we_skip_them_after_a_stop():
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
-        StateTaskService,
-    )
-
-    original = StateTaskService._after_eval_execution.__wrapped__
-    assert "HistoryEventType.TaskSucceeded" in inspect.getsource(original)
-    assert StateTaskService._after_eval_execution.__module__ == "harness.emulator.patches.stepfunctions"
-
-
 def test_query_language_scopes_are_per_parse_where_upstream_shares_them():
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
