@@ -339,16 +339,16 @@ def test_validate_state_machine_definition_is_ours_while_upstream_lacks_it(sfn):
     assert refused["result"] == "FAIL" and refused["diagnostics"][0]["severity"] == "ERROR"
 
 
-def test_aws_sdk_services_map_to_boto_names_through_the_table_we_extend():
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
-        StateTaskService,
-    )
-
-    assert "_SERVICE_NAME_SFN_TO_BOTO_OVERRIDES.get(" in inspect.getsource(
-        StateTaskService._get_boto_service_name
-    )
-    patches.apply_patches()
-    assert StateTaskService._SERVICE_NAME_SFN_TO_BOTO_OVERRIDES["sagemakerruntime"] == "sagemaker-runtime"
+def test_aws_sdk_tasks_reach_services_whose_boto_name_differs(sfn):
+    invoke = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:sagemakerruntime:invokeEndpoint",
+        "Parameters": {"EndpointName": "absent", "Body": "1,2"},
+        "End": True,
+    }
+    ended = _execute(sfn, {"StartAt": "I", "States": {"I": invoke}})
+    assert ended["error"] == "SageMakerRuntime.ValidationErrorException"  # SageMaker Runtime answered
+    assert ended["cause"].startswith("Endpoint absent of account 123456789012 not found.")
 
 
 def test_a_mocked_test_case_runs_with_its_answers_and_throws_states_errors(sfn, tmp_path, monkeypatch):
