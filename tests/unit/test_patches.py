@@ -640,13 +640,34 @@ def test_engine_errors_reach_the_client_with_their_aws_code(sfn):
         sfn.start_execution(stateMachineArn=machine, input="{")
 
 
-def test_local_sagemaker_lists_and_serves_from_upstream_shapes():
-    from moto.sagemaker.models import FakeTrainingJob, ModelPackage
+def test_local_sagemaker_describes_and_serves_from_upstream_shapes():
+    from moto import mock_aws
 
-    assert isinstance(inspect.getattr_static(FakeTrainingJob, "response_object"), property)
-    source = inspect.getsource(ModelPackage.__init__)
-    assert "self.model_package_name = model_package_name" in source
-    assert "self.inference_specification = inference_specification" in source
+    from harness.emulator.sagemaker.backends import local_sagemaker_backends
+
+    container = {"Image": "images/serve:1", "ModelDataUrl": "s3://b/model.tar.gz", "Environment": {"A": "1"}}
+    with mock_aws():
+        sm = boto3.client("sagemaker", region_name="us-east-1")
+        sm.create_model_package_group(ModelPackageGroupName="churn")
+        arn = sm.create_model_package(
+            ModelPackageGroupName="churn",
+            InferenceSpecification={
+                "Containers": [container],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        )["ModelPackageArn"]
+        described = sm.describe_model_package(ModelPackageName=arn)
+        assert described["ModelPackageName"] == "churn" and described["ModelPackageVersion"] == 1
+        sm.create_model(
+            ModelName="from-package",
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"ModelPackageName": arn, "Environment": {"B": "2"}},
+        )
+        assert sm.describe_model(ModelName="from-package")["PrimaryContainer"]["ModelPackageName"] == arn
+        backend = local_sagemaker_backends["123456789012"]["us-east-1"]
+        served = backend.serving_container(backend.describe_model("from-package"))
+        assert served["Image"] == "images/serve:1" and served["Environment"] == {"A": "1", "B": "2"}
 
 
 def test_a_patch_that_no_longer_fits_fails_by_its_own_name():
