@@ -46,6 +46,8 @@ def engine_modules(engine: str) -> types.SimpleNamespace:
         failure_event=load(f"{component}.common.error_name.failure_event"),
         states_error_name=load(f"{component}.common.error_name.states_error_name"),
         states_error_name_type=load(f"{component}.common.error_name.states_error_name_type"),
+        timeout=load(f"{component}.common.timeouts.timeout"),
+        heartbeat=load(f"{component}.common.timeouts.heartbeat"),
         resource=load(f"{service}.resource"),
         state_task_service=load(f"{service}.state_task_service"),
         aws_sdk=load(f"{service}.state_task_service_aws_sdk"),

@@ -406,6 +406,23 @@ def test_query_language_scopes_are_per_parse_where_upstream_shares_them():
     assert first._query_language_per_scope is not second._query_language_per_scope
 
 
+def test_a_task_stopped_before_its_timeouts_are_read_pops_defaults_not_its_input():
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.asl.component.common.timeouts.heartbeat import HeartbeatSeconds
+    from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+
+    state_input = {"a": 1}
+    stopped = SimpleNamespace(is_running=lambda: False, stack=[state_input])
+    TimeoutSeconds(5).eval(stopped)  # upstream skips a stopped execution's evaluation
+    HeartbeatSeconds(3).eval(stopped)
+    default = TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+    assert stopped.stack == [state_input, default, default]  # the Task pops these two, not its input
+    running = SimpleNamespace(is_running=lambda: True, stack=[], next_field_name=None)
+    TimeoutSeconds(5).eval(running)
+    assert running.stack == [5]
+
+
 def test_a_parse_inside_a_jsonata_scope_does_not_leak_into_another_parse():
     from moto.stepfunctions.parser.asl.component.common.query_language import QueryLanguage, QueryLanguageMode
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser

@@ -56,6 +56,7 @@ def _moto_patches() -> list:
         stepfunctions.allow_states_errors_in_mocked_throws,
         stepfunctions.add_test_state,
         stepfunctions.record_no_task_success_after_a_stop,
+        stepfunctions.keep_task_timeouts_on_the_stack_after_a_stop,
         stepfunctions.give_each_parse_its_own_query_language_scopes,
         stepfunctions.fail_executions_whose_engine_raised,
         stepfunctions.refuse_state_machines_aws_would_refuse,
@@ -82,6 +83,7 @@ def _localstack_patches() -> list:
         (interpreter.call_aws_sdk_services_by_their_boto_names, "localstack"),
         (interpreter.evaluate_jsonata_in_python, "localstack"),
         (interpreter.pass_strings_to_blobs_as_they_are, "localstack"),
+        (interpreter.keep_task_timeouts_on_the_stack_after_a_stop, "localstack"),
         (localstack.start_state_machines_from_rules_with_a_fixed_input,),
         (localstack.update_event_rules_in_stacks,),
     ]

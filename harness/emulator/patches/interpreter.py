@@ -85,3 +85,24 @@ def add_sagemaker_task_integration(engine: str) -> None:
     m.factory.state_task_service_for = state_task_service_for
     # state_task_factory imported the function by value.
     m.state_task_factory.state_task_service_for = state_task_service_for
+
+
+def keep_task_timeouts_on_the_stack_after_a_stop(engine: str) -> None:
+    """A component of a stopped execution skips its evaluation, but a Task pops its
+    TimeoutSeconds and HeartbeatSeconds off the stack regardless: stopped between its service
+    call and those pops, a `.sync` Task took the state's input for its timeout and its callback
+    thread died with a TypeError. A stopped Task waits on nothing, so the default stands in."""
+    m = asl_engines.engine_modules(engine)
+    default_seconds = m.timeout.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS
+    for component in (m.timeout.Timeout, m.heartbeat.Heartbeat):
+        if getattr(component.eval, "__wrapped__", None) is not None:
+            continue  # already applied
+
+        def eval(self, env, _original=component.eval):
+            if env.is_running():
+                _original(self, env)
+            else:
+                env.stack.append(default_seconds)
+
+        eval.__wrapped__ = component.eval
+        component.eval = eval

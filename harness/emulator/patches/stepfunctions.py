@@ -50,6 +50,13 @@ def evaluate_jsonata_in_python() -> None:
     interpreter.evaluate_jsonata_in_python("moto")
 
 
+def keep_task_timeouts_on_the_stack_after_a_stop() -> None:
+    """A `.sync` Task stopped mid-evaluation took its input for its timeout (see interpreter)."""
+    from harness.emulator.patches import interpreter
+
+    interpreter.keep_task_timeouts_on_the_stack_after_a_stop("moto")
+
+
 def _any_error_name(custom_error_name: type) -> type:
     """CustomErrorName without its refusal of the `States.` prefix."""
     from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
