@@ -67,6 +67,21 @@ def _listed(label_filter: str) -> list[dict]:
     return docker_client().api.containers(all=True, filters={"label": label_filter})
 
 
+def container_addresses() -> set[str]:
+    """The IP addresses of every container any local AWS on this engine runs (jobs, serving,
+    network sandboxes, whose namespaces job containers join); none without an engine."""
+    try:
+        listed = _listed(OWNER_LABEL)
+    except DockerUnavailable:
+        return set()
+    return {
+        network.get("IPAddress")
+        for container in listed
+        for network in ((container.get("NetworkSettings") or {}).get("Networks") or {}).values()
+        if network.get("IPAddress")
+    }
+
+
 def job_containers(job_arn: str) -> list[dict]:
     return _listed(f"{JOB_LABEL}={job_arn}")
 

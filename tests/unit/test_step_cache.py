@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import time
+
+import pytest
 
 from harness.emulator.sagemaker import channels, step_cache
 from harness.emulator.sagemaker.runner import JobSpec
@@ -224,6 +227,44 @@ def test_an_entry_whose_output_vanished_or_changed_is_a_miss(tmp_path):
     assert "expired or its outputs are gone" in cache.explain_miss(key)
     blob.unlink()
     assert cache.find(key) is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "[]",
+        '{"outputs": 5}',
+        "not json {",
+        lambda e: e | {"created": "yesterday"},
+        lambda e: e | {"outputs": [{"role": "model", "blob": "../../../etc/passwd"}]},
+        lambda e: e | {"outputs": [{"role": "location", "blob": e["outputs"][0]["blob"]}]},
+        lambda e: e | {"extra": {"metrics": [["m"]]}},
+    ],
+    ids=["a list", "outputs a number", "not JSON", "a string time", "a blob path", "no field", "a metric"],
+)
+def test_a_damaged_entry_is_moved_aside_and_the_job_runs_as_on_a_miss(tmp_path, damage, caplog):
+    cache = step_cache.StepCache(tmp_path)
+    key = step_cache.key_of(training("j"), Objects(train_data("j")), "sha256:img")
+    cache.store(key, "job-one", [({"role": "model"}, b"model bytes")], {"metrics": [["m", 1.0]]})
+    path = tmp_path / "entries" / f"{key.digest}.json"
+    entry = json.loads(path.read_text())
+    path.write_text(damage if isinstance(damage, str) else json.dumps(damage(entry)))
+    with caplog.at_level(logging.WARNING):
+        assert cache.find(key) is None
+    assert cache.entries() == [] and cache.explain_miss(key) == "no earlier run of this step"
+    [aside] = (tmp_path / "entries").glob(f"{key.digest}.json.damaged-*")
+    assert f"{path} is damaged" in caplog.text and str(aside) in caplog.text
+    cache.store(key, "job-two", [({"role": "model"}, b"model bytes")], {})  # the rerun is kept
+    assert cache.find(key)["job"] == "job-two"
+
+
+def test_a_damaged_record_of_an_unfinished_job_is_moved_aside(tmp_path):
+    cache = step_cache.StepCache(tmp_path)
+    key = step_cache.key_of(training("j"), Objects(train_data("j")), "sha256:img")
+    cache.note_unfinished(key, "job-broken", "Failed")
+    (tmp_path / "unfinished" / f"{key.digest}.json").write_text('{"step": 5}')
+    assert cache.explain_miss(key) == "no earlier run of this step"
+    assert list((tmp_path / "unfinished").glob("*.damaged-*"))
 
 
 def test_entries_expire(tmp_path):

@@ -5,6 +5,11 @@ Inputs: an `S3Prefix` (every object under it, each at its path below the prefix:
 `FullyReplicated` (every host gets every object) or `ShardedByS3Key` (the objects, in
 key order, dealt to the hosts in turn); `s3://` or `https://` URIs for the same objects.
 Outputs: a folder uploaded under a prefix, a folder packed as a .tar.gz.
+
+Keys, archives and job outputs are untrusted: nothing is written outside the job's folder
+(a key that would climb out fails the job, naming it), a link in an output is followed only
+to a file inside the output folder, and an archive is extracted only when what it holds fits
+the scratch disk and the bounds below.
 """
 
 from __future__ import annotations
@@ -12,16 +17,58 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
+import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.emulator.s3_uris import object_of_url
 
+# An archive holds at most this many members, and this many bytes once extracted...
+MAX_ARCHIVE_MEMBERS = 100_000
+MAX_ARCHIVE_BYTES = 64 * 2**30
+# ...and leaves this much of the scratch disk free.
+SCRATCH_RESERVE_BYTES = 256 * 2**20
+
 
 class DataError(RuntimeError):
     """The job's data cannot be had: the message is the job's FailureReason."""
+
+
+def inside(folder: Path, relative: str, key: str) -> Path:
+    """Where `relative` (an object's path below its channel) lands below `folder`; DataError
+    naming the key when it would land outside (`..` climbing out) or on the folder itself.
+    Empty and `.` segments are dropped, so `a//b` and `/b` land at `a/b` and `b` inside."""
+    parts: list[str] = []
+    for part in relative.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise DataError(f"ClientError: the S3 key {key!r} would be written outside the job's folder")
+            parts.pop()
+            continue
+        parts.append(part)
+    if not parts:
+        raise DataError(f"ClientError: the S3 key {key!r} names no file below its channel")
+    target = folder.joinpath(*parts)
+    root = folder.resolve()
+    if not target.parent.resolve().is_relative_to(root) or target.is_symlink():
+        raise DataError(f"ClientError: the S3 key {key!r} would be written outside the job's folder")
+    return target
+
+
+def regular_files(folder: Path) -> list[Path]:
+    """The files below `folder` a job put there, in path order: a link counts only when it
+    resolves to a file inside `folder` (a job cannot hand the host's files to S3)."""
+    root = folder.resolve()
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            continue
+        if path.is_file():
+            found.append(path)
+    return found
 
 
 @dataclass(frozen=True)
@@ -103,10 +150,10 @@ class S3Data:
 
     def download(self, items: list[S3Object], folder: Path, gunzip: bool = False) -> None:
         for item in items:
-            target = folder / item.relative
+            target = inside(folder, item.relative, item.key)
             target.parent.mkdir(parents=True, exist_ok=True)
             body = self.read(item)
-            target.write_bytes(gzip.decompress(body) if gunzip else body)
+            target.write_bytes(_gunzipped(body, item.key, folder) if gunzip else body)
 
     def download_prefix(self, uri: str, folder: Path) -> int:
         """Every object under a prefix (none is no error: a first run has no checkpoints)."""
@@ -120,7 +167,7 @@ class S3Data:
         """Each file under `folder` to `<uri>/<its path below folder>`; `only` limits which."""
         bucket, prefix = self.locate(uri)
         count = 0
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        for path in regular_files(folder):
             if only is not None and path not in only:
                 continue
             key = f"{prefix.rstrip('/')}/{path.relative_to(folder).as_posix()}".lstrip("/")
@@ -157,7 +204,10 @@ class S3Data:
 
 def extract_safely(archive: tarfile.TarFile, folder: Path, uri: str) -> None:
     """Extract with tarfile's "data" filter (nothing outside the folder, no devices); a Python
-    without it (3.11 before 3.11.4, as Debian 12's) gets the same checks made here."""
+    without it (3.11 before 3.11.4, as Debian 12's) gets the same checks made here. First,
+    what the members add up to is bounded: an archive bomb is refused before it fills a disk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _check_bounds(archive, folder, uri)
     if hasattr(tarfile, "data_filter"):
         try:
             archive.extractall(folder, filter="data")
@@ -177,6 +227,38 @@ def extract_safely(archive: tarfile.TarFile, folder: Path, uri: str) -> None:
                 f"ClientError: the model data {uri} cannot be extracted: {member.name!r} is unsafe"
             )
     archive.extractall(folder)
+
+
+def _gunzipped(body: bytes, key: str, folder: Path) -> bytes:
+    """A Gzip channel's object, decompressed only as far as the scratch disk has room for."""
+    room = min(MAX_ARCHIVE_BYTES, shutil.disk_usage(folder).free - SCRATCH_RESERVE_BYTES)
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(body)) as stream:
+            data = stream.read(max(room, 0) + 1)
+    except (OSError, EOFError) as ex:
+        raise DataError(f"ClientError: the S3 object {key!r} is not gzip data: {ex}") from None
+    if len(data) > room:
+        raise DataError(
+            f"ClientError: the S3 object {key!r} expands to more than the {max(room, 0)} bytes "
+            "the local AWS's scratch disk can give it"
+        )
+    return data
+
+
+def _check_bounds(archive: tarfile.TarFile, folder: Path, uri: str) -> None:
+    members = 0
+    total = 0
+    for member in archive:  # reads the headers through; nothing is written yet
+        members += 1
+        total += member.size if member.isfile() else 0
+        if members > MAX_ARCHIVE_MEMBERS:
+            raise DataError(f"ClientError: the model data {uri} holds more than {MAX_ARCHIVE_MEMBERS} files")
+    room = min(MAX_ARCHIVE_BYTES, shutil.disk_usage(folder).free - SCRATCH_RESERVE_BYTES)
+    if total > room:
+        raise DataError(
+            f"ClientError: the model data {uri} expands to {total} bytes, more than the "
+            f"{max(room, 0)} bytes the local AWS's scratch disk can give it"
+        )
 
 
 def relative_path(key: str, prefix: str) -> str:
@@ -203,8 +285,11 @@ def shard(items: list[S3Object], distribution: str, host_index: int, host_count:
 def pack(folder: Path) -> bytes:
     """The folder's files as a .tar.gz with paths relative to it (SageMaker's model.tar.gz)."""
     buffer = io.BytesIO()
+    root = folder.resolve()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path in sorted(folder.rglob("*")):
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                continue  # a link out of the folder: the host's file is not the job's to pack
             archive.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
     return buffer.getvalue()
 
@@ -212,9 +297,7 @@ def pack(folder: Path) -> bytes:
 def changed_since(folder: Path, seen: dict[Path, tuple[float, int]]) -> set[Path]:
     """Files under `folder` new or changed since `seen` (updated in place)."""
     changed = set()
-    for path in folder.rglob("*"):
-        if not path.is_file():
-            continue
+    for path in regular_files(folder):
         try:
             stat = path.stat()
         except OSError:
@@ -224,7 +307,3 @@ def changed_since(folder: Path, seen: dict[Path, tuple[float, int]]) -> set[Path
             seen[path] = mark
             changed.add(path)
     return changed
-
-
-def folder_size(folder: Path) -> int:
-    return sum(os.path.getsize(p) for p in folder.rglob("*") if p.is_file())

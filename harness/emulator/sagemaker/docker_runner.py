@@ -571,8 +571,8 @@ class _Job:
 
     def _failure_file(self, host: _Host) -> str | None:
         path = host.root / "output" / "failure"
-        if self.spec.kind is not TRAINING or not path.is_file():
-            return None
+        if self.spec.kind is not TRAINING or path.is_symlink() or not path.is_file():
+            return None  # a link is not followed: it could name a file of the host's
         return path.read_text(errors="replace")[:FAILURE_FILE_LIMIT].strip() or None
 
     def _upload_training_outputs(self) -> str:

@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.emulator.sagemaker import python_imports
-from harness.emulator.state_files import atomic_write
+from harness.emulator.state_files import atomic_write, quarantine
 from mlharness.kinds import PROCESSING, TRAINING, TRANSFORM
 
 DEFAULT_MAX_BYTES = 10 * 2**30
@@ -294,7 +295,7 @@ class StepCache:
     def find(self, key: Key) -> dict | None:
         """The usable entry for the key (its outputs all present, not expired), or None."""
         path = self.entries_dir / f"{key.digest}.json"
-        entry = _read(path)
+        entry = _read(path, _entry_problem)
         if entry is None:
             return None
         if self.expire_after is not None and time.time() - entry["created"] > self.expire_after:
@@ -368,11 +369,11 @@ class StepCache:
                 old.unlink(missing_ok=True)
 
     def _unfinished(self) -> list[dict]:
-        found = [_read(path) for path in sorted(self.unfinished_dir.glob("*.json"))]
+        found = [_read(path, _unfinished_problem) for path in sorted(self.unfinished_dir.glob("*.json"))]
         return [e for e in found if e is not None]
 
     def entries(self) -> list[dict]:
-        found = [_read(path) for path in sorted(self.entries_dir.glob("*.json"))]
+        found = [_read(path, _entry_problem) for path in sorted(self.entries_dir.glob("*.json"))]
         return [e for e in found if e is not None]
 
     def size(self) -> int:
@@ -428,11 +429,77 @@ def _shown(value: Any) -> str:
     return "(none)" if value is None else str(value)
 
 
-def _read(path: Path) -> dict | None:
+def _read(path: Path, problem_of) -> dict | None:
+    """The entry or record at `path`; one that is not JSON or not of its shape is moved aside
+    (state_files.quarantine says so) and counts as absent: the job runs, as on a miss."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None  # evicted or cleared meanwhile
+    except (OSError, ValueError) as ex:
+        quarantine(path, f"not JSON: {ex}")
         return None
+    problem = problem_of(found)
+    if problem:
+        quarantine(path, problem)
+        return None
+    return found
+
+
+_NUMBER = (int, float)
+_BLOB = re.compile(r"[0-9a-f]{64}")
+_ENTRY_MEMBERS = {
+    "key": str, "kind": str, "step": str, "job": str, "fields": dict, "outputs": list, "extra": dict,
+    "created": _NUMBER, "last_used": _NUMBER,
+}  # fmt: skip
+_UNFINISHED_MEMBERS = {"key": str, "step": str, "job": str, "status": str, "fields": dict, "created": _NUMBER}
+# What each role of an output holds besides its blob (cached_runner places it by them).
+_OUTPUT_MEMBERS = {
+    "location": {"field": str, "suffix": str},
+    "model": {},
+    "output": {},  # a training job's output.tar.gz; a processing job's output also has:
+    "transform": {"relative": str},
+}
+_NAMED_OUTPUT_MEMBERS = {"name": str, "relative": str}
+
+
+def _members_problem(document, members: dict) -> str | None:
+    if not isinstance(document, dict):
+        return f"a JSON {type(document).__name__}, not an object"
+    for name, kind in members.items():
+        value = document.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{name!r} is {json.dumps(value)[:40]}"
+    return None
+
+
+def _entry_problem(entry) -> str | None:
+    problem = _members_problem(entry, _ENTRY_MEMBERS)
+    if problem:
+        return problem
+    for output in entry["outputs"]:
+        if not isinstance(output, dict) or not _BLOB.fullmatch(str(output.get("blob"))):
+            return f"an output is {json.dumps(output)[:60]}"
+        role = output.get("role")
+        if role not in _OUTPUT_MEMBERS:
+            return f"an output's role is {json.dumps(role)[:40]}"
+        needs = _OUTPUT_MEMBERS[role]
+        if role == "output" and entry["kind"] == PROCESSING.resource:
+            needs = _NAMED_OUTPUT_MEMBERS
+        problem = _members_problem(output, needs)
+        if problem:
+            return f"an output's {problem}"
+    metrics = entry["extra"].get("metrics", [])
+    if not isinstance(metrics, list) or not all(
+        isinstance(m, list) and len(m) == 2 and isinstance(m[0], str) and isinstance(m[1], _NUMBER)
+        for m in metrics
+    ):
+        return f"its metrics are {json.dumps(metrics)[:40]}"
+    return None
+
+
+def _unfinished_problem(record) -> str | None:
+    return _members_problem(record, _UNFINISHED_MEMBERS)
 
 
 def default_root(state_dir: Path) -> Path:
