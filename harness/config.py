@@ -51,6 +51,7 @@ class Emulator:
     port: int = Options.port
     state_dir: str | None = None
     init_dir: str | None = None  # LocalStack-style init hooks ({boot,start,ready,shutdown}.d)
+    hook_timeout: float = Options.hook_timeout  # each init hook's time limit, in seconds
     iam: str = Options.iam  # off | soft (findings in the fidelity report) | strict (AccessDenied)
     engine: str = Options.engine  # moto | localstack (LocalStack 4.14 with the project's SageMaker)
 
@@ -520,6 +521,8 @@ def _check_values(config: Config, fail) -> None:
     init_dir = config.emulator.init_dir
     if init_dir is not None and not os.path.isdir(os.path.expanduser(init_dir)):
         raise fail("emulator.init_dir", f"a folder of init hooks (boot.d, ready.d, ...); {init_dir} is none")
+    if not isinstance(config.emulator.hook_timeout, int | float) or config.emulator.hook_timeout <= 0:
+        raise fail("emulator.hook_timeout", "a number of seconds above 0")
     if config.cache.expire_after is not None and not config.cache.expire_after_seconds:
         given = config.cache.expire_after
         raise fail("cache.expire_after", f"a duration such as 90m, 12h or 7d, or null; got {given!r}")

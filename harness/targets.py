@@ -396,6 +396,7 @@ def emulator_options(config: Config, port: int):
         cache_expire_after=cache.expire_after_seconds,
         cache_max_gb=cache.max_gb,
         init_dir=Path(os.path.expanduser(emulator.init_dir)) if emulator.init_dir else None,
+        hook_timeout=emulator.hook_timeout,
         iam=emulator.iam,
         engine=emulator.engine,
     )

@@ -58,6 +58,11 @@ class Options:
         "(default /etc/localstack/init when it exists)",
         metavar="DIR",
     )
+    hook_timeout: float = _option(
+        30.0,
+        "each init hook's time limit: one that overruns is killed with what it started (default 30)",
+        metavar="SECONDS",
+    )
     in_container: bool = _option(
         False,
         "it runs in a container on the host's Docker engine (docker compose): job containers reach it on "

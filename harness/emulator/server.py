@@ -97,6 +97,8 @@ class LocalAWS:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        # the init hooks run before it says it is ready, each within its own time limit
+        timeout += init_hooks.start_bound(options.init_dir or init_hooks.default_root(), options.hook_timeout)
         try:
             failure = processes.wait_until_ready(self.process, ready_file.exists, timeout)
             if failure == "exited":
@@ -255,18 +257,23 @@ def serve(options: Options) -> None:
 
     def on_signal(signum, frame):
         stopping.set()
+        hooks.interrupt()  # a ready hook that runs now is killed: the stop is not held up
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     hooks.run(init_hooks.Stage.READY)  # before it says it is ready: what they seed is there
-    if options.managed:
-        threading.Thread(target=_stop_when_idle, args=(state_dir, stopping), name="idle", daemon=True).start()
-    _say_ready(options.ready_file, info)
-    print(f"local AWS ready on {', '.join(info['listen'])} (state: {state_dir})", flush=True)
+    if not stopping.is_set():
+        if options.managed:
+            threading.Thread(
+                target=_stop_when_idle, args=(state_dir, stopping), name="idle", daemon=True
+            ).start()
+        _say_ready(options.ready_file, info)
+        print(f"local AWS ready on {', '.join(info['listen'])} (state: {state_dir})", flush=True)
 
     stopping.wait()
-    hooks.run(init_hooks.Stage.SHUTDOWN)
+    hooks.run(init_hooks.Stage.SHUTDOWN)  # each script bounded by its time limit
     print("local AWS stopping: ending running jobs", flush=True)
+    hooks.close()
     close()
 
 
@@ -292,7 +299,9 @@ def _settled(options: Options) -> Options:
 def _init_hooks(options: Options) -> init_hooks.InitHooks:
     host = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host
     root = options.init_dir or init_hooks.default_root()
-    return init_hooks.InitHooks(root, f"http://{host}:{options.port or DEFAULT_PORT}")
+    return init_hooks.InitHooks(
+        root, f"http://{host}:{options.port or DEFAULT_PORT}", timeout=options.hook_timeout
+    )
 
 
 def _configure_mocks(options: Options) -> None:

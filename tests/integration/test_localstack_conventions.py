@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -89,3 +90,29 @@ def test_shutdown_hooks_run_when_it_stops(tmp_path):
     with LocalAWS(state_dir=tmp_path / "state", docker_gateway=False, init_dir=root):
         assert not (tmp_path / "stopped").exists()
     assert (tmp_path / "stopped").read_text() == "bye"
+
+
+def test_hanging_hooks_are_killed_at_their_limit_and_neither_start_nor_stop_hangs(tmp_path):
+    root = tmp_path / "init"
+    pid_file = tmp_path / "hung"
+    _hook(root, "ready.d", "10-hangs.sh", f"#!/bin/sh\necho $$ >> {pid_file}\nsleep 600\n")
+    _hook(root, "ready.d", "20-seeds.sh", f"#!/bin/sh\ntouch {tmp_path / 'seeded'}\n")
+    _hook(root, "shutdown.d", "10-hangs.sh", f"#!/bin/sh\necho $$ >> {pid_file}\nsleep 600\n")
+    aws = LocalAWS(state_dir=tmp_path / "state", docker_gateway=False, init_dir=root, hook_timeout=2)
+    started = time.monotonic()
+    aws.start()
+    try:
+        assert time.monotonic() - started < 30
+        with urllib.request.urlopen(f"{aws.endpoint_url}/_localstack/init/ready", timeout=10) as answer:
+            states = {s["name"]: s["state"] for s in json.load(answer)["scripts"]}
+        assert states == {"10-hangs.sh": "ERROR", "20-seeds.sh": "SUCCESSFUL"}
+        assert (tmp_path / "seeded").exists()
+    finally:
+        stopping = time.monotonic()
+        aws.stop(timeout=30)
+    assert aws.process.returncode == 0 and time.monotonic() - stopping < 20  # SIGTERM was enough
+    log = aws.log_file.read_text()
+    assert "10-hangs.sh (READY) failed: did not finish within 2 s: killed" in log
+    assert "10-hangs.sh (SHUTDOWN) failed: did not finish within 2 s: killed" in log
+    hung = [int(pid) for pid in pid_file.read_text().split()]
+    assert len(hung) == 2 and not any(Path(f"/proc/{pid}").exists() for pid in hung)

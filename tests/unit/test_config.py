@@ -113,6 +113,7 @@ def test_pipelines_not_configured_take_their_declared_defaults(tmp_path):
         ("cache:\n  expire_after: 7\n", "cache.expire_after: expected a str"),
         ("cache:\n  max_gb: 0\n", "cache.max_gb: expected a positive number of gigabytes"),
         ("cache:\n  enabled: sometimes\n", "cache.enabled: expected a bool"),
+        ("emulator:\n  hook_timeout: 0\n", "emulator.hook_timeout: expected a number of seconds above 0"),
         (
             "emulator:\n  engine: kubernetes\n",
             "emulator.engine: expected moto or localstack, got 'kubernetes'",

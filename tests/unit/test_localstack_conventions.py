@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
 import tarfile
 import threading
+import time
 
 import pytest
 
@@ -54,6 +57,51 @@ def test_each_stage_runs_its_scripts_in_sorted_order_once_and_a_failure_does_not
     everything = hooks.report()
     assert everything["completed"] == {"BOOT": False, "START": False, "READY": True, "SHUTDOWN": False}
     assert {"stage": "START", "name": "01-start.sh", "state": "UNKNOWN"} in everything["scripts"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_hook_that_overruns_its_limit_is_killed_with_what_it_started_and_the_next_runs(tmp_path, caplog):
+    pids = tmp_path / "pids"
+    hangs = f"#!/bin/sh\nsleep 300 &\necho $! $$ > {pids}\nwait\n"
+    _script(tmp_path / "init", "ready.d", "1-hangs.sh", hangs)
+    _script(tmp_path / "init", "ready.d", "2-next.sh", f"#!/bin/sh\ntouch {tmp_path / 'next'}\n")
+    hooks = InitHooks(tmp_path / "init", "http://127.0.0.1:4566", timeout=0.5)
+    started = time.monotonic()
+    with caplog.at_level(logging.ERROR):
+        hooks.run(Stage.READY)
+    assert time.monotonic() - started < 10
+    assert [s.state for s in hooks.scripts[Stage.READY]] == [State.ERROR, State.SUCCESSFUL]
+    assert "1-hangs.sh (READY) failed: did not finish within 0.5 s: killed" in caplog.text
+    assert not any(_alive(int(pid)) for pid in pids.read_text().split())  # its child too
+
+
+def test_a_stop_while_a_hook_runs_kills_it_and_skips_the_stage_but_not_shutdown(tmp_path):
+    _script(tmp_path / "init", "ready.d", "1-hangs.sh", "#!/bin/sh\nsleep 300\n")
+    _script(tmp_path / "init", "ready.d", "2-skipped.sh", "#!/bin/sh\nexit 0\n")
+    _script(tmp_path / "init", "shutdown.d", "1-bye.sh", "#!/bin/sh\nexit 0\n")
+    hooks = InitHooks(tmp_path / "init", "http://127.0.0.1:4566", timeout=300)
+    threading.Timer(0.5, hooks.interrupt).start()
+    started = time.monotonic()
+    hooks.run(Stage.READY)
+    assert time.monotonic() - started < 10
+    assert [s.state for s in hooks.scripts[Stage.READY]] == [State.ERROR, State.UNKNOWN]
+    hooks.run(Stage.SHUTDOWN)
+    assert hooks.scripts[Stage.SHUTDOWN][0].state is State.SUCCESSFUL
+
+
+def test_the_wait_for_a_start_covers_the_hooks_that_run_before_it(tmp_path):
+    for stage in ("boot.d", "start.d", "ready.d", "shutdown.d"):
+        _script(tmp_path / "init", stage, "a.sh", "#!/bin/sh\n")
+    assert init_hooks.start_bound(tmp_path / "init", 20) == 60  # shutdown's is not waited for
+    assert init_hooks.start_bound(None, 20) == 0
 
 
 def test_a_python_hook_is_executed_as_localstack_does_without_being_main(tmp_path):
