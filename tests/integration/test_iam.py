@@ -234,3 +234,46 @@ def test_a_job_may_use_a_kms_key_only_as_its_key_policy_and_role_allow(strict, t
         RoleName="jobs", PolicyName="key", PolicyDocument=json.dumps({**TRUST, "Statement": [allowed]})
     )
     assert train(f"kms-{uuid.uuid4().hex[:6]}")["TrainingJobStatus"] == "Completed"
+
+
+PRETENDER = """
+import json, os, pathlib, boto3
+from botocore.exceptions import ClientError
+s3 = boto3.client('s3', aws_access_key_id='test', aws_secret_access_key='test')
+try:
+    s3.list_objects_v2(Bucket='theirs')
+    outcome = 'listed'
+except ClientError as ex:
+    outcome = ex.response['Error']['Code']
+pathlib.Path('/opt/ml/processing/output/outcome.txt').write_text(outcome)
+"""
+
+
+def test_a_job_cannot_act_as_the_user_with_the_well_known_test_keys(strict, tiny_image):
+    sm, s3 = strict.client("sagemaker"), strict.client("s3")
+    name = f"pretender-{uuid.uuid4().hex[:6]}"
+    sm.create_processing_job(
+        ProcessingJobName=name,
+        RoleArn=strict.jobs_role,
+        AppSpecification={"ImageUri": tiny_image, "ContainerEntrypoint": ["python3", "-c", PRETENDER]},
+        ProcessingResources={
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 1}
+        },
+        ProcessingOutputConfig={
+            "Outputs": [
+                {
+                    "OutputName": "out",
+                    "S3Output": {
+                        "S3Uri": f"s3://ours/pretender/{name}",
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },  # fmt: skip
+    )
+    describe = lambda: sm.describe_processing_job(ProcessingJobName=name)  # noqa: E731
+    answer, _ = wait_for_job(describe, "ProcessingJobStatus")
+    assert answer["ProcessingJobStatus"] == "Completed", answer.get("FailureReason")
+    outcome = s3.get_object(Bucket="ours", Key=f"pretender/{name}/outcome.txt")["Body"].read()
+    assert outcome == b"InvalidAccessKeyId"  # as AWS answers keys it never issued; not the user's access

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import pytest
 
+from harness.emulator import fidelity
 from harness.emulator.iam import actions, enforcement, policy, principals
 from harness.emulator.iam.policy import ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, Request
 
@@ -325,3 +327,47 @@ def test_a_role_arn_that_is_not_one_has_no_policies_and_still_names_a_principal(
     odd = principals.Principal("not-an-arn", "job", of_job=True)
     assert odd.account == "" and odd.arn.startswith("arn:aws:sts:::assumed-role/")
     assert enforcement.identity_policies("not-an-arn") == []
+
+
+def _signed_call(mode: str, caller: str, service: str, access_key: str = "test", target: str = ""):
+    """A request through the enforcer; (the status, the body) it answers, or None when it went on."""
+    went_on = []
+
+    def app(environ, start_response):
+        went_on.append(True)
+        start_response("200 OK", [])
+        return [b""]
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "REMOTE_ADDR": caller,
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={access_key}/20261207/us-east-1/{service}/"
+        "aws4_request, SignedHeaders=host, Signature=0",
+        "wsgi.input": io.BytesIO(b"{}"),
+        "CONTENT_LENGTH": "2",
+    }
+    if target:
+        environ["HTTP_X_AMZ_TARGET"] = target
+    statuses = []
+    enforcer = enforcement.Enforcer(mode, container_addresses=lambda: {"172.30.0.7"})
+    body = b"".join(enforcer.wsgi(app)(environ, lambda status, headers: statuses.append(status)))
+    return None if went_on else (statuses[0], body.decode())
+
+
+def test_a_container_signing_with_the_test_keys_is_refused_under_strict_as_aws_refuses_unknown_keys():
+    status, body = _signed_call("strict", "172.30.0.7", "s3")
+    assert status == "403 Forbidden" and "<Code>InvalidAccessKeyId</Code>" in body
+    status, body = _signed_call("strict", "172.30.0.7", "sagemaker", target="SageMaker.ListModels")
+    assert status == "400 Bad Request" and json.loads(body)["__type"] == "UnrecognizedClientException"
+    status, body = _signed_call("strict", "172.30.0.7", "sts")
+    assert "<Code>InvalidClientTokenId</Code>" in body
+
+
+def test_the_test_keys_stay_the_users_on_the_host_and_are_noted_under_soft():
+    assert _signed_call("strict", "127.0.0.1", "s3") is None  # the user, on the host
+    assert _signed_call("strict", "172.30.0.1", "s3") is None  # the host, by the job network's gateway
+    since = time.time()
+    assert _signed_call("soft", "172.30.0.7", "s3") is None
+    assert any("the access key 'test'" in f["message"] for f in fidelity.JOURNAL.of("", since=since))
+    assert _signed_call("off", "172.30.0.7", "s3") is None

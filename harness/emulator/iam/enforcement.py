@@ -6,7 +6,10 @@ each authorization it needs (harness.emulator.iam.actions) against the role's id
 policies (inline and attached, as IAM or CloudFormation made them) and the resource's policy
 (an S3 bucket policy). `soft` notes each would-be denial in the fidelity journal and lets the
 request through; `strict` answers AccessDenied worded as AWS words it, so that a `Catch`
-sees what it would see on AWS. Requests signed otherwise are the user's: not evaluated.
+sees what it would see on AWS. Requests signed otherwise are the user's: not evaluated,
+except from a job or serving container: code there that signs with keys it was not given
+(the well-known `test` keys) would be refused on AWS as an invalid key, so `strict` refuses
+it so, and `soft` notes it; it never acts as the user.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import time
 import uuid
 
+from harness.emulator import containers
 from harness.emulator.fidelity import JOURNAL
 from harness.emulator.iam import actions, policy, principals
 
@@ -30,8 +34,9 @@ class Enforcer:
     """One mode for the whole local AWS: its requests (`wsgi`) and what SageMaker does for a job
     with the job's role, outside any request (`job_may`: using its KMS keys)."""
 
-    def __init__(self, mode: str):
+    def __init__(self, mode: str, container_addresses=containers.container_addresses):
         self.mode = mode
+        self._container_addresses = container_addresses  # who runs in a job or serving container
 
     def wsgi(self, app):
         """The WSGI app with IAM evaluated in front of it (unchanged when the mode is off)."""
@@ -42,6 +47,8 @@ class Enforcer:
             signed = actions.signature_of(environ)
             principal = principals.of_access_key(signed.access_key) if signed else None
             if principal is None:
+                if signed and self._from_a_container(environ):
+                    return self._foreign_key(app, environ, start_response, signed)
                 return app(environ, start_response)
             body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = io.BytesIO(body)
@@ -56,6 +63,21 @@ class Enforcer:
             return _access_denied(start_response, signed.service, environ, message)
 
         return application
+
+    def _from_a_container(self, environ) -> bool:
+        caller = environ.get("REMOTE_ADDR", "")
+        return not caller.startswith("127.") and caller != "::1" and caller in self._container_addresses()
+
+    def _foreign_key(self, app, environ, start_response, signed):
+        """A container's call signed with keys the local AWS did not give it."""
+        message = (
+            f"a job or serving container called {signed.service} with the access key {signed.access_key!r}, "
+            "which the local AWS did not give it; AWS refuses it as an invalid key"
+        )
+        JOURNAL.note("", "iam", f"on AWS this call would be refused: {message}", of_job=False)
+        if self.mode != STRICT:
+            return app(environ, start_response)
+        return _invalid_key(start_response, signed.service, environ)
 
     def job_may(
         self, role_arn: str | None, job: str, region: str, wanted: list[actions.Authorization]
@@ -217,30 +239,46 @@ def denial_message(principal, wanted: actions.Authorization, decision: policy.De
 
 
 def _access_denied(start_response, service: str, environ, message: str):
-    """In the protocol of the service called: S3's XML, the query services' XML, else JSON."""
+    return _refused(start_response, service, environ, ("AccessDenied", "AccessDeniedException", 403), message)
+
+
+def _invalid_key(start_response, service: str, environ):
+    """What AWS answers a request signed with an access key it does not know."""
+    if service == "s3":
+        message = "The AWS Access Key Id you provided does not exist in our records."
+        return _refused(start_response, service, environ, ("InvalidAccessKeyId", "", 403), message)
+    message = "The security token included in the request is invalid."
+    codes = ("InvalidClientTokenId", "UnrecognizedClientException", 400)
+    return _refused(start_response, service, environ, codes, message)
+
+
+def _refused(start_response, service: str, environ, codes: tuple[str, str, int], message: str):
+    """In the protocol of the service called: S3's XML, the query services' XML, else JSON.
+    codes: (the XML code, the JSON type, the JSON protocol's status); XML answers are 403."""
+    xml_code, json_type, json_status = codes
     request_id = uuid.uuid4().hex.upper()[:16]
+    status = "403 Forbidden"
     if service == "s3":
         body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{xml_code}</Code>'
             f"<Message>{_xml(message)}</Message><RequestId>{request_id}</RequestId></Error>"
         ).encode()
         headers = [("Content-Type", "application/xml"), ("x-amz-request-id", request_id)]
     elif not environ.get("HTTP_X_AMZ_TARGET") and service in ("iam", "sts", "cloudformation", "monitoring"):
         body = (
-            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{xml_code}</Code>"
             f"<Message>{_xml(message)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
         ).encode()
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
     else:
-        body = json.dumps(
-            {"__type": "AccessDeniedException", "Message": message, "message": message}
-        ).encode()
+        body = json.dumps({"__type": json_type, "Message": message, "message": message}).encode()
         headers = [
             ("Content-Type", "application/x-amz-json-1.1"),
-            ("x-amzn-ErrorType", "AccessDeniedException"),
+            ("x-amzn-ErrorType", json_type),
             ("x-amzn-RequestId", request_id),
         ]
-    start_response("403 Forbidden", [*headers, ("Content-Length", str(len(body)))])
+        status = "403 Forbidden" if json_status == 403 else "400 Bad Request"
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
     return [body]
 
 
