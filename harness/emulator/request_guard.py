@@ -12,13 +12,13 @@ addressed by an `X-Amz-Target` header), against botocore's model of each operati
   enum (an instance type SageMaker does not have): `ValidationException`
   ("1 validation error detected: Value null at 'trainingJobName' failed to satisfy
   constraint: Member must not be null").
-Whatever still fails inside moto answers a JSON `InternalFailure` naming the operation,
-never an HTML page.
+Whatever still fails inside moto answers an `InternalFailure` naming the operation, never
+an HTML page (protocol_errors, the outermost layer).
 
 The query-protocol services (CloudFormation, IAM, STS: `Action=` in a form body, the
-service named by the request's signature) get the same first two checks and the same
-last resort, answered in their XML error shape (`InvalidAction` for an operation the
-service does not have).
+service named by the request's signature) get the same first two checks, a missing
+required member refused as `ValidationError`, and the same last resort, answered in their
+XML error shape (`InvalidAction` for an operation the service does not have).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import urllib.parse
 
 from harness.emulator import refused
 from harness.emulator.fidelity import JOURNAL
+from harness.emulator.protocol_errors import OPERATION_KEY, json_error, query_error, signed_service
 
 # X-Amz-Target prefix -> (botocore service name, moto's responses class that serves it)
 SERVICES = {
@@ -48,7 +49,6 @@ QUERY_SERVICES = {
     "iam": "moto.iam.responses:IamResponse",
     "sts": "moto.sts.responses:TokenResponse",
 }
-_SIGNED_SERVICE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 _JSON_TYPES = {str: "STRING_VALUE", int: "NUMBER_VALUE", float: "NUMBER_VALUE", bool: "BOOLEAN_VALUE"}
 _SHAPE_TYPES = {
     "integer": "Integer",
@@ -73,34 +73,58 @@ def guarded(app):
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         refusal = _refusal(prefix, operation, body)
         if refusal is not None:
-            return _answer(start_response, *refusal)
+            return json_error(start_response, *refusal)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
-        return _no_html_errors(app, environ, start_response, f"{SERVICES[prefix][0]}.{operation}")
+        environ[OPERATION_KEY] = f"{SERVICES[prefix][0]}.{operation}"  # named if it fails inside
+        return app(environ, start_response)
 
     return application
 
 
 def _query_guarded(app, environ, start_response):
     """CloudFormation, IAM and STS requests: the operation exists and is served, or an XML refusal."""
-    signed = _SIGNED_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
-    service = signed.group(1) if signed else None
+    service = signed_service(environ)
     if service not in QUERY_SERVICES or environ.get("REQUEST_METHOD") != "POST":
         return app(environ, start_response)
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
-    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     operation = (form.get("Action") or [""])[0]
     if not operation:
         return app(environ, start_response)
     if operation not in _model(service).operation_names:
         message = f"Could not find operation {operation} for version {(form.get('Version') or [''])[0]}"
-        return _answer_xml(start_response, 400, "InvalidAction", message)
+        return query_error(start_response, 400, "InvalidAction", message)
     unsupported = _unsupported(service, operation, QUERY_SERVICES[service])
     if unsupported:
-        return _answer_xml(start_response, 501, "UnsupportedOperation", unsupported)
-    return _no_html_errors(app, environ, start_response, f"{service}.{operation}", xml=True)
+        return query_error(start_response, 501, "UnsupportedOperation", unsupported)
+    missing = _missing_query_members(service, operation, form)
+    if missing:
+        return query_error(start_response, 400, "ValidationError", missing)
+    environ[OPERATION_KEY] = f"{service}.{operation}"  # named if it fails inside
+    return app(environ, start_response)
+
+
+def _missing_query_members(service: str, operation: str, form: dict) -> str | None:
+    """AWS's validation message for the required top-level members a query request lacks."""
+    shape = _model(service).operation_model(operation).input_shape
+    if shape is None:
+        return None
+    missing = [
+        name
+        for name in shape.required_members
+        if not any(key == name or key.startswith(f"{name}.") for key in form)
+    ]
+    if not missing:
+        return None
+    constraints = [
+        f"Value null at '{name[:1].lower() + name[1:]}' failed to satisfy constraint: Member must not be null"
+        for name in missing
+    ]
+    count = len(constraints)
+    return f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(constraints)
 
 
 def _refusal(prefix: str, operation: str, body: bytes) -> tuple[int, str, str] | None:
@@ -111,16 +135,20 @@ def _refusal(prefix: str, operation: str, body: bytes) -> tuple[int, str, str] |
     unsupported = _unsupported(service, operation, responses)
     if unsupported:
         return 501, "UnsupportedOperation", unsupported
+    too_deep = 400, "SerializationException", "the request body is nested too deeply"
     try:
         params = json.loads(body or b"{}")
     except ValueError:
         return 400, "SerializationException", "the request body is not JSON"
+    except RecursionError:
+        return too_deep
     if not isinstance(params, dict):
         return 400, "SerializationException", "Start of structure or map expected"
     shape = model.operation_model(operation).input_shape
-    if shape is None:
-        return None
-    return _validation_problem(params, shape)
+    try:
+        return None if shape is None else _validation_problem(params, shape)
+    except RecursionError:  # a value nested deeper than the validator walks
+        return too_deep
 
 
 def _unsupported(service: str, operation: str, responses: str) -> str | None:
@@ -164,11 +192,7 @@ def _validation_problem(params: dict, shape) -> tuple[int, str, str] | None:
                 f"Value '{details['param']}' at '{where}' failed to satisfy constraint: "
                 f"Member must have value greater than or equal to {details['min_allowed']}"
             )
-    constraints += [
-        f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy enum value set: "
-        f"[{', '.join(allowed)}]"
-        for where, value, allowed in _outside_enums(params, shape, "")
-    ]
+    constraints += list(_beyond_the_model(params, shape, ""))
     if not constraints:
         return None
     count = len(constraints)
@@ -176,22 +200,43 @@ def _validation_problem(params: dict, shape) -> tuple[int, str, str] | None:
     return 400, "ValidationException", heading + "; ".join(constraints)
 
 
-def _outside_enums(value, shape, where: str):
-    """(AWS's member path, value, allowed values) for each string outside its shape's enum."""
+_SIZED = {"string": str, "list": list, "map": dict}  # the shapes whose max is a length
+_NUMBERS = ("integer", "long", "float", "double")
+
+
+def _beyond_the_model(value, shape, where: str):
+    """AWS's constraint message for each value botocore's validator lets through: a string outside
+    its shape's enum, and a string, list, map or number above its shape's maximum."""
     kind = shape.type_name
+    limit = shape.metadata.get("max")
     if kind == "string" and shape.enum and isinstance(value, str) and value not in shape.enum:
-        yield where, value, shape.enum
-    elif kind == "structure" and isinstance(value, dict):
+        yield (
+            f"Value '{value}' at '{where}' failed to satisfy constraint: Member must satisfy enum value set: "
+            f"[{', '.join(shape.enum)}]"
+        )
+    elif limit is not None and kind in _SIZED and isinstance(value, _SIZED[kind]) and len(value) > limit:
+        yield (
+            f"Value at '{where}' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {limit}"
+        )
+    elif limit is not None and kind in _NUMBERS and isinstance(value, int | float) and value > limit:
+        yield (
+            f"Value '{value}' at '{where}' failed to satisfy constraint: "
+            f"Member must have value less than or equal to {limit}"
+        )
+    if kind == "structure" and isinstance(value, dict):
         for name, member in value.items():
             if name in shape.members:
                 step = name[:1].lower() + name[1:]
-                yield from _outside_enums(member, shape.members[name], f"{where}.{step}" if where else step)
+                yield from _beyond_the_model(
+                    member, shape.members[name], f"{where}.{step}" if where else step
+                )
     elif kind == "list" and isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _outside_enums(item, shape.member, f"{where}.{index + 1}.member")
+            yield from _beyond_the_model(item, shape.member, f"{where}.{index + 1}.member")
     elif kind == "map" and isinstance(value, dict):
         for item in value.values():
-            yield from _outside_enums(item, shape.value, where)
+            yield from _beyond_the_model(item, shape.value, where)
 
 
 def _member_path(path: str, leaf: str | None) -> str:
@@ -213,54 +258,6 @@ def _target_type(shape, path: str) -> str:
             shape = shape.member
             part = part[part.index("]") + 1 :]
     return _SHAPE_TYPES.get(shape.type_name, shape.type_name.title())
-
-
-def _no_html_errors(app, environ, start_response, operation: str, xml: bool = False):
-    """Pass the answer through, except an HTML 500 from inside moto: an InternalFailure in the
-    service's own error shape."""
-    caught = {}
-
-    def capture(status, headers, exc_info=None):
-        caught["status"], caught["headers"] = status, headers
-        return lambda data: None
-
-    chunks = list(app(environ, capture))
-    content_type = dict((k.lower(), v) for k, v in caught["headers"]).get("content-type", "")
-    if caught["status"].startswith("500") and "html" in content_type:
-        answer = _answer_xml if xml else _answer
-        return answer(
-            start_response, 500, "InternalFailure", f"the local AWS failed on {operation}: see its log"
-        )
-    start_response(caught["status"], caught["headers"])
-    return chunks
-
-
-def _answer(start_response, status: int, code: str, message: str):
-    body = json.dumps({"__type": code, "message": message}).encode()
-    reason = {400: "Bad Request", 500: "Internal Server Error", 501: "Not Implemented"}[status]
-    start_response(
-        f"{status} {reason}",
-        [
-            ("Content-Type", "application/x-amz-json-1.1"),
-            ("Content-Length", str(len(body))),
-            ("x-amzn-ErrorType", code),
-        ],
-    )
-    return [body]
-
-
-def _answer_xml(start_response, status: int, code: str, message: str):
-    """The query protocol's error document (what botocore's query parser reads)."""
-    from xml.sax.saxutils import escape
-
-    sender = "Sender" if status < 500 else "Receiver"
-    body = (
-        f"<ErrorResponse><Error><Type>{sender}</Type><Code>{code}</Code>"
-        f"<Message>{escape(message)}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
-    ).encode()
-    reason = {400: "Bad Request", 500: "Internal Server Error", 501: "Not Implemented"}[status]
-    start_response(f"{status} {reason}", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
-    return [body]
 
 
 @functools.cache

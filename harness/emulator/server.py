@@ -403,11 +403,20 @@ def _application(options: Options, info: dict, state_dir: Path, cached, enforcer
     """moto's services behind the request layers, outermost first: a request passes each in turn."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from harness.emulator import cache_api, coverage, fidelity, host_only, localstack_api, request_guard
+    from harness.emulator import (
+        cache_api,
+        coverage,
+        fidelity,
+        host_only,
+        localstack_api,
+        protocol_errors,
+        request_guard,
+    )
     from harness.emulator.sagemaker import timeline
 
     localstack = localstack_api.LocalStackEndpoints(list(coverage.SERVICES), hooks, stopping)
     layers = [
+        protocol_errors.serving,  # whatever fails below answers in its protocol's shape, never HTML
         host_only.serving,  # writes to its own endpoints: from the host only, never from a job
         lambda app: localstack_api.serving(app, localstack),  # /_localstack/* (health, info, init)
         lambda app: _with_info(app, info, state_dir),  # /_mlharness/info

@@ -5,7 +5,12 @@ from __future__ import annotations
 import io
 import json
 
-from harness.emulator import request_guard
+from harness.emulator import protocol_errors, request_guard
+
+
+def layered(moto):
+    """moto behind the guard, behind the last resort, as the server composes them."""
+    return protocol_errors.serving(request_guard.guarded(moto))
 
 
 def call(target: str, body: bytes):
@@ -25,7 +30,7 @@ def call(target: str, body: bytes):
         answer["status"], answer["headers"] = status, dict(headers)
 
     environ = {"HTTP_X_AMZ_TARGET": target, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
-    chunks = request_guard.guarded(moto)(environ, start_response)
+    chunks = layered(moto)(environ, start_response)
     return answer["status"], b"".join(chunks), seen.get("body")
 
 
@@ -94,7 +99,7 @@ def query_call(service: str, form: str):
         "wsgi.input": io.BytesIO(body),
         "CONTENT_LENGTH": str(len(body)),
     }
-    chunks = request_guard.guarded(moto)(environ, start_response)
+    chunks = layered(moto)(environ, start_response)
     return answer["status"], b"".join(chunks).decode(), seen.get("body")
 
 
@@ -115,3 +120,35 @@ def test_a_served_query_operation_reaches_moto_and_an_html_500_becomes_xml():
     assert seen == b"Action=DescribeStacks&Version=2010-05-15"
     assert status.startswith("500") and "<Code>InternalFailure</Code>" in answer
     assert "cloudformation.DescribeStacks" in answer
+
+
+def test_a_query_request_without_a_required_member_is_a_validation_error():
+    status, answer, seen = query_call("sts", "Action=AssumeRole&Version=2011-06-15&RoleSessionName=x")
+    assert status.startswith("400") and seen is None and "<Code>ValidationError</Code>" in answer
+    assert "Value null at 'roleArn' failed to satisfy constraint: Member must not be null" in answer
+    _, _, seen = query_call("cloudformation", "Action=CreateStack&Version=2010-05-15&StackName=s&Tags=")
+    assert seen is not None  # an empty list is given, not missing
+
+
+def test_values_above_the_models_maximum_are_refused_as_aws_refuses_them():
+    status, answer, seen = call("AWSStepFunctions.CreateActivity", json.dumps({"name": "a" * 81}).encode())
+    assert status.startswith("400") and seen is None
+    assert json.loads(answer)["message"] == (
+        "1 validation error detected: Value at 'name' failed to satisfy constraint: "
+        "Member must have length less than or equal to 80"
+    )
+    body = {"maxResults": 1001}
+    status, answer, _ = call("AWSStepFunctions.ListStateMachines", json.dumps(body).encode())
+    assert (
+        "Value '1001' at 'maxResults' failed to satisfy constraint: Member must have value less than or "
+        in (json.loads(answer)["message"])
+    )
+    status, _, seen = call("AWSStepFunctions.CreateActivity", json.dumps({"name": "a" * 80}).encode())
+    assert status.startswith("200") and seen
+
+
+def test_a_body_nested_too_deeply_is_a_serialization_error():
+    deep = b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    status, answer, seen = call("AWSStepFunctions.CreateActivity", deep)
+    assert status.startswith("400") and seen is None
+    assert json.loads(answer)["__type"] == "SerializationException"

@@ -101,6 +101,14 @@ def test_bayesian_follows_the_model_once_jobs_have_finished():
             "greater than MaxValue",
         ),
         ({"ParameterRanges": {"ContinuousParameterRanges": [LR | {"MinValue": "0"}]}}, "Logarithmic scaling"),
+        *(
+            ({"ParameterRanges": {kind: [item]}}, message)
+            for kind, item, message in (
+                ("ContinuousParameterRanges", LR | {"MinValue": "abc"}, "MinValue 'abc' is not a number"),
+                ("IntegerParameterRanges", DEPTH | {"MaxValue": "2.5"}, "MaxValue '2.5' is not an integer"),
+                ("ContinuousParameterRanges", LR | {"MaxValue": "nan"}, "not a finite number"),
+            )
+        ),
     ],
 )
 def test_what_a_tuning_job_cannot_run_is_refused(change, message):

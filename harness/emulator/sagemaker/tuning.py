@@ -28,6 +28,29 @@ class TuningError(ValueError):
     """The request is refused; the message is the ValidationException's."""
 
 
+def _check_range(item: dict[str, Any], integer: bool) -> None:
+    """A numeric range's bounds are numbers (integers for an integer range), in order, and fit
+    its scaling."""
+    bounds = []
+    for member in ("MinValue", "MaxValue"):
+        text = item[member]
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            kind = "an integer" if integer else "a number"
+            raise TuningError(f"Parameter {item['Name']}: {member} '{text}' is not {kind}.") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise TuningError(f"Parameter {item['Name']}: {member} '{text}' is not a finite number.")
+        bounds.append(float(value))
+    low, high = bounds
+    if low > high:
+        raise TuningError(f"Parameter {item['Name']}: MinValue {low:g} is greater than MaxValue {high:g}.")
+    if item.get("ScalingType") == "Logarithmic" and low <= 0:
+        raise TuningError(f"Parameter {item['Name']}: Logarithmic scaling needs a MinValue above 0.")
+    if item.get("ScalingType") == "ReverseLogarithmic" and not (0 <= low and high < 1):
+        raise TuningError(f"Parameter {item['Name']}: ReverseLogarithmic scaling needs values in [0, 1).")
+
+
 def check(request: dict[str, Any]) -> None:
     """Refuse, as AWS does, what a tuning job cannot run; and what the local AWS does not."""
     config = request["HyperParameterTuningJobConfig"]
@@ -51,16 +74,9 @@ def check(request: dict[str, Any]) -> None:
         for kind in ("IntegerParameterRanges", "ContinuousParameterRanges", "CategoricalParameterRanges")
     ):
         raise TuningError("ParameterRanges must name at least one hyperparameter to tune.")
-    for item in ranges.get("IntegerParameterRanges", []) + ranges.get("ContinuousParameterRanges", []):
-        low, high = float(item["MinValue"]), float(item["MaxValue"])
-        if low > high:
-            raise TuningError(
-                f"Parameter {item['Name']}: MinValue {low:g} is greater than MaxValue {high:g}."
-            )
-        if item.get("ScalingType") == "Logarithmic" and low <= 0:
-            raise TuningError(f"Parameter {item['Name']}: Logarithmic scaling needs a MinValue above 0.")
-        if item.get("ScalingType") == "ReverseLogarithmic" and not (0 <= low and high < 1):
-            raise TuningError(f"Parameter {item['Name']}: ReverseLogarithmic scaling needs values in [0, 1).")
+    for kind in ("IntegerParameterRanges", "ContinuousParameterRanges"):
+        for item in ranges.get(kind, []):
+            _check_range(item, integer=kind == "IntegerParameterRanges")
     objective = config.get("HyperParameterTuningJobObjective")
     if strategy != "Grid" and not objective:
         raise TuningError("HyperParameterTuningJobObjective must be specified.")
