@@ -97,12 +97,14 @@ def aws_client(local_aws):
     return make
 
 
-def own_containers(docker_client) -> list[dict]:
+def own_containers(docker_client, instance: str | None = None) -> list[dict]:
     """The project's containers as the list call answers: Id, Labels, State (no per-container
-    inspection, which fails for a container removed meanwhile)."""
-    from harness.emulator.containers import OWNER_LABEL
+    inspection, which fails for a container removed meanwhile); given a local AWS's instance
+    (its info's "instance"), that one's only: other local AWSs share the engine."""
+    from harness.emulator.containers import INSTANCE_LABEL, OWNER_LABEL
 
-    return docker_client.api.containers(all=True, filters={"label": OWNER_LABEL})
+    label = f"{INSTANCE_LABEL}={instance}" if instance else OWNER_LABEL
+    return docker_client.api.containers(all=True, filters={"label": label})
 
 
 def job_label(container: dict) -> str:

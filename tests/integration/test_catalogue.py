@@ -61,6 +61,7 @@ def world(local_aws, tmp_path_factory):
         ],
         "name": name,
         "endpoint": local_aws.endpoint_url,
+        "instance": local_aws.info["instance"],  # the containers it counts are this local AWS's
     }
     return world
 
@@ -214,7 +215,7 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("args, code, message", BAD_INPUTS, ids=[" ".join(a)[:60] for a, _, _ in BAD_INPUTS])
 def test_bad_input_is_refused_up_front_in_one_line(world, docker_client, args, code, message):
     args = [a.replace("DIR", str(world["folder"])) for a in args]
-    before = {c["Id"] for c in own_containers(docker_client)}
+    before = {c["Id"] for c in own_containers(docker_client, world["instance"])}
 
     result = harness(world, *args, timeout=120)
 
@@ -225,7 +226,7 @@ def test_bad_input_is_refused_up_front_in_one_line(world, docker_client, args, c
     stacks = client(world, "cloudformation").list_stacks()["StackSummaries"]
     assert world["name"] not in [s["StackName"] for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"]
     assert world["name"] not in [b["Name"] for b in client(world, "s3").list_buckets()["Buckets"]]
-    assert {c["Id"] for c in own_containers(docker_client)} <= before
+    assert {c["Id"] for c in own_containers(docker_client, world["instance"])} <= before
 
 
 # -- the local AWS's API: malformed or refused requests get AWS's error, never a 500 ---------
