@@ -163,3 +163,92 @@ def test_a_model_made_from_a_model_package_serves(aws_client, models):
     assert wait_in_service(sm, name)["EndpointStatus"] == "InService"
     assert invoke(runtime, name, b"a,1\n") == b"5,a\n"  # the package's model: trained on 5 lines
     sm.delete_endpoint(EndpointName=name)
+
+
+def test_many_clients_at_once_lose_nothing_and_the_local_aws_answers_throughout(
+    aws_client, models, local_aws
+):
+    """A load test: bounded in time, its figures printed, never asserted as timings."""
+    import concurrent.futures
+    import statistics
+    import threading
+    import urllib.request
+
+    from botocore.config import Config
+
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    endpoint, bucket = unique("ep-load"), unique("load")
+    s3.create_bucket(Bucket=bucket)
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=models[0])
+    assert wait_in_service(sm, endpoint)["EndpointStatus"] == "InService"
+    clients, seconds = 12, 8.0
+    config = Config(max_pool_connections=clients, retries={"max_attempts": 1})
+    errors, latencies, written = [], [], []
+    health_failures: list[str] = []
+    stop = threading.Event()
+
+    def watch_health():
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(
+                    f"{local_aws.endpoint_url}/_localstack/health", timeout=5
+                ) as answer:
+                    assert answer.status == 200
+            except Exception as ex:  # noqa: BLE001  (any failure is the finding)
+                health_failures.append(repr(ex))
+            time.sleep(0.2)
+
+    def client_loop(number: int):
+        import boto3
+
+        def make(service):
+            return boto3.client(
+                service, endpoint_url=local_aws.endpoint_url, region_name="us-east-1", config=config
+            )
+
+        s3c, smc, sfn, runtime = (
+            make("s3"),
+            make("sagemaker"),
+            make("stepfunctions"),
+            make("sagemaker-runtime"),
+        )
+        calls = [
+            lambda i: s3c.put_object(Bucket=bucket, Key=f"c{number}/{i}", Body=f"{number}-{i}".encode()),
+            lambda i: (
+                s3c.get_object(Bucket=bucket, Key=f"c{number}/{i}")["Body"].read() == f"{number}-{i}".encode()
+                or errors.append(f"c{number}/{i} read back wrong")
+            ),
+            lambda i: sfn.list_state_machines(maxResults=5),
+            lambda i: smc.describe_endpoint(EndpointName=endpoint),
+            lambda i: invoke(runtime, endpoint, b"1,a\n") == b"2,1\n" or errors.append("a wrong prediction"),
+        ]
+        deadline = time.monotonic() + seconds
+        i = 0
+        while time.monotonic() < deadline:
+            for call in calls:
+                started = time.monotonic()
+                try:
+                    call(i)
+                except Exception as ex:  # noqa: BLE001
+                    errors.append(f"client {number}: {ex!r}"[:200])
+                latencies.append(time.monotonic() - started)
+            written.append(f"c{number}/{i}")
+            i += 1
+
+    watcher = threading.Thread(target=watch_health, daemon=True)
+    watcher.start()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(client_loop, range(clients)))
+    stop.set()
+    watcher.join()
+    sm.delete_endpoint(EndpointName=endpoint)
+
+    kept = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for o in page.get("Contents", [])}  # fmt: skip
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    print(f"\nload: {clients} clients for {seconds:.0f} s: {len(latencies)} requests, "
+          f"{len(latencies) / seconds:.0f}/s, p50 {statistics.median(latencies) * 1000:.0f} ms, "
+          f"p99 {p99 * 1000:.0f} ms")  # fmt: skip
+    assert errors == [], errors[:5]
+    assert set(written) <= kept  # no object lost
+    assert health_failures == [], health_failures[:3]
