@@ -11,7 +11,7 @@ import dataclasses
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from mlharness import kinds
@@ -235,11 +235,17 @@ def _events_after(sfn, execution_arn: str, last_id: int) -> list[dict]:
 
 
 _ROOT_ERROR = re.compile(r"^(?:[\w.]+(?:Error|Exception|Exit|Interrupt)|[a-z_]+: )\S*.*$")
+# A Python exception line, as a job's log ends with it: "RuntimeError: the data has no rows".
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)(?::.*)?$")
+# What the SageMaker training toolkit wraps a script's failure in: not the root.
+_TOOLKIT_WRAPPER = re.compile(r"^(?:AlgorithmError: )?\w*(?:ExecuteUserScriptError|CalledProcessError)\b")
 
 
-def root_error(cause: str | None) -> tuple[str | None, str]:
+def root_error(cause: str | None, log_lines: Sequence[str] = ()) -> tuple[str | None, str]:
     """(the failed job's name, its own root error) from a failed task's cause: the exception
-    line of its log, `exit code N`, or `killed: out of memory`; for other causes, their text."""
+    line of its log, `exit code N`, or `killed: out of memory`; for other causes, their text.
+    A toolkit's wrapper (`ExecuteUserScriptError`) is not a root: the exception line inside
+    it, or else the last one of the job's log (`log_lines`), is."""
     described = _json_object(cause)
     job = next(
         (described[k] for k in (kind.name_member for kind in LOGGING_JOBS.values()) if k in described),
@@ -250,12 +256,32 @@ def root_error(cause: str | None) -> tuple[str | None, str]:
         return job, _short(cause or "", 300)
     body, _, code = reason.rpartition(", exit code: ")
     body = body.removeprefix("AlgorithmError: ") if code.strip().isdigit() else reason
-    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    lines = [
+        line.strip().removeprefix('ErrorMessage "').strip() for line in body.splitlines() if line.strip()
+    ]
     exception = next((line for line in reversed(lines) if _ROOT_ERROR.match(line)), None)
+    if exception is None or _TOOLKIT_WRAPPER.match(exception):
+        logged = [line.strip() for line in log_lines]
+        exception = next(
+            (
+                line
+                for line in reversed(logged)
+                if _EXCEPTION_LINE.match(line) and not _TOOLKIT_WRAPPER.match(line)
+            ),
+            exception,
+        )
     if code.strip() == "137" and not exception:
         return job, "killed: out of memory or by a signal (exit code 137)"
     found = exception or (lines[-1] if lines else reason)
     return job, _short(found + (f" (exit code {code.strip()})" if code.strip().isdigit() else ""), 300)
+
+
+def job_log_lines(logs, job: str) -> list[str]:
+    """Every line a job logged (CloudWatch Logs, its kind's group), stream by stream."""
+    lines: list[str] = []
+    for group in dict.fromkeys(kind.log_group for kind in LOGGING_JOBS.values()):
+        lines += _LogTail(group, job).read(logs)
+    return lines
 
 
 def _json_object(text: str | None) -> dict:

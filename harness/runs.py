@@ -93,9 +93,13 @@ def run(
             if record.status not in ("SUCCEEDED", "RUNNING"):
                 break
         _summary(finished, report)
-    for record in finished:
-        if fail is not None and record.status not in ("SUCCEEDED", "RUNNING"):
-            fail(failure_line(record))
+        # while the local AWS is still held: the failed job's log is read for its root error
+        failures = [
+            failure_line(r, _logs(target)) for r in finished if r.status not in ("SUCCEEDED", "RUNNING")
+        ]
+    for line in failures:
+        if fail is not None:
+            fail(line)
     expected = "RUNNING" if detach else "SUCCEEDED"
     faithful = not strict_fidelity or _faithful(finished, fail)
     return 0 if faithful and all(r.status == expected for r in finished) else 1
@@ -164,8 +168,9 @@ def resume(
             report(f"resuming run {run_id}: redriving its execution from the states that did not succeed")
             finished = _redrive(deployment, pipeline, record, report)
         _summary([finished], report)
-    if fail is not None and finished.status != "SUCCEEDED":
-        fail(failure_line(finished))
+        failure = failure_line(finished, _logs(target)) if finished.status != "SUCCEEDED" else None
+    if fail is not None and failure is not None:
+        fail(failure)
     faithful = not strict_fidelity or _faithful([finished], fail)
     return 0 if faithful and finished.status == "SUCCEEDED" else 1
 
@@ -331,10 +336,24 @@ def cache_lines(events: list[dict]) -> list[str]:
     return lines
 
 
-def failure_line(record: records.RunRecord) -> str:
+def _logs(target):
+    """The target's Logs client, or None when it cannot be had."""
+    try:
+        return target.clients().client("logs")
+    except Exception:  # noqa: BLE001  (the log only helps the failure line)
+        return None
+
+
+def failure_line(record: records.RunRecord, logs=None) -> str:
     """One line for a run that did not succeed: its error, the failed job's own root error and
-    name, and where the job's whole log is."""
-    job, root = execute.root_error(record.cause)
+    name, and where the job's whole log is. With a Logs client, the job's log is read for the
+    root error when its FailureReason holds only a wrapper of it."""
+    job, _ = execute.root_error(record.cause)
+    try:
+        logged = execute.job_log_lines(logs, job) if logs is not None and job else []
+    except Exception:  # noqa: BLE001  (the log is a help to the line, never its failure)
+        logged = []
+    job, root = execute.root_error(record.cause, logged)
     line = f"{record.pipeline} run {record.run_id} {record.status}: {record.error}: {root}"
     if job:
         line += f" (job {job}; its log: python -m harness logs --run {record.run_id})"
