@@ -114,12 +114,18 @@ def remove_job_containers(job_arn: str) -> None:
 
 def remove_own_containers() -> None:
     """Remove every container this emulator process started."""
+    remove_containers_of(processes.instance_id())
+
+
+def remove_containers_of(instance: str) -> int:
+    """Remove every container one emulator instance started; how many."""
     try:
-        containers = _listed(f"{INSTANCE_LABEL}={processes.instance_id()}")
+        listed = _listed(f"{INSTANCE_LABEL}={instance}")
     except DockerUnavailable:
-        return
-    for container in containers:
+        return 0
+    for container in listed:
         _remove(container)
+    return len(listed)
 
 
 def remove_orphaned_containers() -> int:
@@ -218,14 +224,18 @@ def remove_network(name: str) -> None:
 
 def remove_own_networks() -> None:
     """Remove every job network this emulator process made."""
+    remove_networks_of(processes.instance_id())
+
+
+def remove_networks_of(instance: str) -> int:
+    """Remove every job network one emulator instance made; how many."""
     try:
-        networks = docker_client().networks.list(
-            filters={"label": f"{INSTANCE_LABEL}={processes.instance_id()}"}
-        )
+        networks = docker_client().networks.list(filters={"label": f"{INSTANCE_LABEL}={instance}"})
     except DockerUnavailable:
-        return
+        return 0
     for network in networks:
         remove_network(network.name)
+    return len(networks)
 
 
 def remove_orphaned_networks() -> int:

@@ -25,7 +25,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from harness.emulator import init_hooks, leases, processes
+from harness.emulator import init_hooks, leases, processes, reaper
 from harness.emulator.internal_api import answering
 from harness.emulator.options import DEFAULT_PORT, Options
 
@@ -211,6 +211,8 @@ def serve(options: Options) -> None:
 
     patches.apply_patches()
     _remove_orphans()
+    # what it leaves on the engine goes when it ends, however it ends
+    reaper_process = None if options.in_container else reaper.start(processes.instance_id())
     hosts, container_url = _listen_addresses(options, port)
     work_dir = _job_scratch(options)
     runner, cached, enforcer = _jobs(options, container_url, work_dir)
@@ -227,6 +229,7 @@ def serve(options: Options) -> None:
         "state_dir": None if options.in_container else str(state_dir),
         "pid": os.getpid(),
         "instance": processes.instance_id(),
+        "reaper_pid": reaper_process.pid if reaper_process else None,
         "managed": options.managed,
         "registry": registry.address if registry else None,
         "mock_config": _mock_config_path(),

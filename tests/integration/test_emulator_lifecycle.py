@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +13,7 @@ import boto3
 import pytest
 
 from harness.emulator import LocalAWS
-from harness.emulator.containers import JOB_LABEL, OWNER_LABEL
+from harness.emulator.containers import INSTANCE_LABEL, JOB_LABEL, OWNER_LABEL
 from tests.integration.helpers import (
     training_request,
     unique,
@@ -109,7 +111,8 @@ def test_stopping_the_emulator_stops_its_jobs_and_a_restart_cleans_up_after_a_cr
         )["TrainingJobArn"]
         wait_for_running_container(docker_client, arn)
     finally:
-        aws.kill()  # kill -9: the container is orphaned
+        os.kill(aws.info["reaper_pid"], signal.SIGKILL)  # its watcher dies first (as on a reboot)...
+        aws.kill()  # ...then the local AWS, kill -9: the container is orphaned
     orphans = docker_client.api.containers(all=True, filters={"label": f"{JOB_LABEL}={arn}"})
     assert len(orphans) == 1
 
@@ -257,3 +260,27 @@ def test_state_machines_created_through_the_api_survive_kill_9_and_restart(tmp_p
         assert sfn.list_tags_for_resource(resourceArn=kept)["tags"] == [{"key": "stage", "value": "dev"}]
         execution = sfn.start_execution(stateMachineArn=kept)["executionArn"]
         assert wait_for_execution(sfn, execution, timeout=10)["output"] == '"two"'
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_what_a_killed_local_aws_left_goes_at_once_without_another_start(tmp_path, tiny_image, docker_client):
+    aws = LocalAWS(state_dir=tmp_path).start()
+    instance = aws.info["instance"]
+    try:
+        s3, sm = client(aws, "s3"), client(aws, "sagemaker")
+        s3.create_bucket(Bucket="reaped")
+        s3.put_object(Bucket="reaped", Key="train/a.csv", Body=b"1\n")
+        arn = sm.create_training_job(
+            **training_request(unique("reaped"), tiny_image, "reaped", HyperParameters={"sleep": "120"})
+        )["TrainingJobArn"]
+        wait_for_running_container(docker_client, arn)
+    finally:
+        aws.kill()  # kill -9, and no local AWS starts after it
+    deadline = time.monotonic() + 30
+    left = [None]
+    while left and time.monotonic() < deadline:
+        left = docker_client.api.containers(all=True, filters={"label": f"{INSTANCE_LABEL}={instance}"})
+        time.sleep(0.2)
+    assert left == []  # the job's container and the network sandboxes went with it
+    assert docker_client.networks.list(filters={"label": f"{INSTANCE_LABEL}={instance}"}) == []
