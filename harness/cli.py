@@ -358,8 +358,8 @@ def _when(stamp: float) -> str:
 
 def _reconcile_and_read_deployed(settings, selected) -> list[str]:
     """Reconcile unfinished records with the target, then describe the deployed schedules and what
-    the latest runs left in service. A local AWS that is not running is not started for this: the
-    executions it ran are gone with it."""
+    the latest runs left in service. A local AWS that is not running is not started for this: what
+    it kept of the executions that ended says how its runs went."""
     from harness import deployed, reconcile, records, runs, targets
     from harness.errors import HarnessError
 
@@ -368,9 +368,14 @@ def _reconcile_and_read_deployed(settings, selected) -> list[str]:
     target = targets.make_target(settings, log=lambda line: None)
     if isinstance(target, targets.LocalTarget) and not target.running():
         unfinished = [r for r in records.load_all(settings.records_dir) if r.status in reconcile.UNFINISHED]
-        why = "the local AWS is not running, and executions do not outlive it"
-        reconcile.lose_all(
-            settings, unfinished, why, save=lambda record: records.save(record, settings.records_dir)
+        # what the local AWS kept of the executions that ended before it stopped
+        reconcile.reconcile(
+            settings,
+            None,
+            None,
+            unfinished,
+            save=lambda record: records.save(record, settings.records_dir),
+            kept=target.kept_executions(),
         )
         left = sorted(
             {

@@ -76,6 +76,7 @@ class Watcher:
             if described["status"] in TERMINAL:
                 self._poll_history(execution_arn)
                 self._poll_logs()
+                self._end_running_steps(described["status"], described.get("stopDate"))
                 return ExecutionResult(
                     arn=execution_arn,
                     status=described["status"],
@@ -117,6 +118,16 @@ class Watcher:
             details = event["taskFailedEventDetails"]
             self._fail_running_step(stamp)
             self.report(f"   failed: {details.get('error', '')}: {failure_text(details.get('cause', ''))}")
+
+    def _end_running_steps(self, status: str, stamp) -> None:
+        """An ended execution has no step that still runs: one it left running (stopped, timed
+        out, failed elsewhere) ends as the execution did."""
+        for step in self._steps.values():
+            if step.status == "RUNNING":
+                step.status = status
+                if stamp is not None:
+                    step.ended = _iso(stamp)
+                    step.seconds = round((stamp - datetime.fromisoformat(step.started)).total_seconds(), 2)
 
     def _fail_running_step(self, stamp) -> None:
         for step in self._steps.values():

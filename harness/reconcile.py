@@ -5,8 +5,9 @@ and the pipeline's outputs); the run loop uses it when a watched execution ends.
 `mark_unfinished` says what is known when the harness stops watching early: the
 execution may run on (INTERRUPTED), or the target no longer answers (LOST).
 `reconcile` brings every record still RUNNING, INTERRUPTED or LOST up to date from
-the target: `status` and `run` call it, so no record keeps saying RUNNING for an
-execution that is not.
+the target, or from what the local AWS kept of executions that ended (it may have stopped
+since): `status` and `run` call it, so no record keeps saying RUNNING for an execution
+that is not, and LOST means that nothing knows what became of it.
 """
 
 from __future__ import annotations
@@ -70,24 +71,22 @@ def reconcile(
     logs,
     unfinished: Iterable[records.RunRecord],
     save: Callable[[records.RunRecord], None],
+    kept=None,
 ) -> list[records.RunRecord]:
-    """Read each unfinished record's execution from the target; return the records changed."""
+    """Read each unfinished record's execution from the target (`sfn`; None when the local AWS
+    is not running) or, when the target no longer knows it, from what it kept of ended
+    executions (`kept`: the local AWS's state dir); return the records changed."""
     by_name = {p.name: p for p in config.pipelines}
     changed = []
     for record in unfinished:
         if record.status not in UNFINISHED or not record.execution_arn:
             continue
-        try:
-            described = sfn.describe_execution(executionArn=record.execution_arn)
-        except ClientError as ex:
-            if ex.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "StateMachineDoesNotExist"):
-                raise
+        source, described = _source_of(record.execution_arn, sfn, kept)
+        if source is None:
             if record.status != "LOST":
                 record.status, record.error = "LOST", "ExecutionDoesNotExist"
                 record.cause = f"the {config.target} target no longer knows the execution" + (
-                    " (the local AWS restarted: executions do not outlive it)"
-                    if config.target == "local"
-                    else ""
+                    " (the local AWS did not keep what became of it)" if config.target == "local" else ""
                 )
                 changed.append(record)
                 save(record)
@@ -98,7 +97,7 @@ def reconcile(
                 changed.append(record)
                 save(record)
             continue
-        finished = execute.Watcher(sfn, logs, report=lambda line: None, show_logs=False).wait(
+        finished = execute.Watcher(source, logs, report=lambda line: None, show_logs=False).wait(
             record.execution_arn
         )
         apply_outcome(record, by_name.get(record.pipeline), finished)
@@ -107,14 +106,15 @@ def reconcile(
     return changed
 
 
-def lose_all(
-    config: Config, unfinished: Iterable[records.RunRecord], why: str, save
-) -> list[records.RunRecord]:
-    """The local AWS is not running: executions do not outlive it, so every unfinished run is lost."""
-    changed = []
-    for record in unfinished:
-        if record.status in ("RUNNING", "INTERRUPTED"):
-            record.status, record.error, record.cause = "LOST", "TargetStopped", why
-            changed.append(record)
-            save(record)
-    return changed
+def _source_of(execution_arn: str, *sources) -> tuple[object, dict] | tuple[None, None]:
+    """The first of the sources (Step Functions clients, or stores with their two calls) that
+    knows the execution, and its description; (None, None) when none does."""
+    for source in sources:
+        if source is None:
+            continue
+        try:
+            return source, source.describe_execution(executionArn=execution_arn)
+        except ClientError as ex:
+            if ex.response["Error"]["Code"] not in ("ExecutionDoesNotExist", "StateMachineDoesNotExist"):
+                raise
+    return None, None

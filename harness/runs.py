@@ -225,7 +225,7 @@ def _redrive(
     try:
         seen = execute.last_event_id(sfn, record.execution_arn)
         sfn.redrive_execution(executionArn=record.execution_arn)
-    except sfn.exceptions.ExecutionDoesNotExist:  # a local AWS restarted since: executions do not outlive it
+    except sfn.exceptions.ExecutionDoesNotExist:  # a local AWS restarted since: it serves none of before
         report(f"resuming run {record.run_id} as a new run: its execution is gone from the target")
         return _run_again(deployment, pipeline, record, report)
     except ClientError as ex:
@@ -552,7 +552,12 @@ def reconcile_records(config: Config, target, report: Callable[[str], None]) -> 
         records.save(record, config.records_dir, s3, config.artifact_bucket, best_effort=True)
 
     for record in reconcile.reconcile(
-        config, clients.client("stepfunctions"), clients.client("logs"), unfinished, save
+        config,
+        clients.client("stepfunctions"),
+        clients.client("logs"),
+        unfinished,
+        save,
+        kept=target.kept_executions(),
     ):
         report(f"record of {record.pipeline} run {record.run_id} brought up to date: {record.status}")
 

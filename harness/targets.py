@@ -60,6 +60,11 @@ class Target(abc.ABC):
         """Whether a deployed schedule starts runs by itself here (AWS: yes)."""
         return True
 
+    def kept_executions(self):
+        """Where the target keeps ended executions it no longer serves (the local AWS's state
+        dir: harness.emulator.execution_store.StoredExecutions); None on AWS, which serves them."""
+        return None
+
     def before_execution(self, run_id: str) -> None:  # noqa: B027 (most targets have nothing to do)
         """Called just before a run's execution starts, with its run id (every job name's prefix)."""
 
@@ -199,6 +204,16 @@ class LocalTarget(Target):
             info = server.info_of(self._endpoint()) or {}
             return info.get("engine", self.config.emulator.engine) == "localstack"
         return self._engine == "localstack"
+
+    def kept_executions(self):
+        from harness.emulator import server
+        from harness.emulator.execution_store import EXECUTIONS_FOLDER, StoredExecutions
+
+        running = server.info_of(self.endpoint_url or self._endpoint()) or {}
+        state_dir = (
+            running.get("state_dir") or emulator_options(self.config, self.config.emulator.port).state_dir
+        )
+        return StoredExecutions(Path(state_dir) / EXECUTIONS_FOLDER)
 
     def deploy_lock(self, stack_name: str) -> contextlib.AbstractContextManager:
         from harness.emulator import leases, server

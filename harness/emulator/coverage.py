@@ -79,6 +79,7 @@ def operations() -> list[Operation]:
     import botocore.session
 
     from harness.emulator import patches
+    from harness.emulator.execution_store import ExecutionStore
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.registry import LocalRegistry
     from harness.emulator.s3_store import S3Store
@@ -88,7 +89,10 @@ def operations() -> list[Operation]:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         patches.keep_state_in(
-            S3Store(root / "s3"), StackStore(root / "stacks"), StateMachineStore(root / "sm")
+            S3Store(root / "s3"),
+            StackStore(root / "stacks"),
+            StateMachineStore(root / "sm"),
+            ExecutionStore(root / "executions"),
         )
         patches.back_ecr_with(LocalRegistry(root / "registry"))  # hooks only: nothing is started
     session = botocore.session.get_session()

@@ -3,7 +3,7 @@
 Those CloudFormation made come back with their stacks (stack_store.py); the ones a user
 or an SDK created with CreateStateMachine are written here after each Create, Update or
 Delete, and created again at start under the same ARN (names make ARNs). Executions are
-not kept.
+not served again; how each ended is kept for the harness (execution_store.py).
 
 Layout: <root>/<account>/<region>/<name>.json
 """

@@ -379,8 +379,10 @@ def _jobs(options: Options, container_url: str, work_dir: Path):
 
 
 def _restore_state(state_dir: Path, mirror_logs_to: str | None) -> None:
-    """What survives a restart: objects, stacks, state machines, job logs."""
+    """What survives a restart: objects, stacks, state machines, job logs; and what executions
+    ended as (read by the harness, not served again)."""
     from harness.emulator import patches
+    from harness.emulator.execution_store import EXECUTIONS_FOLDER, ExecutionStore
     from harness.emulator.log_store import LogStore
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.s3_store import S3Store
@@ -394,7 +396,7 @@ def _restore_state(state_dir: Path, mirror_logs_to: str | None) -> None:
     )
     for store in stores:
         store.restore()
-    patches.keep_state_in(*stores)
+    patches.keep_state_in(*stores, ExecutionStore(state_dir / EXECUTIONS_FOLDER))
     log_store = LogStore(state_dir / "logs")
     log_store.restore()
     job_logs.persist_to(log_store)

@@ -98,7 +98,29 @@ def test_status_reconciles_a_run_whose_local_aws_is_gone(own):
     assert status.returncode == 0, status.stderr
     assert f"{running['run_id']}" in status.stdout and " LOST " in status.stdout
     (lost,) = records_of(own.home)
-    assert lost["status"] == "LOST" and "executions do not outlive it" in lost["cause"]
+    assert lost["status"] == "LOST" and "did not keep what became of it" in lost["cause"]
+
+
+def test_a_run_whose_local_aws_finished_it_and_stopped_is_settled_from_what_it_kept(own):
+    started = subprocess.run(own("run", "--target", "local", "--pipeline", "training", "--detach"), cwd=ROOT,
+                             env=own.env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr
+    (running,) = records_of(own.home)
+    assert running["status"] == "RUNNING"
+    deadline = time.monotonic() + 300
+    while emulators_on(own.state) and time.monotonic() < deadline:
+        time.sleep(0.5)  # the managed local AWS runs the execution to its end, then stops
+    assert emulators_on(own.state) == []
+
+    status = subprocess.run(own("status", "--target", "local"), cwd=ROOT, env=own.env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+
+    assert status.returncode == 0, status.stderr
+    (settled,) = records_of(own.home)
+    assert settled["status"] == "SUCCEEDED", settled  # not LOST: how it ended was kept
+    assert settled["outputs"] and settled["steps"]
+    assert not [step for step in settled["steps"] if step["status"] == "RUNNING"]
+    assert emulators_on(own.state) == []  # status read it without starting one
 
 
 def test_one_state_dir_has_one_local_aws(tmp_path):

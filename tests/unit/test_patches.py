@@ -651,6 +651,32 @@ def test_write_through_hooks_wrap_upstream_methods_of_these_shapes():
     assert _signature(StepFunctionBackend.get_tags_list_for_state_machine) == ["self", "arn"]
 
 
+def test_an_execution_that_ends_is_kept_with_its_description_and_events(sfn, tmp_path, monkeypatch):
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    from harness.emulator.execution_store import ExecutionStore, StoredExecutions
+    from harness.emulator.patches import persistence
+
+    # upstream's hook, put back after the test whatever the patch does to it
+    monkeypatch.setattr(
+        BaseExecutionWorkerCommunication, "terminated", BaseExecutionWorkerCommunication.terminated
+    )
+    persistence.keep_ended_executions(ExecutionStore(tmp_path))
+    ended = _execute(
+        sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"a": 1}, "End": True}}}
+    )
+    for _ in range(100):  # written as the execution's worker ends, just after it says so
+        if list(tmp_path.glob("*.json")):
+            break
+        time.sleep(0.02)
+    kept = StoredExecutions(tmp_path)
+    described = kept.describe_execution(executionArn=ended["executionArn"])
+    assert (described["status"], json.loads(described["output"])) == ("SUCCEEDED", {"a": 1})
+    assert described["stopDate"] == ended["stopDate"]
+    events = kept.get_execution_history(executionArn=ended["executionArn"])["events"]
+    assert [e["type"] for e in events][0] == "ExecutionStarted" and events[-1]["type"] == "ExecutionSucceeded"
+
+
 def test_engine_errors_reach_the_client_with_their_aws_code(sfn):
     machine = sfn.create_state_machine(name="m", definition=json.dumps(_machine("P")), roleArn=ROLE)[
         "stateMachineArn"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 
@@ -67,7 +68,7 @@ def test_each_unfinished_record_takes_its_executions_state():
     assert by_id["b"].status == "SUCCEEDED" and by_id["b"].outputs["predictions_uri"] == "s3://b/p"
     assert by_id["b"].consumed == {"model": "training-1"}
     assert (by_id["c"].status, by_id["c"].error) == ("FAILED", "States.TaskFailed")
-    assert by_id["d"].status == "LOST" and "the local AWS restarted" in by_id["d"].cause
+    assert by_id["d"].status == "LOST" and "did not keep what became of it" in by_id["d"].cause
     assert saved == changed
 
 
@@ -90,12 +91,33 @@ def test_the_ways_out_of_watching_say_what_is_known():
         assert unfinished.ended_at and unfinished.cause
 
 
-def test_a_stopped_local_aws_loses_its_runs_but_not_finished_ones():
+def test_what_the_local_aws_kept_of_ended_executions_settles_runs_it_no_longer_serves(tmp_path):
+    from harness.emulator.execution_store import ExecutionStore, StoredExecutions
+
     settings = config.load("local")
-    changed = reconcile.lose_all(
-        settings,
-        [record("g", "RUNNING"), record("h", "SUCCEEDED"), record("i", "INTERRUPTED")],
-        "gone",
-        lambda r: None,
-    )
-    assert [(r.run_id, r.status) for r in changed] == [("g", "LOST"), ("i", "LOST")]
+    output = {
+        "run": {"PredictionsUri": "s3://b/p", "ModelName": "m"},
+        "model_source": {"ModelArtifactUri": "s3://m", "RunId": "training-1"},
+    }
+    entered = {
+        "id": 1,
+        "type": "TaskStateEntered",
+        "timestamp": NOW,
+        "stateEnteredEventDetails": {"name": "T"},
+    }
+    ExecutionStore(tmp_path).record(
+        {"executionArn": "arn:exec:g", "status": "SUCCEEDED", "startDate": NOW, "stopDate": NOW,
+         "output": json.dumps(output)},
+        [entered],
+    )  # fmt: skip
+    unfinished = [record("g", "RUNNING"), record("h", "INTERRUPTED"), record("i", "SUCCEEDED")]
+    # the local AWS restarted (it serves none of them), or is not running at all (no client)
+    for sfn in (FakeSfn({}), None):
+        kept = [dataclasses.replace(r) for r in unfinished]
+        changed = reconcile.reconcile(
+            settings, sfn, None, kept, save=lambda r: None, kept=StoredExecutions(tmp_path)
+        )
+        by_id = {r.run_id: r for r in changed}
+        assert by_id["g"].status == "SUCCEEDED" and by_id["g"].outputs["predictions_uri"] == "s3://b/p"
+        assert by_id["g"].steps[0]["name"] == "T" and by_id["g"].steps[0]["status"] == "SUCCEEDED"
+        assert by_id["h"].status == "LOST" and "i" not in by_id

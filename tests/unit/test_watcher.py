@@ -58,3 +58,18 @@ def test_a_poll_reads_back_only_to_the_last_event_seen():
     history.calls = 0
     watcher._poll_history("arn")
     assert len(seen) == 2503 and history.calls == 1
+
+
+class Stopped(PagedHistory):
+    """An execution stopped while its one state ran: entered, never exited."""
+
+    def describe_execution(self, executionArn):
+        return {"status": "ABORTED", "stopDate": datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)}
+
+
+def test_an_ended_execution_leaves_no_step_running():
+    watcher = execute.Watcher(Stopped(1), logs=None, report=lambda line: None, show_logs=False, poll_s=0)
+    result = watcher.wait("arn")
+    assert result.status == "ABORTED"
+    (step,) = result.steps
+    assert (step.name, step.status, step.seconds) == ("S1", "ABORTED", 30.0)

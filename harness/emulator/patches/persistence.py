@@ -2,10 +2,14 @@
 
 moto keeps everything in memory. Each function here wraps the moto methods after which a
 store must write (the stores themselves only read and write files): S3 buckets and
-objects, stack changes, state machines created through the API.
+objects, stack changes, state machines created through the API, executions that ended.
 """
 
 from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
 
 
 def write_s3_through(store) -> None:
@@ -162,3 +166,24 @@ def action_is_api_made(store, backend, machine) -> bool:
         for stack in stacks
         for resource in stack.resource_map._parsed_resources.values()
     )
+
+
+def keep_ended_executions(store) -> None:
+    """An execution that ends (succeeded, failed, aborted, timed out) is written to the store:
+    its description and its events outlive the local AWS (harness.emulator.execution_store)."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    from harness.emulator.patches.stepfunctions import execution_description
+
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(communication) -> None:
+        original(communication)
+        execution = communication.execution
+        try:
+            store.record(execution_description(execution), list(execution.to_history_output()["events"]))
+        except Exception:  # a record that cannot be kept must not break the execution's end
+            log.warning("could not keep execution %s", execution.execution_arn, exc_info=True)
+
+    terminated.__wrapped__ = original
+    BaseExecutionWorkerCommunication.terminated = terminated

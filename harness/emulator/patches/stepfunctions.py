@@ -137,33 +137,38 @@ def describe_executions_as_aws() -> None:
     """DescribeExecution's output is always JSON text ("\\"abc\\"", "null"); moto sent
     strings raw, dropped null, and crashed (HTTP 500) on timestamps in the output."""
     from moto.core.responses import ActionResult
-    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
     from moto.stepfunctions.responses import StepFunctionResponse
 
     def describe_execution(response) -> ActionResult:
         arn = response._get_param("executionArn")
-        execution = response.stepfunction_backend.describe_execution(arn)
-        answer = {
-            "executionArn": arn,
-            "input": execution.execution_input,
-            "name": execution.name,
-            "startDate": execution.start_date,
-            "stateMachineArn": execution.state_machine_arn,
-            "status": execution.status,
-        }
-        if execution.status != "RUNNING":
-            answer["stopDate"] = execution.stop_date
-        if execution.status == "SUCCEEDED":
-            answer["output"] = to_json_str(execution.output, separators=(",", ":"))
-            answer["outputDetails"] = execution.output_details
-        if execution.error is not None:
-            answer["error"] = execution.error
-        if execution.cause is not None:
-            answer["cause"] = execution.cause
-        answer.update(_redrive_fields(execution, with_status=True))
-        return ActionResult(answer)
+        return ActionResult(execution_description(response.stepfunction_backend.describe_execution(arn)))
 
     StepFunctionResponse.describe_execution = describe_execution
+
+
+def execution_description(execution) -> dict:
+    """DescribeExecution's answer for one of the engine's executions, as AWS gives it."""
+    from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
+
+    answer = {
+        "executionArn": execution.execution_arn,
+        "input": execution.execution_input,
+        "name": execution.name,
+        "startDate": execution.start_date,
+        "stateMachineArn": execution.state_machine_arn,
+        "status": execution.status,
+    }
+    if execution.status != "RUNNING":
+        answer["stopDate"] = execution.stop_date
+    if execution.status == "SUCCEEDED":
+        answer["output"] = to_json_str(execution.output, separators=(",", ":"))
+        answer["outputDetails"] = execution.output_details
+    if execution.error is not None:
+        answer["error"] = execution.error
+    if execution.cause is not None:
+        answer["cause"] = execution.cause
+    answer.update(_redrive_fields(execution, with_status=True))
+    return answer
 
 
 def _redrive_fields(execution, with_status: bool) -> dict:
