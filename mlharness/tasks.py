@@ -244,6 +244,9 @@ def tuning_config(tuning: dict) -> dict:
                 {"Name": name, "Values": [str(v) for v in spec]}
             )
             continue
+        for bound in ("min", "max"):  # refused here, not by SageMaker at the run's tuning step
+            if isinstance(spec.get(bound), bool) or not isinstance(spec.get(bound), int | float):
+                raise ValueError(f"tuning.ranges.{name}.{bound}: expected a number, got {spec.get(bound)!r}")
         kind = "IntegerParameterRanges" if spec.get("integer") else "ContinuousParameterRanges"
         ranges.setdefault(kind, []).append(
             {

@@ -349,6 +349,9 @@ def _check_tuning(tuning: Mapping) -> None:
             raise ValueError(
                 f"tuning.ranges.{name}: expected {{min, max[, scaling, integer]}} or a list of values"
             )
+        for bound in ("min", "max"):
+            if isinstance(spec[bound], bool) or not isinstance(spec[bound], int | float):
+                raise ValueError(f"tuning.ranges.{name}.{bound}: expected a number, got {spec[bound]!r}")
         if not spec["min"] <= spec["max"]:
             raise ValueError(
                 f"tuning.ranges.{name}: expected min at most max, got {spec['min']} and {spec['max']}"

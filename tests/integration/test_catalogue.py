@@ -85,6 +85,8 @@ def client(world, service: str):
     )
 
 
+TUNING = '{{"strategy": "Random", "objective": {{"metric": "train:log_loss", "type": "Minimize"}}, '
+TUNING += '"ranges": {{"C": {{{}}}}}}}'
 BAD_INPUTS = [
     # the command line
     (["run", "--target", "mars"], 2, "unknown target 'mars': use --target local or --target aws ENV"),
@@ -121,6 +123,14 @@ BAD_INPUTS = [
         ["run", "--set", "settings.training.hyperparameters.max_iter=0.5"],
         2,
         "hyperparameters.max_iter: expected a int",
+    ),
+    *(
+        (
+            ["run", "--set", "settings.training.tuning=" + TUNING.format(bounds)],
+            2,
+            f"settings.training.tuning.ranges.C.{bad}: expected a number, got",
+        )
+        for bounds, bad in (('"min": 1, "max": "x"', "max"), ('"min": "a", "max": "b"', "min"))
     ),
     (
         ["run", "--set", "settings.training.seeds=3"],

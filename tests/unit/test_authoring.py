@@ -183,3 +183,14 @@ def test_a_job_task_of_an_sdk_step_is_a_task_the_walk_finds():
     definition = steps.Graph(steps.Chain([task])).to_dict()
     assert [name for name, _ in states(definition)] == ["S"]
     assert dataclasses.is_dataclass(training.PIPELINE)
+
+
+def test_tuning_ranges_must_be_numbers_before_anything_runs():
+    from mlharness import tasks
+
+    tuning = {"objective": {"metric": "m", "type": "Minimize"}, "ranges": {"C": {"min": "a", "max": 1}}}
+    with pytest.raises(ValueError, match=r"tuning.ranges.C.min: expected a number, got 'a'"):
+        tasks.tuning_config(tuning)
+    tuning["ranges"]["C"] = {"min": 0.1, "max": True}
+    with pytest.raises(ValueError, match=r"tuning.ranges.C.max: expected a number, got True"):
+        tasks.tuning_config(tuning)
