@@ -488,3 +488,6 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # It warns on import that IPython (notebook rendering) is missing; nothing here needs it.
     logging.getLogger("stepfunctions").setLevel(logging.ERROR)
+    # Its import sets the root logger to ERROR: the harness's own warnings (a damaged file moved
+    # aside) keep their level whatever the root's.
+    logging.getLogger("harness").setLevel(logging.WARNING)

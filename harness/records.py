@@ -16,6 +16,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from harness.emulator.state_files import quarantine
 from harness.paths import write_atomically
 
 SCHEMA_VERSION = 3
@@ -112,10 +113,19 @@ def load_all(records_dir: Path) -> list[RunRecord]:
     records = []
     for path in sorted(Path(records_dir).glob("*.json")):
         try:
-            records.append(RunRecord(**_current(json.loads(path.read_text()))))
-        except (ValueError, TypeError, KeyError, AttributeError):
-            continue  # a foreign or damaged file is skipped, not fatal
+            record = RunRecord(**_current(json.loads(path.read_text())))
+        except (ValueError, TypeError, KeyError, AttributeError) as ex:
+            quarantine(path, f"not a run record: {type(ex).__name__}: {ex}")  # moved aside, named
+            continue
+        wrong = [name for name in _TEXT_FIELDS if not isinstance(getattr(record, name), str)]
+        if wrong:
+            quarantine(path, f"not a run record: {', '.join(wrong)} not text")
+            continue
+        records.append(record)
     return sorted(records, key=lambda r: r.started_at)
+
+
+_TEXT_FIELDS = ("run_id", "pipeline", "env", "target", "status", "started_at")
 
 
 def _current(fields: dict) -> dict:

@@ -75,3 +75,18 @@ def test_executions_the_harness_names_are_told_from_others():
     run_id = records.new_run_id("inference")
     assert records.started_by_harness(run_id.split("-", 1)[1])
     assert not records.started_by_harness("3f1c9a4e-8a41-4c1e-9e0b-2d1f5a6b7c8d")  # EventBridge's
+
+
+def test_a_damaged_record_is_moved_aside_with_a_warning_naming_it_and_the_rest_load(tmp_path, caplog):
+    import logging
+
+    records.save(make("training-1", "SUCCEEDED"), tmp_path)
+    whole = json.loads((tmp_path / "training-1.json").read_text())
+    (tmp_path / "list.json").write_text("[]")
+    (tmp_path / "typed.json").write_text(json.dumps(whole | {"run_id": "training-2", "status": 5}))
+    (tmp_path / "torn.json").write_text('{"run_id": "trai')
+    with caplog.at_level(logging.WARNING):
+        assert [r.run_id for r in records.load_all(tmp_path)] == ["training-1"]
+    assert sorted(p.name.split(".json")[0] for p in tmp_path.glob("*.damaged-*")) == ["list", "torn", "typed"]
+    assert "typed.json is damaged (not a run record: status not text)" in caplog.text
+    assert [r.run_id for r in records.load_all(tmp_path)] == ["training-1"]  # nothing left to warn of
