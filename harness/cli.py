@@ -24,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mlharness",
         description="Build, run and deploy Step Functions + SageMaker pipelines, locally or on AWS.",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=bool(os.environ.get("MLHARNESS_DEBUG")),
+        help="on an error, print its whole traceback after its one line (also MLHARNESS_DEBUG=1)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = commands.add_parser(
@@ -475,10 +481,28 @@ def main(argv: list[str] | None = None) -> int:
         return 143
     except (HarnessError, ClientError, BotoCoreError) as ex:
         print(f"error: {' '.join(str(ex).split())}", file=sys.stderr)
+        _debug(args, ex)
         return 1
     except (_UsageError, ValueError) as ex:  # bad command line or configuration
         print(f"error: {ex}", file=sys.stderr)
+        _debug(args, ex)
         return 2
+
+
+def _debug(args, ex: BaseException) -> None:
+    """With --debug, the traceback behind the one line: the user's code's own first (what the
+    line summarises, though raised `from None`), then where the harness reported it."""
+    if not args.debug:
+        return
+    import traceback
+
+    chain = []
+    cause: BaseException | None = ex
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for one in reversed(chain):
+        traceback.print_exception(type(one), one, one.__traceback__, chain=False, file=sys.stderr)
 
 
 def _quiet_libraries() -> None:
