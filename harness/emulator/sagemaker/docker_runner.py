@@ -190,6 +190,9 @@ class DockerRunner(JobRunner, ModelHost):
         except (channels.DataError, serving.ServingError) as ex:
             shutil.rmtree(folder, ignore_errors=True)
             raise HostingFailed(str(ex)) from None
+        except BaseException:  # a full disk mid-extraction included: its scratch is freed all the same
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
     def unhost(self, hosted: HostedModel) -> None:
         assert isinstance(hosted, serving.ServedModel)
