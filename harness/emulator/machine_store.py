@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 
-from harness.emulator.state_files import FolderStore, atomic_write, quarantine, read_json
+from harness.emulator.state_files import FolderStore, atomic_write, inside, quarantine, read_json
 
 log = logging.getLogger(__name__)
 
@@ -65,4 +65,4 @@ class StateMachineStore(FolderStore):
             self._path(account, region, name).unlink(missing_ok=True)
 
     def _path(self, account: str, region: str, name: str):
-        return self.root / account / region / f"{name}.json"
+        return inside(self.root, account, region, f"{name}.json")

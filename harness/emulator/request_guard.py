@@ -103,8 +103,34 @@ def _query_guarded(app, environ, start_response):
     missing = _missing_query_members(service, operation, form)
     if missing:
         return query_error(start_response, 400, "ValidationError", missing)
+    misnamed = _misnamed(service, operation, form)
+    if misnamed:
+        return query_error(start_response, 400, "ValidationError", misnamed)
     environ[OPERATION_KEY] = f"{service}.{operation}"  # named if it fails inside
     return app(environ, start_response)
+
+
+# Names AWS checks against a pattern botocore's model does not carry, by (service, operation):
+# the member and its pattern. A stack's name becomes a file of the local AWS's state dir.
+_NAME_PATTERNS = {
+    ("cloudformation", "CreateStack"): ("StackName", r"[a-zA-Z][-a-zA-Z0-9]*"),
+    ("cloudformation", "CreateChangeSet"): ("StackName", r"[a-zA-Z][-a-zA-Z0-9]*|arn:[-a-zA-Z0-9:/._+]*"),
+}
+
+
+def _misnamed(service: str, operation: str, form: dict) -> str | None:
+    """AWS's validation message for a name outside its pattern (and 128 characters)."""
+    if (service, operation) not in _NAME_PATTERNS:
+        return None
+    member, pattern = _NAME_PATTERNS[(service, operation)]
+    value = (form.get(member) or [""])[0]
+    if re.fullmatch(pattern, value) and len(value) <= 128:
+        return None
+    where = member[:1].lower() + member[1:]
+    return (
+        f"1 validation error detected: Value '{value}' at '{where}' failed to satisfy constraint: "
+        f"Member must satisfy regular expression pattern: {pattern}"
+    )
 
 
 def _missing_query_members(service: str, operation: str, form: dict) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 
-from harness.emulator.state_files import FolderStore, atomic_write, quarantine, read_json
+from harness.emulator.state_files import FolderStore, atomic_write, inside, quarantine, read_json
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class StackStore(FolderStore):
         live = [s for s in backend.stacks.values() if s.name == stack_name]
         if live and getattr(live[0], "parent_id", None):
             return  # a nested stack is made again by its parent
-        path = self.root / backend.account_id / backend.region_name / f"{stack_name}.json"
+        path = inside(self.root, backend.account_id, backend.region_name, f"{stack_name}.json")
         with self._lock:
             if live and live[0].status in KEPT_STATUSES:
                 stack = live[0]

@@ -27,6 +27,19 @@ class FolderStore:
         self._lock = threading.Lock()
 
 
+class OutsideTheStore(ValueError):
+    """A name (from a request) that would make a path outside its store's folder."""
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """root/parts..., refused (OutsideTheStore) when a part is empty, `.`, `..`, or holds a
+    separator: names from requests become file names, never paths."""
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or "\\" in part or "\0" in part:
+            raise OutsideTheStore(f"{part!r} cannot name a file in {root}")
+    return Path(root).joinpath(*parts)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, rename: a crash leaves the old file or the new."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -162,3 +162,25 @@ def urllib_request(url: str):
     import urllib.request
 
     return urllib.request.urlopen(url, timeout=10)
+
+
+def test_names_in_requests_never_make_files_outside_the_state_dir(local_aws, tmp_path):
+    import uuid
+    from pathlib import Path
+
+    import boto3
+    from botocore.exceptions import ClientError
+
+    marker = f"mlharness-escaped-{uuid.uuid4().hex[:8]}"
+    cfn = boto3.client("cloudformation", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    template = json.dumps({"Resources": {"B": {"Type": "AWS::S3::Bucket"}}})
+    with pytest.raises(ClientError, match="Member must satisfy regular expression pattern"):
+        cfn.create_stack(StackName="../" * 12 + f"tmp/{marker}", TemplateBody=template)
+    sfn = boto3.client("stepfunctions", endpoint_url=local_aws.endpoint_url, region_name="us-east-1")
+    with pytest.raises(ClientError, match="InvalidName"):
+        sfn.create_state_machine(
+            name="../" * 12 + f"tmp/{marker}",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            roleArn="arn:aws:iam::123456789012:role/r",
+        )
+    assert not list(Path("/tmp").glob(f"{marker}*"))

@@ -152,3 +152,14 @@ def test_a_body_nested_too_deeply_is_a_serialization_error():
     status, answer, seen = call("AWSStepFunctions.CreateActivity", deep)
     assert status.startswith("400") and seen is None
     assert json.loads(answer)["__type"] == "SerializationException"
+
+
+def test_a_stack_name_aws_would_refuse_never_reaches_moto():
+    for name in ("../../../../tmp/evil", "1stack", "my_stack", "a" * 129):
+        status, answer, seen = query_call(
+            "cloudformation", f"Action=CreateStack&Version=2010-05-15&StackName={name}"
+        )
+        assert status.startswith("400") and seen is None, name
+        assert "<Code>ValidationError</Code>" in answer and "at 'stackName' failed to satisfy" in answer
+    _, _, seen = query_call("cloudformation", "Action=CreateStack&Version=2010-05-15&StackName=my-stack-1")
+    assert seen is not None

@@ -69,3 +69,17 @@ def test_a_truncated_stack_record_does_not_stop_the_others(tmp_path, caplog):
 
     assert restored == 1 and names == ["kept"]
     assert list(folder.glob("broken.json.damaged-*")) and "broken.json is damaged" in caplog.text
+
+
+def test_a_name_from_a_request_never_makes_a_path_outside_its_store(tmp_path):
+    import pytest
+
+    from harness.emulator.state_files import OutsideTheStore, inside
+
+    assert (
+        inside(tmp_path, "123456789012", "us-east-1", "stack.json")
+        == tmp_path / "123456789012/us-east-1/stack.json"
+    )
+    for bad in ("..", "../../tmp/x.json", "a/b.json", "", "a\\b", "x\0y"):
+        with pytest.raises(OutsideTheStore):
+            inside(tmp_path, "123456789012", "us-east-1", bad)
