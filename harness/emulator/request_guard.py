@@ -227,12 +227,29 @@ def _validation_problem(params: dict, shape) -> tuple[int, str, str] | None:
 
 
 _SIZED = {"string": str, "list": list, "map": dict}  # the shapes whose max is a length
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern | None:
+    """The model's (Java) pattern as Python reads it; None for the few it cannot (\\p{...})."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _outside_pattern(shape, value: str) -> bool:
+    pattern = shape.metadata.get("pattern")
+    compiled = _compiled(pattern) if pattern else None
+    return compiled is not None and compiled.fullmatch(value) is None
+
+
 _NUMBERS = ("integer", "long", "float", "double")
 
 
 def _beyond_the_model(value, shape, where: str):
     """AWS's constraint message for each value botocore's validator lets through: a string outside
-    its shape's enum, and a string, list, map or number above its shape's maximum."""
+    its shape's enum or pattern, and a string, list, map or number above its shape's maximum."""
     kind = shape.type_name
     limit = shape.metadata.get("max")
     if kind == "string" and shape.enum and isinstance(value, str) and value not in shape.enum:
@@ -244,6 +261,11 @@ def _beyond_the_model(value, shape, where: str):
         yield (
             f"Value at '{where}' failed to satisfy constraint: "
             f"Member must have length less than or equal to {limit}"
+        )
+    elif kind == "string" and isinstance(value, str) and _outside_pattern(shape, value):
+        yield (
+            f"Value '{value}' at '{where}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {shape.metadata['pattern']}"
         )
     elif limit is not None and kind in _NUMBERS and isinstance(value, int | float) and value > limit:
         yield (

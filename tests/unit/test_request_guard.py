@@ -163,3 +163,23 @@ def test_a_stack_name_aws_would_refuse_never_reaches_moto():
         assert "<Code>ValidationError</Code>" in answer and "at 'stackName' failed to satisfy" in answer
     _, _, seen = query_call("cloudformation", "Action=CreateStack&Version=2010-05-15&StackName=my-stack-1")
     assert seen is not None
+
+
+def test_names_outside_the_models_pattern_are_refused_as_aws_refuses_them():
+    body = {
+        "TrainingJobName": "../../../tmp/evil",
+        "AlgorithmSpecification": {"TrainingImage": "i", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::123456789012:role/r",
+        "OutputDataConfig": {"S3OutputPath": "s3://b/o"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+    }
+    status, answer, seen = call("SageMaker.CreateTrainingJob", json.dumps(body).encode())
+    assert status.startswith("400") and seen is None
+    assert json.loads(answer)["message"] == (
+        "1 validation error detected: Value '../../../tmp/evil' at 'trainingJobName' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+    )
+    body["TrainingJobName"] = "train-1"
+    status, _, seen = call("SageMaker.CreateTrainingJob", json.dumps(body).encode())
+    assert status.startswith("200") and seen

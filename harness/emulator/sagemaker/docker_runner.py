@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -172,7 +173,7 @@ class DockerRunner(JobRunner, ModelHost):
     # -- ModelHost -------------------------------------------------------------------
     def host(self, spec: JobSpec, log: LogSink) -> HostedModel:
         container = spec.model_container or {}
-        folder = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=self.work_dir))
+        folder = Path(tempfile.mkdtemp(prefix=_folder_prefix(spec.name), dir=self.work_dir))
         try:
             self.s3(spec).unpack_model(container.get("ModelDataUrl") or "", folder / "model")
             environment = {**self.aws_environment(spec), **(container.get("Environment") or {})}
@@ -270,7 +271,7 @@ class _Job:
     def __init__(self, runner: DockerRunner, spec: JobSpec, logs: LogFactory, stop: StopSignal):
         self.runner, self.spec, self.logs, self.stop = runner, spec, logs, stop
         self.request = spec.request
-        self.folder = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=runner.work_dir))
+        self.folder = Path(tempfile.mkdtemp(prefix=_folder_prefix(spec.name), dir=runner.work_dir))
         self.network: str | None = None
         self.hosts: list[_Host] = []
         self.data = runner.s3(spec)
@@ -596,6 +597,11 @@ class _Job:
         if self.network:
             containers.remove_network(self.network)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _folder_prefix(name: str) -> str:
+    """A job's folder's name: its name, as a plain file name whatever the request held."""
+    return re.sub(r"[^A-Za-z0-9-]", "_", name)[:63] + "-"
 
 
 def _marking(job: str, sink: LogSink) -> LogSink:
