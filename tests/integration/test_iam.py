@@ -252,13 +252,28 @@ pathlib.Path('/opt/ml/processing/output/outcome.txt').write_text(outcome)
 def test_a_job_cannot_act_as_the_user_with_the_well_known_test_keys(strict, tiny_image):
     sm, s3 = strict.client("sagemaker"), strict.client("s3")
     name = f"pretender-{uuid.uuid4().hex[:6]}"
+    s3.put_object(Bucket="ours", Key=f"code/{name}/pretend.py", Body=PRETENDER.encode())
     sm.create_processing_job(
         ProcessingJobName=name,
         RoleArn=strict.jobs_role,
-        AppSpecification={"ImageUri": tiny_image, "ContainerEntrypoint": ["python3", "-c", PRETENDER]},
+        AppSpecification={
+            "ImageUri": tiny_image,
+            "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/pretend.py"],
+        },
         ProcessingResources={
             "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 1}
         },
+        ProcessingInputs=[
+            {
+                "InputName": "code",
+                "S3Input": {
+                    "S3Uri": f"s3://ours/code/{name}/",
+                    "LocalPath": "/opt/ml/processing/input/code",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                },
+            }
+        ],
         ProcessingOutputConfig={
             "Outputs": [
                 {
