@@ -42,7 +42,9 @@ def judgeable(instance: str) -> bool:
 def alive(instance: str) -> bool:
     """Whether the process the instance id names still runs (False for another namespace's)."""
     namespace, pid, started = _parse(instance)
-    return namespace == pid_namespace() and pid_alive(pid) and start_time(pid) == started
+    if namespace != pid_namespace() or started == "gone":
+        return False
+    return pid_alive(pid) and start_time(pid) == started
 
 
 def pid_namespace() -> str:
@@ -53,10 +55,14 @@ def pid_namespace() -> str:
 
 
 def start_time(pid: int) -> str:
+    """The process's start time ("gone" when it has ended: a zombie, its exit not yet collected
+    by its parent, has ended too)."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
+        return "gone"
+    if fields[0] in ("Z", "X"):  # field 3: the process's state
         return "gone"
     return fields[19]  # field 22 of stat, counted after the command name
 

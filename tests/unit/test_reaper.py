@@ -31,3 +31,14 @@ def test_a_reused_pid_is_not_the_instance():
     here = processes.instance_id()
     namespace, pid, _ = here.rsplit(":", 2)
     assert not processes.alive(f"{namespace}:{pid}:1")  # same pid, another start time
+
+
+def test_a_process_that_exited_but_is_not_yet_collected_is_not_alive():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    instance = processes.instance_id(child.pid)
+    assert processes.alive(instance)
+    deadline = time.monotonic() + 10
+    while processes.alive(instance) and time.monotonic() < deadline:
+        time.sleep(0.05)  # it exits; nobody has waited for it yet: a zombie
+    assert not processes.alive(instance)
+    child.wait()
