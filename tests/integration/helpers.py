@@ -47,6 +47,55 @@ def training_request(name: str, image: str, bucket: str, **overrides) -> dict:
     return request
 
 
+def processing_request(
+    name: str,
+    image: str,
+    entrypoint: list[str],
+    inputs: list[tuple[str, str, str]],
+    output_uri: str,
+    role: str = ROLE,
+    arguments: list[str] | None = None,
+) -> dict:
+    """A CreateProcessingJob request: `inputs` are (S3 URI, local path, S3DataType); one output,
+    /opt/ml/processing/output uploaded to `output_uri` at the job's end."""
+    return {
+        "ProcessingJobName": name,
+        "RoleArn": role,
+        "AppSpecification": {
+            "ImageUri": image,
+            "ContainerEntrypoint": entrypoint,
+            **({"ContainerArguments": arguments} if arguments else {}),
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 1}
+        },
+        "ProcessingInputs": [
+            {
+                "InputName": f"in{number}",
+                "S3Input": {
+                    "S3Uri": uri,
+                    "LocalPath": local_path,
+                    "S3DataType": data_type,
+                    "S3InputMode": "File",
+                },
+            }
+            for number, (uri, local_path, data_type) in enumerate(inputs)
+        ],
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": "out",
+                    "S3Output": {
+                        "S3Uri": output_uri,
+                        "LocalPath": "/opt/ml/processing/output",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+            ]
+        },
+    }
+
+
 def wait_for_running_container(docker_client, arn: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.helpers import unique, wait_for_job
+from tests.integration.helpers import processing_request, unique, wait_for_job
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -42,42 +42,10 @@ for method, path, body in (
 """
 
 
-def _processing(name: str, image: str, bucket: str, inputs: list[dict], arguments: list[str]) -> dict:
-    return dict(
-        ProcessingJobName=name,
-        RoleArn=ROLE,
-        AppSpecification={
-            "ImageUri": image,
-            "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/hostile.py"],
-            **({"ContainerArguments": arguments} if arguments else {}),
-        },
-        ProcessingResources={
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 1}
-        },
-        ProcessingInputs=[
-            {
-                "InputName": f"in{number}",
-                "S3Input": {
-                    "S3Uri": uri,
-                    "LocalPath": local_path,
-                    "S3DataType": data_type,
-                    "S3InputMode": "File",
-                },
-            }
-            for number, (uri, local_path, data_type) in enumerate(inputs)
-        ],
-        ProcessingOutputConfig={
-            "Outputs": [
-                {
-                    "OutputName": "out",
-                    "S3Output": {
-                        "S3Uri": f"s3://{bucket}/out/{name}",
-                        "LocalPath": "/opt/ml/processing/output",
-                        "S3UploadMode": "EndOfJob",
-                    },
-                }
-            ]
-        },
+def _processing(name: str, image: str, bucket: str, inputs: list[tuple], arguments: list[str]) -> dict:
+    entrypoint = ["python3", "/opt/ml/processing/input/code/hostile.py"]
+    return processing_request(
+        name, image, entrypoint, inputs, f"s3://{bucket}/out/{name}", role=ROLE, arguments=arguments
     )
 
 

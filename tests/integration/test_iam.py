@@ -17,6 +17,7 @@ from harness.emulator import LocalAWS
 from tests.integration.helpers import (
     free_port,
     harness_cli,
+    processing_request,
     training_request,
     wait_for_execution,
     wait_for_job,
@@ -253,39 +254,11 @@ def test_a_job_cannot_act_as_the_user_with_the_well_known_test_keys(strict, tiny
     sm, s3 = strict.client("sagemaker"), strict.client("s3")
     name = f"pretender-{uuid.uuid4().hex[:6]}"
     s3.put_object(Bucket="ours", Key=f"code/{name}/pretend.py", Body=PRETENDER.encode())
+    entrypoint = ["python3", "/opt/ml/processing/input/code/pretend.py"]
+    code = (f"s3://ours/code/{name}/", "/opt/ml/processing/input/code", "S3Prefix")
+    output = f"s3://ours/pretender/{name}"
     sm.create_processing_job(
-        ProcessingJobName=name,
-        RoleArn=strict.jobs_role,
-        AppSpecification={
-            "ImageUri": tiny_image,
-            "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/pretend.py"],
-        },
-        ProcessingResources={
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.t3.medium", "VolumeSizeInGB": 1}
-        },
-        ProcessingInputs=[
-            {
-                "InputName": "code",
-                "S3Input": {
-                    "S3Uri": f"s3://ours/code/{name}/",
-                    "LocalPath": "/opt/ml/processing/input/code",
-                    "S3DataType": "S3Prefix",
-                    "S3InputMode": "File",
-                },
-            }
-        ],
-        ProcessingOutputConfig={
-            "Outputs": [
-                {
-                    "OutputName": "out",
-                    "S3Output": {
-                        "S3Uri": f"s3://ours/pretender/{name}",
-                        "LocalPath": "/opt/ml/processing/output",
-                        "S3UploadMode": "EndOfJob",
-                    },
-                }
-            ]
-        },  # fmt: skip
+        **processing_request(name, tiny_image, entrypoint, [code], output, role=strict.jobs_role)
     )
     describe = lambda: sm.describe_processing_job(ProcessingJobName=name)  # noqa: E731
     answer, _ = wait_for_job(describe, "ProcessingJobStatus")

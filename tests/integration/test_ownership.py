@@ -83,12 +83,18 @@ def test_sigterm_stops_the_execution_records_it_and_orphans_nothing(own, docker_
     assert orphans == []  # no container outlives the local AWS that started it
 
 
-def test_status_reconciles_a_run_whose_local_aws_is_gone(own):
+def _detached_training_run(own) -> dict:
+    """The record of a training run started with --detach: RUNNING."""
     started = subprocess.run(own("run", "--target", "local", "--pipeline", "training", "--detach"), cwd=ROOT,
                              env=own.env, capture_output=True, text=True, timeout=600)  # fmt: skip
     assert started.returncode == 0, started.stdout[-2000:] + started.stderr
     (running,) = records_of(own.home)
     assert running["status"] == "RUNNING"
+    return running
+
+
+def test_status_reconciles_a_run_whose_local_aws_is_gone(own):
+    running = _detached_training_run(own)
     for pid in emulators_on(own.state):
         os.kill(pid, signal.SIGKILL)  # the local AWS dies
 
@@ -102,11 +108,7 @@ def test_status_reconciles_a_run_whose_local_aws_is_gone(own):
 
 
 def test_a_run_whose_local_aws_finished_it_and_stopped_is_settled_from_what_it_kept(own):
-    started = subprocess.run(own("run", "--target", "local", "--pipeline", "training", "--detach"), cwd=ROOT,
-                             env=own.env, capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert started.returncode == 0, started.stdout[-2000:] + started.stderr
-    (running,) = records_of(own.home)
-    assert running["status"] == "RUNNING"
+    _detached_training_run(own)
     deadline = time.monotonic() + 300
     while emulators_on(own.state) and time.monotonic() < deadline:
         time.sleep(0.5)  # the managed local AWS runs the execution to its end, then stops

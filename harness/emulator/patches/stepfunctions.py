@@ -146,20 +146,25 @@ def describe_executions_as_aws() -> None:
     StepFunctionResponse.describe_execution = describe_execution
 
 
+def _execution_summary(execution, state_machine_arn: str) -> dict:
+    """What both DescribeExecution and ListExecutions say of an execution."""
+    summary = {
+        "executionArn": execution.execution_arn,
+        "name": execution.name,
+        "startDate": execution.start_date,
+        "stateMachineArn": state_machine_arn,
+        "status": execution.status,
+    }
+    if execution.status != "RUNNING":
+        summary["stopDate"] = execution.stop_date
+    return summary
+
+
 def execution_description(execution) -> dict:
     """DescribeExecution's answer for one of the engine's executions, as AWS gives it."""
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-    answer = {
-        "executionArn": execution.execution_arn,
-        "input": execution.execution_input,
-        "name": execution.name,
-        "startDate": execution.start_date,
-        "stateMachineArn": execution.state_machine_arn,
-        "status": execution.status,
-    }
-    if execution.status != "RUNNING":
-        answer["stopDate"] = execution.stop_date
+    answer = _execution_summary(execution, execution.state_machine_arn) | {"input": execution.execution_input}
     if execution.status == "SUCCEEDED":
         answer["output"] = to_json_str(execution.output, separators=(",", ":"))
         answer["outputDetails"] = execution.output_details
@@ -314,15 +319,7 @@ def add_redrive_execution() -> None:
         )
         items = []
         for execution in results:
-            item = {
-                "executionArn": execution.execution_arn,
-                "name": execution.name,
-                "startDate": execution.start_date,
-                "stateMachineArn": state_machine.arn,
-                "status": execution.status,
-            }
-            if execution.status != "RUNNING":
-                item["stopDate"] = execution.stop_date
+            item = _execution_summary(execution, state_machine.arn)
             items.append(item | _redrive_fields(execution, with_status=False))
         return ActionResult({"executions": items, "nextToken": next_token})
 
