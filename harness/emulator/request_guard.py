@@ -231,9 +231,11 @@ _SIZED = {"string": str, "list": list, "map": dict}  # the shapes whose max is a
 
 @functools.cache
 def _compiled(pattern: str) -> re.Pattern | None:
-    """The model's (Java) pattern as Python reads it; None for the few it cannot (\\p{...})."""
+    """The model's (Java) pattern as Python reads it; None for the few it cannot (\\p{...}).
+    `.` matches a line break too: SageMaker takes multi-line values (a `python -c` program in
+    a ContainerEntrypoint) under a pattern of `.*`."""
     try:
-        return re.compile(pattern)
+        return re.compile(pattern, re.DOTALL)
     except re.error:
         return None
 

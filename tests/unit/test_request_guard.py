@@ -183,3 +183,19 @@ def test_names_outside_the_models_pattern_are_refused_as_aws_refuses_them():
     body["TrainingJobName"] = "train-1"
     status, _, seen = call("SageMaker.CreateTrainingJob", json.dumps(body).encode())
     assert status.startswith("200") and seen
+
+
+def test_a_multi_line_value_under_a_pattern_of_any_characters_is_taken():
+    body = {
+        "ProcessingJobName": "probe",
+        "RoleArn": "arn:aws:iam::123456789012:role/r",
+        "AppSpecification": {
+            "ImageUri": "i",
+            "ContainerEntrypoint": ["python3", "-c", "import os\nprint(1)\n"],
+        },
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}
+        },
+    }
+    status, _, seen = call("SageMaker.CreateProcessingJob", json.dumps(body).encode())
+    assert status.startswith("200") and seen
