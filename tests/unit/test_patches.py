@@ -26,12 +26,15 @@ def patched():
 def test_upstream_executes_only_when_the_switch_we_set_is_on(monkeypatch):
     # If moto ever executes by default, enable_state_machine_execution is dead code.
     from moto.core.config import default_user_config
-    from moto.stepfunctions.models import stepfunctions_backends
+    from moto.stepfunctions import responses
     from moto.stepfunctions.parser.models import stepfunctions_parser_backends
     from moto.stepfunctions.responses import get_backend
 
+    # Without the switch, the backends the responses module was given (the plain ones, unless it
+    # was imported after the CloudFormation routing patch pointed that name at the executing ones).
     monkeypatch.setitem(default_user_config, "stepfunctions", {})
-    assert get_backend("123456789012", "us-east-1") is stepfunctions_backends["123456789012"]["us-east-1"]
+    plain = responses.stepfunctions_backends["123456789012"]["us-east-1"]
+    assert get_backend("123456789012", "us-east-1") is plain
     monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": True})
     executing = stepfunctions_parser_backends["123456789012"]["us-east-1"]
     assert get_backend("123456789012", "us-east-1") is executing
