@@ -203,9 +203,7 @@ def test_the_context_object_has_what_aws_puts_in_it(sfn):
 
 def test_a_jsonata_timestamp_aws_cannot_parse_is_a_query_evaluation_error(sfn):
     wait = {"Type": "Wait", "Timestamp": "{% 'yesterday' %}", "End": True}
-    ended = _execute(sfn, {"QueryLanguage": "JSONata", "StartAt": "W", "States": {"W": wait}})
-    assert ended["error"] == "States.QueryEvaluationError"
-    assert ended["cause"].endswith(
+    assert _query_evaluation_cause(sfn, wait).endswith(
         " The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time"
         " format string: yesterday"
     )
@@ -320,9 +318,7 @@ def test_execution_history_is_served_by_our_pager(sfn):
 
 def test_an_undefined_jsonata_result_names_its_field(sfn):
     output = {"Type": "Pass", "Output": {"result": "{% $nothing %}"}, "End": True}
-    ended = _execute(sfn, {"QueryLanguage": "JSONata", "StartAt": "P", "States": {"P": output}})
-    assert ended["error"] == "States.QueryEvaluationError"
-    assert ended["cause"].endswith(
+    assert _query_evaluation_cause(sfn, output).endswith(
         " The JSONata expression '$nothing' specified for the field 'Output/result'"
         " returned nothing (undefined)."
     )
@@ -506,6 +502,13 @@ def _execute(sfn, definition: dict, given=None) -> dict:
     )["stateMachineArn"]
     given = json.dumps({} if given is None else given)
     return _ended(sfn, sfn.start_execution(stateMachineArn=machine, input=given)["executionArn"])
+
+
+def _query_evaluation_cause(sfn, state: dict) -> str:
+    """The cause of the States.QueryEvaluationError a one-state JSONata machine fails with."""
+    ended = _execute(sfn, {"QueryLanguage": "JSONata", "StartAt": "S", "States": {"S": state}})
+    assert ended["error"] == "States.QueryEvaluationError"
+    return ended["cause"]
 
 
 def _signature(function) -> list[str]:
