@@ -252,16 +252,22 @@ _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt
 _TOOLKIT_WRAPPER = re.compile(r"^(?:AlgorithmError: )?\w*(?:ExecuteUserScriptError|CalledProcessError)\b")
 
 
+def failed_job(cause: str | None) -> str | None:
+    """The name of the SageMaker job a failed task's cause describes, if it describes one."""
+    described = _json_object(cause)
+    return next(
+        (described[k] for k in (kind.name_member for kind in LOGGING_JOBS.values()) if k in described),
+        None,
+    )
+
+
 def root_error(cause: str | None, log_lines: Sequence[str] = ()) -> tuple[str | None, str]:
     """(the failed job's name, its own root error) from a failed task's cause: the exception
     line of its log, `exit code N`, or `killed: out of memory`; for other causes, their text.
     A toolkit's wrapper (`ExecuteUserScriptError`) is not a root: the exception line inside
     it, or else the last one of the job's log (`log_lines`), is."""
     described = _json_object(cause)
-    job = next(
-        (described[k] for k in (kind.name_member for kind in LOGGING_JOBS.values()) if k in described),
-        None,
-    )
+    job = failed_job(cause)
     reason = described.get("FailureReason") if described else None
     if not reason:
         return job, _short(cause or "", 300)

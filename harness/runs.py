@@ -348,7 +348,7 @@ def failure_line(record: records.RunRecord, logs=None) -> str:
     """One line for a run that did not succeed: its error, the failed job's own root error and
     name, and where the job's whole log is. With a Logs client, the job's log is read for the
     root error when its FailureReason holds only a wrapper of it."""
-    job, _ = execute.root_error(record.cause)
+    job = execute.failed_job(record.cause)
     try:
         logged = execute.job_log_lines(logs, job) if logs is not None and job else []
     except Exception:  # noqa: BLE001  (the log is a help to the line, never its failure)

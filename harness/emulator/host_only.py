@@ -4,6 +4,7 @@
 write under `/_localstack/` or `/_mlharness/` come from the user's commands, never from the
 code a job or a model server runs: a request from the address of a container a local AWS
 runs is refused with 403. Reads stay open to them (a job may ask for health or info).
+`from_a_container` is also how IAM evaluation tells a container's call from the user's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def serving(app, container_addresses: Callable[[], set[str]] = containers.contai
         path = environ.get("PATH_INFO", "")
         if method in READS or not path.startswith(OWN_PATHS):
             return app(environ, start_response)
-        if not _from_a_container(environ, container_addresses):
+        if not from_a_container(environ, container_addresses):
             return app(environ, start_response)
         message = f"{method} {path} answers only callers on the host, not job or serving containers"
         return json_answer(start_response, "403 Forbidden", {"message": message})
@@ -34,7 +35,7 @@ def serving(app, container_addresses: Callable[[], set[str]] = containers.contai
     return application
 
 
-def _from_a_container(environ, container_addresses: Callable[[], set[str]]) -> bool:
+def from_a_container(environ, container_addresses: Callable[[], set[str]]) -> bool:
     """Whether the caller, or anyone a proxy on loopback (LocalStack's, in front) says it
     forwards for, has the address of a container a local AWS runs."""
     caller = environ.get("REMOTE_ADDR", "")

@@ -20,7 +20,7 @@ import logging
 import time
 import uuid
 
-from harness.emulator import containers
+from harness.emulator import containers, host_only
 from harness.emulator.fidelity import JOURNAL
 from harness.emulator.iam import actions, policy, principals
 
@@ -65,8 +65,7 @@ class Enforcer:
         return application
 
     def _from_a_container(self, environ) -> bool:
-        caller = environ.get("REMOTE_ADDR", "")
-        return not caller.startswith("127.") and caller != "::1" and caller in self._container_addresses()
+        return host_only.from_a_container(environ, self._container_addresses)
 
     def _foreign_key(self, app, environ, start_response, signed):
         """A container's call signed with keys the local AWS did not give it."""
