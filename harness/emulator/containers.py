@@ -67,6 +67,23 @@ def _listed(label_filter: str) -> list[dict]:
     return docker_client().api.containers(all=True, filters={"label": label_filter})
 
 
+@functools.lru_cache(maxsize=1)
+def gateway_addresses() -> frozenset[str]:
+    """The gateways of the engine's networks when first asked: the host's own addresses on them,
+    never a container's (a call from one is the host's). Networks made later are not in it:
+    their callers are looked up as containers may be."""
+    try:
+        networks = docker_client().api.networks()
+    except DockerUnavailable:
+        return frozenset()
+    return frozenset(
+        config["Gateway"]
+        for network in networks
+        for config in (network.get("IPAM") or {}).get("Config") or []
+        if config.get("Gateway")
+    )
+
+
 def container_addresses() -> set[str]:
     """The IP addresses of every container any local AWS on this engine runs (jobs, serving,
     network sandboxes, whose namespaces job containers join); none without an engine."""

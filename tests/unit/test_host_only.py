@@ -56,3 +56,16 @@ def test_reads_and_aws_operations_stay_open_to_jobs():
     assert _call("GET", "/_localstack/health", JOB) == ("200 OK", None)
     assert _call("GET", "/_mlharness/info", JOB) == ("200 OK", None)
     assert _call("POST", "/", JOB) == ("200 OK", None)  # an AWS API call: IAM judges it
+
+
+def test_a_networks_gateway_is_the_host_known_without_a_lookup(monkeypatch):
+    from harness.emulator import containers
+
+    monkeypatch.setattr(containers, "gateway_addresses", lambda: frozenset({"172.30.0.1"}))
+
+    def no_lookup() -> set[str]:
+        raise AssertionError("a gateway's call needs no list of containers")
+
+    environ = {"REMOTE_ADDR": "172.30.0.1"}
+    assert host_only.from_a_container(environ, no_lookup) is False
+    assert host_only.from_a_container({"REMOTE_ADDR": JOB}, lambda: {JOB}) is True
