@@ -4,9 +4,9 @@
 write under `/_localstack/` or `/_mlharness/` come from the user's commands, never from the
 code a job or a model server runs: a request from the address of a container a local AWS
 runs is refused with 403. Reads stay open to them (a job may ask for health or info).
-`from_a_container` is also how IAM evaluation tells a container's call from the user's;
-a call from a network's gateway (the host: every call in docker compose) is the host's
-without asking the engine, so that test costs nothing on the hot path.
+`from_a_container` is also how IAM evaluation tells a container's call from the user's. A
+call from a network's gateway (the host, as calls through a published port arrive) is the
+host's without asking the engine: that test stays off the hot path for the host's calls.
 """
 
 from __future__ import annotations
