@@ -57,4 +57,6 @@ def engine_modules(engine: str) -> types.SimpleNamespace:
         event_detail=load(f"{package}.asl.eval.event.event_detail"),
         boto_client=load(f"{package}.asl.utils.boto_client"),
         jsonata=load(f"{package}.asl.jsonata.jsonata"),
+        preprocessor=load(f"{package}.asl.parse.preprocessor"),
+        asl_parser=load(f"{package}.asl.parse.asl_parser"),
     )

@@ -36,7 +36,8 @@ _LOCALSTACK_DIFFERENCES = frozenset(
        "context_object/test_context_object.py::TestSnfBase::test_input_path[$$]",
        "context_object/test_context_object.py::TestSnfBase::test_output_path[$$]",
        "outputdecl/test_output.py::TestArgumentsBase::test_base_cases[BASE_EXPR]",
-       "scenarios/test_base_scenarios.py::TestBaseScenarios::test_map_state_items_eval_jsonata_fail[function]"]
+       "scenarios/test_base_scenarios.py::TestBaseScenarios::test_map_state_items_eval_jsonata_fail[function]",
+       "documented/json_paths.py::test_a_filter_path_gives_a_list_of_its_one_match"]
     + [f"scenarios/test_base_scenarios.py::TestBaseScenarios::test_map_state_items_input_types[{kind}]"
        for kind in ("boolean", "null", "number", "object", "string")]
     + [f"scenarios/test_base_scenarios.py::TestBaseScenarios::test_wait_timestamp_jsonata[{case}]"

@@ -855,3 +855,51 @@ def test_engine_calls_are_signed_as_the_role_the_engine_works_out():
     client = boto_client.boto_client_for("us-east-1", "s3", StateCredentials(role_arn=role))
     key = client._request_signer._credentials.access_key  # the upstream attribute the patch sets
     assert principals.of_access_key(key).role_arn == role
+
+
+def test_a_role_arn_path_key_is_evaluated_where_upstream_lexes_it_as_a_keyword(sfn):
+    from moto.stepfunctions.parser.asl.antlr.runtime.ASLLexer import ASLLexer
+
+    assert "'\"RoleArn.$\"'" in ASLLexer.literalNames  # upstream: a token of its own
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Pass", "Assign": {"RoleArn.$": "States.Format('{}', $.role)"}, "Next": "P"},
+            "P": {
+                "Type": "Pass",
+                "Parameters": {"RoleArn.$": "$.role", "Nested": {"RoleArn.$": "$.role"}},
+                "Next": "Q",
+            },
+            "Q": {"Type": "Pass", "Parameters": {"Kept.$": "$", "Assigned.$": "$RoleArn"}, "End": True},
+        },
+    }
+    role = "arn:aws:iam::123456789012:role/job"
+    output = json.loads(_execute(sfn, definition, {"role": role})["output"])
+    assert output == {"Kept": {"RoleArn": role, "Nested": {"RoleArn": role}}, "Assigned": role}
+
+
+def test_a_role_arn_path_key_with_a_value_that_is_no_path_is_an_invalid_definition(sfn):
+    for value in ("not a path", 7):
+        definition = {
+            "StartAt": "P",
+            "States": {"P": {"Type": "Pass", "Parameters": {"RoleArn.$": value}, "End": True}},
+        }
+        with pytest.raises(sfn.exceptions.InvalidDefinition):
+            sfn.create_state_machine(
+                name=f"m{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=ROLE
+            )
+
+
+def test_a_definite_path_under_an_index_gives_its_value_and_a_filter_path_a_list(sfn):
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Pass",
+                "Parameters": {"One.$": "$.items[0].name", "Filtered.$": "$.items[?(@.name == 'a')].name"},
+                "End": True,
+            }
+        },
+    }
+    output = json.loads(_execute(sfn, definition, {"items": [{"name": "a"}, {"name": "b"}]})["output"])
+    assert output == {"One": "a", "Filtered": ["a"]}

@@ -57,6 +57,7 @@ def _moto_patches() -> list:
         stepfunctions.add_test_state,
         stepfunctions.record_no_task_success_after_a_stop,
         stepfunctions.keep_task_timeouts_on_the_stack_after_a_stop,
+        stepfunctions.evaluate_role_arn_path_keys,
         stepfunctions.give_each_parse_its_own_query_language_scopes,
         stepfunctions.fail_executions_whose_engine_raised,
         stepfunctions.refuse_state_machines_aws_would_refuse,
@@ -68,6 +69,7 @@ def _moto_patches() -> list:
         sagemaker.route_invocations_to_served_models,
         *cloudformation.PATCHES,
         logs.filter_log_events_by_stream_prefix,
+        stepfunctions.read_definite_paths_after_an_index_as_values,
         stepfunctions.sign_engine_calls_as_the_execution_role,  # last: after every engine module is loaded
     ]
 
@@ -84,6 +86,7 @@ def _localstack_patches() -> list:
         (interpreter.evaluate_jsonata_in_python, "localstack"),
         (interpreter.pass_strings_to_blobs_as_they_are, "localstack"),
         (interpreter.keep_task_timeouts_on_the_stack_after_a_stop, "localstack"),
+        (interpreter.evaluate_role_arn_path_keys, "localstack"),
         (localstack.start_state_machines_from_rules_with_a_fixed_input,),
         (localstack.update_event_rules_in_stacks,),
     ]

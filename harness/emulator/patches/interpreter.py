@@ -106,3 +106,60 @@ def keep_task_timeouts_on_the_stack_after_a_stop(engine: str) -> None:
 
         eval.__wrapped__ = component.eval
         component.eval = eval
+
+
+def evaluate_role_arn_path_keys(engine: str) -> None:
+    """`"RoleArn.$"` is a token of its own in the ASL grammar (for a Task's Credentials), so in
+    Parameters, ItemSelector, ResultSelector or Assign the key matched the literal-value rule
+    and `{"RoleArn.$": "$.role"}` passed the path on as a string: every job of the Data Science
+    SDK's pipeline templates got no role. AWS evaluates it as any other `.$` key."""
+    m = asl_engines.engine_modules(engine)
+    preprocessor = m.preprocessor.Preprocessor
+    if getattr(preprocessor.visitPayload_binding_value, "__wrapped__", None) is not None:
+        return  # already applied
+    # the key's text, which the lexer always makes that token (under a soft-keyword rule)
+    role_arn_path = m.preprocessor.ASLLexer.literalNames[m.preprocessor.ASLLexer.ROLEARNPATH][1:-1]
+
+    def is_role_arn_path(key_context) -> bool:
+        return key_context.getText() == role_arn_path
+
+    def string_expression(self, value_context):
+        """The value parsed as the right-hand side of a `.$` key (a path, a context or variable
+        path, or an intrinsic function), refused as the definition's parse would refuse it."""
+        import antlr4
+
+        errors = m.asl_parser.SyntaxErrorListener()
+        parser = m.preprocessor.ASLParser(
+            antlr4.CommonTokenStream(m.preprocessor.ASLLexer(antlr4.InputStream(value_context.getText())))
+        )
+        parser.removeErrorListeners()
+        parser.addErrorListener(errors)
+        tree = parser.string_expression_simple()
+        if not errors.errors and parser.getCurrentToken().type != antlr4.Token.EOF:
+            errors.errors.append(f"at {parser.getCurrentToken().text}, extraneous input")
+        if errors.errors:
+            raise m.asl_parser.ASLParserException(errors=errors.errors)
+        return self.visitString_expression_simple(tree)
+
+    upstream_payload = preprocessor.visitPayload_binding_value
+    upstream_assign = preprocessor.visitAssign_template_binding_value
+
+    def visitPayload_binding_value(self, ctx):
+        if not is_role_arn_path(ctx.string_literal()):
+            return upstream_payload(self, ctx)
+        return m.preprocessor.PayloadBindingStringExpressionSimple(
+            field="RoleArn", string_expression_simple=string_expression(self, ctx.payload_value_decl())
+        )
+
+    def visitAssign_template_binding_value(self, ctx):
+        if not is_role_arn_path(ctx.string_literal()):
+            return upstream_assign(self, ctx)
+        return m.preprocessor.AssignTemplateBindingStringExpressionSimple(
+            identifier="RoleArn",
+            string_expression_simple=string_expression(self, ctx.assign_template_value()),
+        )
+
+    visitPayload_binding_value.__wrapped__ = upstream_payload
+    visitAssign_template_binding_value.__wrapped__ = upstream_assign
+    preprocessor.visitPayload_binding_value = visitPayload_binding_value
+    preprocessor.visitAssign_template_binding_value = visitAssign_template_binding_value

@@ -6,6 +6,7 @@ import contextvars
 import copy
 import datetime
 import json
+import re
 import time
 import uuid
 
@@ -55,6 +56,46 @@ def keep_task_timeouts_on_the_stack_after_a_stop() -> None:
     from harness.emulator.patches import interpreter
 
     interpreter.keep_task_timeouts_on_the_stack_after_a_stop("moto")
+
+
+def evaluate_role_arn_path_keys() -> None:
+    """`{"RoleArn.$": "$.role"}` stayed a literal (see interpreter)."""
+    from harness.emulator.patches import interpreter
+
+    interpreter.evaluate_role_arn_path_keys("moto")
+
+
+# a filter, wildcard, slice, union or recursive descent: the path may match several values
+_INDEFINITE_PATH = re.compile(r"\[\?|\*|\.\.|\[[^\]]*[:,][^\]]*\]")
+
+
+def read_definite_paths_after_an_index_as_values() -> None:
+    """moto answers any path whose match sits under an array index with a list (its fix for
+    filter paths, moto #7825), so `$[0].Payload` after a Parallel state gave `[payload]`;
+    AWS (and LocalStack's own engine) gives a definite path's one value."""
+    import sys
+
+    # every module that calls it, imported first (the preprocessor imports every component)
+    import moto.stepfunctions.parser.asl.parse.preprocessor  # noqa: F401
+    from jsonpath_ng.ext import parse
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    upstream = json_path.extract_json
+    if getattr(upstream, "__wrapped__", None) is not None:
+        return  # already applied
+
+    def extract_json(path: str, data):
+        if _INDEFINITE_PATH.search(path) is None:
+            matches = parse(path).find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return upstream(path, data)
+
+    extract_json.__wrapped__ = upstream
+    # the engine's modules imported the function by name: replace it in each
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "extract_json", None) is upstream:
+            module.extract_json = extract_json
 
 
 def _any_error_name(custom_error_name: type) -> type:
