@@ -356,13 +356,16 @@ def _job_scratch(options: Options) -> Path:
 def _jobs(options: Options, container_url: str, work_dir: Path):
     """The job runner (containers on Docker, through the step cache when it has one), handed to
     the SageMaker backend; and the IAM enforcer that judges what jobs do."""
-    from harness.emulator.iam import enforcement
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    from harness.emulator.iam import enforcement, principals
     from harness.emulator.sagemaker.cached_runner import CachedRunner
     from harness.emulator.sagemaker.docker_runner import DockerRunner
     from harness.emulator.sagemaker.models import LocalSageMakerBackend
     from harness.emulator.sagemaker.step_cache import DEFAULT_MAX_BYTES, StepCache
 
     enforcer = enforcement.Enforcer(options.iam)
+    principals.shell_credentials(DEFAULT_ACCOUNT_ID)  # the user's shell's session, known from the start
     runner = DockerRunner(
         container_url,
         str(work_dir),
@@ -592,6 +595,9 @@ def print_env(port: int, region: str) -> int:
         print(f"error: {ex}", file=sys.stderr)
         return 1
     print("\n".join(user_env.shell_lines(variables)))
+    note = user_env.aws_cli_note()
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 

@@ -10,6 +10,14 @@ configuration file
 derives the default bucket from the account, which it asks of STS at the public
 regional address whatever AWS_ENDPOINT_URL says, so `Session().default_bucket()` fails
 offline, and so does every job or model created without a role.
+
+The shell acts as a session of that execution role (principals.SHELL_SESSION), so STS names
+an assumed role as it does in a SageMaker notebook and `get_execution_role()` finds one; its
+calls remain the account owner's. The role has AmazonSageMakerFullAccess attached, as the
+role SageMaker's console creates has. And because the SDKs ask STS at AWS's own address,
+the shell's PYTHONPATH starts with a folder whose sitecustomize sends clients made for an
+AWS address to the local AWS, while the process still points at it
+(harness/resources/shell_startup).
 """
 
 from __future__ import annotations
@@ -23,8 +31,13 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from harness.emulator.iam import principals
+
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
-ROLE_NAME = "mlharness-sagemaker-execution"
+ROLE_NAME = principals.SHELL_ROLE_NAME
+# what the role SageMaker's console creates for notebooks and jobs has
+ROLE_POLICIES = ("arn:aws:iam::aws:policy/AmazonSageMakerFullAccess",)
+STARTUP_FOLDER = Path(__file__).resolve().parents[1] / "resources" / "shell_startup"
 TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -83,7 +96,9 @@ def prepare(endpoint_url: str, region: str, config_file: Path) -> dict[str, str]
     _write_atomically(profile, f"[default]\nregion = {region}\nendpoint_url = {endpoint_url}\n")
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
-        **CREDENTIALS,
+        **principals.shell_credentials(account, role_arn.split(":")[1]),
+        "MLHARNESS_LOCAL_AWS": endpoint_url,
+        "PYTHONPATH": _python_path(os.environ.get("PYTHONPATH", "")),
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "AWS_CONFIG_FILE": str(profile),
@@ -102,12 +117,46 @@ def sdk_config(bucket: str, role_arn: str) -> dict:
     return {"SchemaVersion": "1.0", "SageMaker": sagemaker}
 
 
+# the first aws CLI releases that read AWS_ENDPOINT_URL (v1 and v2)
+ENDPOINT_AWARE_CLI = {1: (1, 29, 0), 2: (2, 13, 0)}
+
+
+def aws_cli_note() -> str | None:
+    """One line when the aws CLI on PATH predates AWS_ENDPOINT_URL (Debian's v2 is 2.9): it would
+    ignore the variable and call AWS."""
+    import re
+    import shutil
+    import subprocess
+
+    aws = shutil.which("aws")
+    if aws is None:
+        return None
+    try:
+        version = subprocess.run([aws, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = re.search(r"aws-cli/(\d+)\.(\d+)\.(\d+)", version.stdout + version.stderr)
+    if found is None:
+        return None
+    release = tuple(int(part) for part in found.groups())
+    first = ENDPOINT_AWARE_CLI.get(release[0])
+    if first is None or release >= first:
+        return None
+    return (
+        f"note: the aws CLI at {aws} ({'.'.join(found.groups())}) ignores AWS_ENDPOINT_URL, calling AWS: "
+        f'pass --endpoint-url "$AWS_ENDPOINT_URL" or install aws CLI {".".join(map(str, first))} or later'
+    )
+
+
+def _python_path(current: str) -> str:
+    entries = [entry for entry in current.split(os.pathsep) if entry and entry != str(STARTUP_FOLDER)]
+    return os.pathsep.join([str(STARTUP_FOLDER), *entries])
+
+
 def shell_lines(variables: dict[str, str]) -> list[str]:
-    """export lines for `eval "$(python -m harness emulator env)"`; a session token or profile
-    would send the stock tools elsewhere, so they are unset."""
-    return ["unset AWS_PROFILE AWS_SESSION_TOKEN"] + [
-        f"export {name}={_quoted(value)}" for name, value in variables.items()
-    ]
+    """export lines for `eval "$(python -m harness emulator env)"`; a profile would send the
+    stock tools elsewhere, so it is unset."""
+    return ["unset AWS_PROFILE"] + [f"export {name}={_quoted(value)}" for name, value in variables.items()]
 
 
 def _ensure_bucket(s3, bucket: str, region: str) -> None:
@@ -125,13 +174,20 @@ def _ensure_bucket(s3, bucket: str, region: str) -> None:
 
 def _ensure_role(iam) -> str:
     try:
-        return iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+        role_arn = iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        return iam.create_role(
+        role_arn = iam.create_role(
             RoleName=ROLE_NAME,
             AssumeRolePolicyDocument=json.dumps(TRUST),
             Description="The execution role `python -m harness emulator env` names for the SageMaker SDK",
         )["Role"]["Arn"]
+    attached = {
+        p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=ROLE_NAME)["AttachedPolicies"]
+    }
+    for policy_arn in ROLE_POLICIES:
+        if policy_arn not in attached:
+            iam.attach_role_policy(RoleName=ROLE_NAME, PolicyArn=policy_arn)
+    return role_arn
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests import ROOT
@@ -21,6 +22,8 @@ import sagemaker
 from sagemaker.estimator import Estimator
 
 session = sagemaker.Session()
+print("account", session.account_id())  # asks STS at AWS's own address
+print("execution role", sagemaker.get_execution_role())
 bucket = session.default_bucket()
 session.upload_string_as_file_body("1\\n2\\n", bucket, "train/rows.csv")
 estimator = Estimator(image_uri=sys.argv[1], instance_count=1, instance_type="ml.m5.large")
@@ -50,9 +53,10 @@ def test_the_printed_environment_lets_a_stock_sdk_notebook_train_without_bucket_
         cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert printed.returncode == 0, printed.stderr
-    assert printed.stdout.splitlines()[0] == "unset AWS_PROFILE AWS_SESSION_TOKEN"
+    assert printed.stdout.splitlines()[0] == "unset AWS_PROFILE"
     variables = exported(printed.stdout)
     assert variables["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}"
+    assert variables["AWS_SESSION_TOKEN"] and variables["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     assert variables["SAGEMAKER_USER_CONFIG_OVERRIDE"].startswith(str(tmp_path / "config"))
     profile = subprocess.run(  # what scripts such as `deploy.sh` read the region with
         [Path(sys.executable).with_name("aws"), "configure", "get", "region"],
@@ -68,9 +72,40 @@ def test_the_printed_environment_lets_a_stock_sdk_notebook_train_without_bucket_
     )  # fmt: skip
 
     assert notebook.returncode == 0, notebook.stderr[-3000:]
+    assert "account 123456789012" in notebook.stdout
+    assert "execution role arn:aws:iam::123456789012:role/mlharness-sagemaker-execution" in notebook.stdout
     assert "bucket sagemaker-us-east-1-123456789012" in notebook.stdout
     assert "role arn:aws:iam::123456789012:role/mlharness-sagemaker-execution" in notebook.stdout
     assert "model s3://sagemaker-us-east-1-123456789012/" in notebook.stdout
+
+
+def test_the_shell_is_a_session_of_the_execution_role_with_the_owners_rights(local_aws, tmp_path):
+    """STS names the shell as a SageMaker notebook's session; the role has AWS's managed policy
+    attached; what the shell does is not evaluated (it may create a bucket the role could not)."""
+    port = local_aws.endpoint_url.rsplit(":", 1)[1]
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    printed = subprocess.run(
+        [sys.executable, "-m", "harness", "emulator", "env", "--port", port],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    variables = exported(printed.stdout)
+    session = boto3.Session(
+        aws_access_key_id=variables["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=variables["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=variables["AWS_SESSION_TOKEN"],
+        region_name="us-east-1",
+    )
+    identity = session.client("sts", endpoint_url=local_aws.endpoint_url).get_caller_identity()
+    assert (
+        identity["Arn"]
+        == "arn:aws:sts::123456789012:assumed-role/mlharness-sagemaker-execution/mlharness-shell"
+    )
+    assert identity["UserId"].startswith("AROA") and identity["UserId"].endswith(":mlharness-shell")
+    iam = session.client("iam", endpoint_url=local_aws.endpoint_url)
+    attached = iam.list_attached_role_policies(RoleName="mlharness-sagemaker-execution")["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == ["AmazonSageMakerFullAccess"]
+    s3 = session.client("s3", endpoint_url=local_aws.endpoint_url)
+    s3.create_bucket(Bucket=f"owner-{tmp_path.name.lower()}"[:63])
 
 
 def test_env_without_a_local_aws_is_one_line():

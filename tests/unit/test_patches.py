@@ -903,3 +903,77 @@ def test_a_definite_path_under_an_index_gives_its_value_and_a_filter_path_a_list
     }
     output = json.loads(_execute(sfn, definition, {"items": [{"name": "a"}, {"name": "b"}]})["output"])
     assert output == {"One": "a", "Filtered": ["a"]}
+
+
+def _role_stack(cfn, iam, stack: str, properties: dict, update: bool = False) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    template = {
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": trust, **properties},
+            }
+        }
+    }
+    call = cfn.update_stack if update else cfn.create_stack
+    call(StackName=stack, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_NAMED_IAM"])
+    return cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+
+
+def test_aws_managed_policies_exist_and_stack_roles_hold_what_their_template_says(cfn):
+    from harness.emulator.iam.enforcement import identity_policies
+
+    iam = boto3.client("iam", region_name="us-east-1")
+    sagemaker_full = "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
+    s3_full = "arn:aws:iam::aws:policy/AmazonS3FullAccess"
+    document = iam.get_policy_version(
+        PolicyArn=s3_full, VersionId=iam.get_policy(PolicyArn=s3_full)["Policy"]["DefaultVersionId"]
+    )
+    assert {"Effect": "Allow", "Action": ["s3:*", "s3-object-lambda:*"], "Resource": "*"} in document[
+        "PolicyVersion"
+    ]["Document"]["Statement"]
+
+    assert (
+        _role_stack(cfn, iam, "roles", {"RoleName": "job", "ManagedPolicyArns": [sagemaker_full]})
+        == "CREATE_COMPLETE"
+    )
+    attached = iam.list_attached_role_policies(RoleName="job")["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [sagemaker_full]
+    role_arn = iam.get_role(RoleName="job")["Role"]["Arn"]
+    assert any("sagemaker:*" in str(d) for d in identity_policies(role_arn))
+
+    inline = {
+        "PolicyName": "read",
+        "PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+        },
+    }
+    updated = {"RoleName": "job", "ManagedPolicyArns": [s3_full], "Policies": [inline], "Description": "now"}
+    assert _role_stack(cfn, iam, "roles", updated, update=True) == "UPDATE_COMPLETE"
+    assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName="job")["AttachedPolicies"]] == [
+        s3_full
+    ]
+    assert iam.list_role_policies(RoleName="job")["PolicyNames"] == ["read"]
+    assert iam.get_role(RoleName="job")["Role"]["Description"] == "now"
+
+    missing = "arn:aws:iam::aws:policy/NoSuchPolicy"
+    assert (
+        _role_stack(cfn, iam, "bad", {"RoleName": "bad", "ManagedPolicyArns": [missing]})
+        == "ROLLBACK_COMPLETE"
+    )
+    reasons = [
+        e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName="bad")["StackEvents"]
+    ]
+    assert any(f"Policy {missing} does not exist or is not attachable." in reason for reason in reasons), (
+        reasons
+    )

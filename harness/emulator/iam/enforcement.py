@@ -6,8 +6,9 @@ each authorization it needs (harness.emulator.iam.actions) against the role's id
 policies (inline and attached, as IAM or CloudFormation made them) and the resource's policy
 (an S3 bucket policy). `soft` notes each would-be denial in the fidelity journal and lets the
 request through; `strict` answers AccessDenied worded as AWS words it, so that a `Catch`
-sees what it would see on AWS. Requests signed otherwise are the user's: not evaluated,
-except from a job or serving container: code there that signs with keys it was not given
+sees what it would see on AWS. Requests signed otherwise (or with the user's shell's
+session, principals.SHELL_SESSION) are the user's: not evaluated, except from a job or
+serving container: code there that signs with keys it was not given
 (the well-known `test` keys) would be refused on AWS as an invalid key, so `strict` refuses
 it so, and `soft` notes it; it never acts as the user.
 """
@@ -46,7 +47,7 @@ class Enforcer:
         def application(environ, start_response):
             signed = actions.signature_of(environ)
             principal = principals.of_access_key(signed.access_key) if signed else None
-            if principal is None:
+            if principal is None or principal.of_owner:
                 if signed and self._from_a_container(environ):
                     return self._foreign_key(app, environ, start_response, signed)
                 return app(environ, start_response)

@@ -31,7 +31,7 @@ class PatchFailed(RuntimeError):
 
 
 def _moto_patches() -> list:
-    from harness.emulator.patches import cloudformation, logs, sagemaker, stepfunctions
+    from harness.emulator.patches import cloudformation, iam, logs, sagemaker, stepfunctions, sts
 
     return [
         stepfunctions.enable_state_machine_execution,
@@ -68,6 +68,9 @@ def _moto_patches() -> list:
         sagemaker.install_local_sagemaker_backend,
         sagemaker.route_invocations_to_served_models,
         *cloudformation.PATCHES,
+        iam.load_aws_managed_policies,
+        iam.deploy_role_policies_as_aws,
+        sts.name_local_role_sessions_as_aws,
         logs.filter_log_events_by_stream_prefix,
         stepfunctions.read_definite_paths_after_an_index_as_values,
         stepfunctions.sign_engine_calls_as_the_execution_role,  # last: after every engine module is loaded
