@@ -977,3 +977,111 @@ def test_aws_managed_policies_exist_and_stack_roles_hold_what_their_template_say
     assert any(f"Policy {missing} does not exist or is not attachable." in reason for reason in reasons), (
         reasons
     )
+
+
+def test_the_policy_simulator_answers_from_the_local_evaluation():
+    from moto import mock_aws
+
+    with mock_aws():
+        iam = boto3.client("iam", region_name="us-east-1")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sagemaker.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        role_arn = iam.create_role(RoleName="job", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.attach_role_policy(RoleName="job", PolicyArn="arn:aws:iam::aws:policy/AmazonSageMakerFullAccess")
+        read = {
+            "Version": "2012-10-17",
+            "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"},
+        }
+        iam.put_role_policy(RoleName="job", PolicyName="read", PolicyDocument=json.dumps(read))
+
+        answer = iam.simulate_principal_policy(
+            PolicySourceArn=role_arn,
+            ActionNames=["sagemaker:CreateTrainingJob", "s3:GetObject", "s3:DeleteBucket"],
+            ResourceArns=["arn:aws:s3:::data/key"],
+        )
+        decisions = {(r["EvalActionName"], r["EvalDecision"]) for r in answer["EvaluationResults"]}
+        assert decisions == {
+            ("sagemaker:CreateTrainingJob", "allowed"),
+            ("s3:GetObject", "allowed"),
+            ("s3:DeleteBucket", "implicitDeny"),
+        }
+        matched = {r["EvalActionName"]: r["MatchedStatements"] for r in answer["EvaluationResults"]}
+        assert matched["sagemaker:CreateTrainingJob"] == [
+            {"SourcePolicyId": "AmazonSageMakerFullAccess", "SourcePolicyType": "aws-managed"}
+        ]
+        assert matched["s3:GetObject"] == [{"SourcePolicyId": "read", "SourcePolicyType": "role"}]
+
+        deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]}
+        denied = iam.simulate_principal_policy(
+            PolicySourceArn=role_arn,
+            ActionNames=["s3:GetObject"],
+            ResourceArns=["arn:aws:s3:::data/key"],
+            PolicyInputList=[json.dumps(deny)],
+        )
+        assert denied["EvaluationResults"][0]["EvalDecision"] == "explicitDeny"
+        assert denied["EvaluationResults"][0]["MatchedStatements"][0]["SourcePolicyId"] == "PolicyInputList.1"
+
+        bounded = iam.simulate_principal_policy(
+            PolicySourceArn=role_arn,
+            ActionNames=["sagemaker:CreateTrainingJob"],
+            PermissionsBoundaryPolicyInputList=[
+                json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                    }
+                )
+            ],
+        )["EvaluationResults"][0]
+        assert bounded["EvalDecision"] == "implicitDeny"
+        assert bounded["PermissionsBoundaryDecisionDetail"] == {"AllowedByPermissionsBoundary": False}
+
+        condition = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"s3:prefix": "a/"}},
+                }
+            ],
+        }
+        custom = iam.simulate_custom_policy(
+            PolicyInputList=[json.dumps(condition)],
+            ActionNames=["s3:ListBucket"],
+            ContextEntries=[
+                {"ContextKeyName": "s3:prefix", "ContextKeyValues": ["a/"], "ContextKeyType": "string"}
+            ],
+        )["EvaluationResults"][0]
+        assert (custom["EvalResourceName"], custom["EvalDecision"]) == ("*", "allowed")
+
+        page = iam.simulate_custom_policy(
+            PolicyInputList=[json.dumps(condition)], ActionNames=["s3:A", "s3:B", "s3:C"], MaxItems=2
+        )
+        assert page["IsTruncated"] and len(page["EvaluationResults"]) == 2
+        rest = iam.simulate_custom_policy(
+            PolicyInputList=[json.dumps(condition)],
+            ActionNames=["s3:A", "s3:B", "s3:C"],
+            Marker=page["Marker"],
+        )
+        assert [r["EvalActionName"] for r in rest["EvaluationResults"]] == ["s3:C"] and not rest[
+            "IsTruncated"
+        ]
+
+        with pytest.raises(
+            iam.exceptions.NoSuchEntityException, match="The role with name gone cannot be found."
+        ):
+            iam.simulate_principal_policy(
+                PolicySourceArn="arn:aws:iam::123456789012:role/gone", ActionNames=["s3:GetObject"]
+            )
+        with pytest.raises(iam.exceptions.InvalidInputException):
+            iam.simulate_custom_policy(PolicyInputList=["{not json"], ActionNames=["s3:GetObject"])

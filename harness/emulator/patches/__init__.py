@@ -70,6 +70,7 @@ def _moto_patches() -> list:
         *cloudformation.PATCHES,
         iam.load_aws_managed_policies,
         iam.deploy_role_policies_as_aws,
+        iam.add_policy_simulation,
         sts.name_local_role_sessions_as_aws,
         logs.filter_log_events_by_stream_prefix,
         stepfunctions.read_definite_paths_after_an_index_as_values,

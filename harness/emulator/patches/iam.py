@@ -68,3 +68,69 @@ def deploy_role_policies_as_aws() -> None:
 def _attach(backend, role, policy_arns: list[str]) -> None:
     for arn in policy_arns:
         backend.attach_role_policy(arn, role.name)
+
+
+def add_policy_simulation() -> None:
+    """moto has no SimulatePrincipalPolicy or SimulateCustomPolicy; SDKs call them (the SageMaker
+    SDK v3 checks every role it is given with SimulatePrincipalPolicy). They answer from the local
+    AWS's own evaluation (harness.emulator.iam.simulation)."""
+    from moto.core.responses import ActionResult
+    from moto.iam import exceptions
+    from moto.iam.responses import IamResponse
+
+    from harness.emulator.iam import simulation
+
+    if "simulate_principal_policy" in vars(IamResponse):
+        return  # already applied (or upstream has its own: then tests/unit/test_patches.py says so)
+
+    def answer(response, identity, boundary):
+        arguments = response._get_params()
+        context = {
+            entry["ContextKeyName"]: list(entry.get("ContextKeyValues") or [])
+            for entry in response._get_param("ContextEntries", []) or []
+        }
+        caller = response._get_param("CallerArn") or response._get_param("PolicySourceArn") or ""
+        results = simulation.simulate(
+            identity,
+            boundary,
+            response._get_param("ActionNames", []),
+            response._get_param("ResourceArns", []),
+            caller,
+            response._get_param("ResourcePolicy"),
+            context,
+        )
+        start = int(arguments.get("Marker") or 0)
+        size = int(response._get_param("MaxItems") or 1000)
+        page = results[start : start + size]
+        truncated = start + size < len(results)
+        result = {"EvaluationResults": page, "IsTruncated": truncated}
+        if truncated:
+            result["Marker"] = str(start + size)
+        return ActionResult(result)
+
+    def simulate_principal_policy(response):
+        try:
+            identity, boundary = simulation.principal_policies(
+                response.backend, response._get_param("PolicySourceArn")
+            )
+            identity += simulation.given(response._get_param("PolicyInputList", []) or [], "PolicyInputList")
+            given_boundary = response._get_param("PermissionsBoundaryPolicyInputList", []) or []
+            if given_boundary:
+                boundary = simulation.given(given_boundary, "PermissionsBoundaryPolicyInputList")
+            return answer(response, identity, boundary)
+        except simulation.NoSuchEntity as ex:
+            raise exceptions.NoSuchEntity(str(ex)) from None
+        except simulation.InvalidInput as ex:
+            raise exceptions.InvalidInput(str(ex)) from None
+
+    def simulate_custom_policy(response):
+        try:
+            identity = simulation.given(response._get_param("PolicyInputList", []) or [], "PolicyInputList")
+            given_boundary = response._get_param("PermissionsBoundaryPolicyInputList", []) or []
+            boundary = simulation.given(given_boundary, "PermissionsBoundaryPolicyInputList")
+            return answer(response, identity, boundary)
+        except simulation.InvalidInput as ex:
+            raise exceptions.InvalidInput(str(ex)) from None
+
+    IamResponse.simulate_principal_policy = simulate_principal_policy
+    IamResponse.simulate_custom_policy = simulate_custom_policy
