@@ -285,3 +285,21 @@ def test_a_continuous_processing_output_reaches_s3_while_the_job_runs(aws_client
         o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"continuous/{name}/")["Contents"]
     )
     assert keys == [f"continuous/{name}/first.txt", f"continuous/{name}/second.txt"]
+
+
+def test_a_training_job_runs_its_container_entrypoint_and_arguments(aws_client, bucket, tiny_image):
+    """ModelTrainer(source_code=...) of the SageMaker SDK v3 names the entrypoint and arguments
+    of its training job; SageMaker runs them instead of the image's `train`."""
+    sm, s3 = aws_client("sagemaker"), aws_client("s3")
+    name = unique("entrypoint")
+    script = "import json, sys; json.dump(sys.argv[1:], open('/opt/ml/model/argv.json', 'w'))"
+    request = training_request(name, tiny_image, bucket)
+    request["AlgorithmSpecification"]["ContainerEntrypoint"] = ["python3", "-c", script]
+    request["AlgorithmSpecification"]["ContainerArguments"] = ["--epochs", "3"]
+    sm.create_training_job(**request)
+    answer, _ = wait_for_job(describe(sm, name), "TrainingJobStatus")
+    assert answer["TrainingJobStatus"] == "Completed", answer.get("FailureReason")
+    assert answer["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python3", "-c", script]
+    body = s3.get_object(Bucket=bucket, Key=f"models/{name}/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        assert json.load(tar.extractfile("argv.json")) == ["--epochs", "3"]

@@ -178,3 +178,13 @@ def test_a_spot_jobs_wait_must_cover_its_runtime_as_aws_requires():
     assert "only for managed spot training" in contract.refusal(
         TRAINING, training(StoppingCondition={"MaxRuntimeInSeconds": 60, "MaxWaitTimeInSeconds": 120})
     )
+
+
+def test_a_training_job_starts_with_train_unless_it_names_its_entrypoint_or_arguments():
+    def command(**algorithm):
+        return contract.training_command({"AlgorithmSpecification": {"TrainingImage": "i", **algorithm}})
+
+    assert command() == (None, ["train"])
+    assert command(ContainerEntrypoint=["python3", "run.py"]) == (["python3", "run.py"], [])
+    assert command(ContainerEntrypoint=["sh"], ContainerArguments=["-c", "x"]) == (["sh"], ["-c", "x"])
+    assert command(ContainerArguments=["--fast"]) == (None, ["--fast"])

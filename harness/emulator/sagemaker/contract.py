@@ -2,7 +2,8 @@
 what they are started with. Pure (no Docker, no S3): the runner lays it out.
 
 Training (docs: "How Amazon SageMaker Runs Your Training Image"): the container is
-started with `train`; /opt/ml/input/config/{hyperparameters,inputdataconfig,
+started with `train`, or with AlgorithmSpecification's ContainerEntrypoint and
+ContainerArguments when the request names them; /opt/ml/input/config/{hyperparameters,inputdataconfig,
 resourceconfig}.json (and checkpointconfig.json with a CheckpointConfig); each channel's
 data in /opt/ml/input/data/<channel>; the model is what it leaves in /opt/ml/model,
 other output in /opt/ml/output/data, a failure description in /opt/ml/output/failure;
@@ -106,6 +107,18 @@ def training_environment(request: dict[str, Any], arn: str) -> dict[str, str]:
         "TRAINING_JOB_ARN": arn,
         **(request.get("Environment") or {}),
     }
+
+
+def training_command(request: dict[str, Any]) -> tuple[list[str] | None, list[str]]:
+    """(entrypoint, command) for Docker: `train` after the image's own entrypoint, unless the
+    request names an entrypoint (which replaces the image's, with its arguments) or arguments
+    (which replace `train`)."""
+    algorithm = request.get("AlgorithmSpecification") or {}
+    entrypoint = algorithm.get("ContainerEntrypoint")
+    arguments = algorithm.get("ContainerArguments")
+    if entrypoint:
+        return list(entrypoint), list(arguments or [])
+    return None, list(arguments) if arguments else ["train"]
 
 
 def processing_command(request: dict[str, Any]) -> tuple[list[str] | None, list[str] | None]:

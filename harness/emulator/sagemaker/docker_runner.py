@@ -310,6 +310,7 @@ class _Job:
                 if restored:
                     host.sink(f"local AWS: restored {restored} checkpoint file(s) from {checkpoint['S3Uri']}")
         environment = contract.training_environment(request, self.spec.arn)
+        entrypoint, command = contract.training_command(request)
         for host in self.hosts:
             mounts = {
                 host.root / "input": contract.INPUT,
@@ -319,7 +320,7 @@ class _Job:
             if checkpoint:
                 mounts[host.root / "checkpoints"] = contract.checkpoint_path(request)
             self._create_container(
-                host, image, None, ["train"], environment, mounts, resources.get("InstanceType")
+                host, image, entrypoint, command, environment, mounts, resources.get("InstanceType")
             )
         exit_codes = self._start_and_wait(synced)
         outcome = self._outcome(exit_codes)
