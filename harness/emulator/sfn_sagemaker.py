@@ -97,7 +97,7 @@ def integration_class(engine: str) -> type:
                 region=resource_runtime_part.region, service="sagemaker", state_credentials=state_credentials
             )
             response = getattr(client, self._get_boto_service_action())(**normalised_parameters)
-            response.pop("ResponseMetadata", None)
+            response.update(sdk_metadata(response.pop("ResponseMetadata", {})))
             env.stack.append(response)
 
         def _build_sync_resolver(
@@ -164,6 +164,32 @@ def integration_class(engine: str) -> type:
                     sync_resolver.stop_job()
 
     return StateTaskServiceSageMaker
+
+
+# The headers SageMaker answers with, as the Java SDK behind Step Functions names them.
+_HEADER_NAMES: Final = {
+    "content-length": "Content-Length",
+    "content-type": "Content-Type",
+    "date": "Date",
+    "x-amzn-requestid": "x-amzn-RequestId",
+}
+
+
+def sdk_metadata(response_metadata: dict) -> dict:
+    """What Step Functions adds to a request-response SageMaker Task's result: the HTTP answer as
+    the Java SDK saw it (SdkHttpMetadata) and its request id (SdkResponseMetadata)."""
+    received = {k.lower(): v for k, v in (response_metadata.get("HTTPHeaders") or {}).items()}
+    headers = {name: received[lower] for lower, name in _HEADER_NAMES.items() if lower in received}
+    request_id = response_metadata.get("RequestId") or received.get("x-amzn-requestid", "")
+    headers.setdefault("x-amzn-RequestId", request_id)
+    return {
+        "SdkHttpMetadata": {
+            "AllHttpHeaders": {name: [value] for name, value in headers.items()},
+            "HttpHeaders": headers,
+            "HttpStatusCode": response_metadata.get("HTTPStatusCode", 200),
+        },
+        "SdkResponseMetadata": {"RequestId": request_id},
+    }
 
 
 def _task_failed(m, env, service, error: str, cause: str, error_name):

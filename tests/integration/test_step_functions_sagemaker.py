@@ -211,6 +211,10 @@ def test_processing_training_model_transform_pipeline_runs_end_to_end(aws_client
         f"s3://{bucket}/runs/{run}/model/{run}-training/output/model.tar.gz"
     )
     assert output["model"]["ModelArn"].endswith(f":model/{run}-model")
+    # a request-response integration's result carries what Step Functions adds on AWS
+    assert output["model"]["SdkHttpMetadata"]["HttpStatusCode"] == 200
+    request_id = output["model"]["SdkResponseMetadata"]["RequestId"]
+    assert request_id and output["model"]["SdkHttpMetadata"]["HttpHeaders"]["x-amzn-RequestId"] == request_id
     assert output["transform"]["TransformJobStatus"] == "Completed"
     predictions = s3.get_object(Bucket=bucket, Key=f"runs/{run}/predictions/data.csv.out")["Body"].read()
     assert predictions.decode().splitlines() == ["3,1", "3,2", "3,3", "3,4", "3,5"]
