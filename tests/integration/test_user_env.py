@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import boto3
@@ -105,7 +106,7 @@ def test_the_shell_is_a_session_of_the_execution_role_with_the_owners_rights(loc
     attached = iam.list_attached_role_policies(RoleName="mlharness-sagemaker-execution")["AttachedPolicies"]
     assert [p["PolicyName"] for p in attached] == ["AmazonSageMakerFullAccess"]
     s3 = session.client("s3", endpoint_url=local_aws.endpoint_url)
-    s3.create_bucket(Bucket=f"owner-{tmp_path.name.lower()}"[:63])
+    s3.create_bucket(Bucket=f"owner-{uuid.uuid4().hex[:8]}")
 
 
 def test_env_without_a_local_aws_is_one_line():

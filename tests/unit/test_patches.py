@@ -1085,3 +1085,38 @@ def test_the_policy_simulator_answers_from_the_local_evaluation():
             )
         with pytest.raises(iam.exceptions.InvalidInputException):
             iam.simulate_custom_policy(PolicyInputList=["{not json"], ActionNames=["s3:GetObject"])
+
+
+def test_bucket_names_are_held_to_aws_rules_and_content_md5_to_the_body():
+    import base64
+    import hashlib
+
+    from moto import mock_aws
+
+    with mock_aws():
+        # over https botocore streams the body with a trailing checksum; the local AWS is answered over http
+        config = Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required")
+        s3 = boto3.client("s3", region_name="us-east-1", config=config)
+        for name in (
+            "Bad_Bucket",
+            "xn--abc",
+            "-abc",
+            "abc-",
+            "192.168.1.1",
+            "abc..def",
+            "abc-s3alias",
+            "sthree-x",
+            "UPPER",
+        ):
+            with pytest.raises(s3.exceptions.ClientError, match="InvalidBucketName"):
+                s3.create_bucket(Bucket=name)
+        s3.create_bucket(Bucket="my.bucket-1")
+
+        def md5(body: bytes) -> str:
+            return base64.b64encode(hashlib.md5(body).digest()).decode()
+
+        s3.put_object(Bucket="my.bucket-1", Key="k", Body=b"data", ContentMD5=md5(b"data"))
+        for content_md5, code in ((md5(b"other"), "BadDigest"), ("not-an-md5", "InvalidDigest")):
+            with pytest.raises(s3.exceptions.ClientError, match=code):
+                s3.put_object(Bucket="my.bucket-1", Key="damaged", Body=b"data", ContentMD5=content_md5)
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="my.bucket-1")["Contents"]] == ["k"]

@@ -31,7 +31,7 @@ class PatchFailed(RuntimeError):
 
 
 def _moto_patches() -> list:
-    from harness.emulator.patches import cloudformation, iam, logs, sagemaker, stepfunctions, sts
+    from harness.emulator.patches import cloudformation, iam, logs, s3, sagemaker, stepfunctions, sts
 
     return [
         stepfunctions.enable_state_machine_execution,
@@ -72,6 +72,8 @@ def _moto_patches() -> list:
         iam.deploy_role_policies_as_aws,
         iam.add_policy_simulation,
         sts.name_local_role_sessions_as_aws,
+        s3.refuse_invalid_bucket_names,
+        s3.check_content_md5,
         logs.filter_log_events_by_stream_prefix,
         stepfunctions.read_definite_paths_after_an_index_as_values,
         stepfunctions.sign_engine_calls_as_the_execution_role,  # last: after every engine module is loaded
