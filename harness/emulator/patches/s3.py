@@ -5,27 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import ipaddress
-import re
-
-# AWS's rules for general purpose bucket names (docs: "General purpose bucket naming rules"),
-# beyond moto's 3-63 characters
-_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*[a-z0-9]")
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-
-
-def bucket_name_problem(name: str) -> bool:
-    """Whether AWS refuses `name` for a general purpose bucket."""
-    if not 3 <= len(name) <= 63 or not _BUCKET_NAME.fullmatch(name) or ".." in name:
-        return True
-    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
-        return True
-    try:
-        ipaddress.IPv4Address(name)
-    except ValueError:
-        return False
-    return True  # formatted as an IP address
 
 
 def digest_problem(content_md5: str, body: bytes) -> str | None:
@@ -52,12 +31,14 @@ def refuse_invalid_bucket_names() -> None:
     from moto.s3.exceptions import InvalidBucketName
     from moto.s3.models import S3Backend
 
+    from harness.aws_names import bucket_problem
+
     upstream = S3Backend.create_bucket
     if getattr(upstream, "__wrapped__", None) is not None:
         return  # already applied
 
     def create_bucket(backend, bucket_name, *args, **kwargs):
-        if bucket_name_problem(bucket_name):
+        if bucket_problem(bucket_name):
             raise InvalidBucketName()
         return upstream(backend, bucket_name, *args, **kwargs)
 
