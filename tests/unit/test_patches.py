@@ -163,7 +163,7 @@ def test_cloudformation_hooks_exist():
     from moto.cloudformation import parsing
     from moto.cloudformation.models import CloudFormationBackend
 
-    assert parsing.parse_and_create_resource.__wrapped__.__module__ == "moto.cloudformation.parsing"
+    assert inspect.unwrap(parsing.parse_and_create_resource).__module__ == "moto.cloudformation.parsing"
     patched = CloudFormationBackend.execute_change_set.__module__
     assert patched.startswith("harness.emulator.patches.cloudformation.")
 
@@ -1120,3 +1120,76 @@ def test_bucket_names_are_held_to_aws_rules_and_content_md5_to_the_body():
             with pytest.raises(s3.exceptions.ClientError, match=code):
                 s3.put_object(Bucket="my.bucket-1", Key="damaged", Body=b"data", ContentMD5=content_md5)
         assert [o["Key"] for o in s3.list_objects_v2(Bucket="my.bucket-1")["Contents"]] == ["k"]
+
+
+QUEUE_TEMPLATE = {
+    "Parameters": {"Env": {"Type": "String", "Default": "dev"}},
+    "Resources": {"Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Fn::Sub": "q-${Env}"}}}},
+}
+
+
+def test_a_change_set_is_an_update_by_default_and_a_kept_default_changes_nothing(cfn):
+    cfn.create_stack(StackName="s", TemplateBody=json.dumps(QUEUE_TEMPLATE))
+    keep = [{"ParameterKey": "Env", "UsePreviousValue": True}]
+    cfn.create_change_set(
+        StackName="s", ChangeSetName="kept", TemplateBody=json.dumps(QUEUE_TEMPLATE), Parameters=keep
+    )
+    kept = cfn.describe_change_set(StackName="s", ChangeSetName="kept")
+    assert (kept["ChangeSetType"] if "ChangeSetType" in kept else "UPDATE", kept["Status"]) == (
+        "UPDATE",
+        "FAILED",
+    )
+    assert kept["StatusReason"].startswith("The submitted information didn't contain changes.")
+    given = [{"ParameterKey": "Env", "ParameterValue": "dev"}]  # the default, given
+    cfn.create_change_set(
+        StackName="s", ChangeSetName="same", TemplateBody=json.dumps(QUEUE_TEMPLATE), Parameters=given
+    )
+    assert cfn.describe_change_set(StackName="s", ChangeSetName="same")["Status"] == "FAILED"
+    changed = [{"ParameterKey": "Env", "ParameterValue": "prod"}]
+    cfn.create_change_set(
+        StackName="s", ChangeSetName="prod", TemplateBody=json.dumps(QUEUE_TEMPLATE), Parameters=changed
+    )
+    prod = cfn.describe_change_set(StackName="s", ChangeSetName="prod")
+    assert prod["Status"] == "CREATE_COMPLETE"
+    assert [c["ResourceChange"]["LogicalResourceId"] for c in prod["Changes"]] == ["Q"]
+    with pytest.raises(cfn.exceptions.ClientError, match="does not exist"):
+        cfn.create_change_set(StackName="absent", ChangeSetName="c", TemplateBody=json.dumps(QUEUE_TEMPLATE))
+
+
+def test_stack_events_and_resource_descriptions_name_each_resource(cfn):
+    cfn.create_stack(StackName="ev", TemplateBody=json.dumps(QUEUE_TEMPLATE))
+    cfn.update_stack(
+        StackName="ev",
+        TemplateBody=json.dumps(QUEUE_TEMPLATE),
+        Parameters=[{"ParameterKey": "Env", "ParameterValue": "prod"}],
+    )
+    events = [
+        (e["LogicalResourceId"], e["ResourceStatus"])
+        for e in cfn.describe_stack_events(StackName="ev")["StackEvents"]
+    ][::-1]
+    assert events == [
+        (name, f"{verb}_{stage}")
+        for verb in ("CREATE", "UPDATE")
+        for name, stage in (
+            ("ev", "IN_PROGRESS"),
+            ("Q", "IN_PROGRESS"),
+            ("Q", "COMPLETE"),
+            ("ev", "COMPLETE"),
+        )
+    ]
+    detail = cfn.describe_stack_resource(StackName="ev", LogicalResourceId="Q")["StackResourceDetail"]
+    assert detail["ResourceStatus"] == "UPDATE_COMPLETE" and detail["LastUpdatedTimestamp"].year >= 2026
+    summary = cfn.list_stack_resources(StackName="ev")["StackResourceSummaries"][0]
+    assert summary["ResourceStatus"] == "UPDATE_COMPLETE"
+    cfn.delete_stack(StackName="ev")
+    statuses = [
+        e["ResourceStatus"]
+        for e in cfn.describe_stack_events(StackName=_stack_id(cfn, "ev"))["StackEvents"]
+        if e["LogicalResourceId"] == "Q"
+    ]
+    assert statuses[:2] == ["DELETE_COMPLETE", "DELETE_IN_PROGRESS"]
+
+
+def _stack_id(cfn, name: str) -> str:
+    stacks = cfn.list_stacks()["StackSummaries"]
+    return next(s["StackId"] for s in stacks if s["StackName"] == name)

@@ -2,12 +2,13 @@
 
 templates: how templates are read and what is refused up front; attributes:
 Fn::GetAtt as AWS documents it; change_sets: change sets, updates and rollback;
-nested_stacks: TemplateURLs, nested stacks and CreateStack's rollback.
+nested_stacks: TemplateURLs, nested stacks and CreateStack's rollback; events: each
+resource's events.
 """
 
 from __future__ import annotations
 
-from harness.emulator.patches.cloudformation import attributes, change_sets, nested_stacks, templates
+from harness.emulator.patches.cloudformation import attributes, change_sets, events, nested_stacks, templates
 
 # In application order: a later patch wraps an earlier one (create_stack is wrapped by
 # nested_stacks, then change_sets, then templates, so a template is checked first).
@@ -18,10 +19,13 @@ PATCHES = (
     templates.count_sub_variables_as_references,
     attributes.supply_missing_attributes,
     change_sets.name_failing_resources,
+    events.report_resource_events,
+    events.describe_resources_by_their_events,
     change_sets.diff_change_sets_with_parameters,
     change_sets.follow_conditions_in_updates,
     change_sets.execute_change_sets_with_rollback,
     change_sets.report_empty_change_sets_as_aws,
+    change_sets.make_update_the_default_change_set_type,
     nested_stacks.read_template_urls_as_aws,
     nested_stacks.nest_stacks_as_aws,
     nested_stacks.roll_back_failed_creations,

@@ -75,15 +75,23 @@ def diff_change_sets_with_parameters() -> None:
 def follow_conditions_in_updates() -> None:
     """An update whose parameters turn a resource's Condition true must add it, and false
     remove it; moto diffed the templates alone, so it "modified" the resource (and failed
-    on its now-empty properties) and listed it as changed in change sets."""
-    from moto.cloudformation.parsing import ResourceMap
+    on its now-empty properties) and listed it as changed in change sets. A parameter changes
+    when its value, defaults included, does (moto compared the values given, so a deploy that
+    kept a default "modified" every resource using it: AWS reports no changes)."""
+    from moto.cloudformation.models import Stack
+    from moto.cloudformation.parsing import ResourceMap, get_references_from_template
 
     original_diff = ResourceMap.build_resource_diff
     original_update = ResourceMap.update
 
     def build_resource_diff(resource_map, other_template, parameters=None):
-        by_action = original_diff(resource_map, other_template, parameters)
+        by_action = original_diff(resource_map, other_template)  # the templates alone
         old, new = resource_map._resource_json_map, other_template["Resources"]
+        changed = _changed_parameters(resource_map, other_template, parameters)
+        for name in new:
+            unchanged_template = name in old and new[name] == old[name]
+            if unchanged_template and changed & set(get_references_from_template(new[name])):
+                by_action["Modify"].append(name)
         old_active = _active_resources(old, resource_map._template, resource_map.input_parameters)
         new_active = _active_resources(new, other_template, parameters or resource_map.input_parameters)
         return {
@@ -98,10 +106,41 @@ def follow_conditions_in_updates() -> None:
         for name in removed:  # moto deletes them but kept listing them
             resource_map._parsed_resources.pop(name, None)
 
+    original_has_parameters = Stack.has_parameters
+
+    def has_parameters(stack, other_parameters) -> bool:
+        """Whether an update with these parameters and the stack's template changes none."""
+        return not _changed_parameters(stack.resource_map, stack.template_dict, other_parameters)
+
     build_resource_diff.__wrapped__ = original_diff
     update.__wrapped__ = original_update
+    has_parameters.__wrapped__ = original_has_parameters
     ResourceMap.build_resource_diff = build_resource_diff
     ResourceMap.update = update
+    Stack.has_parameters = has_parameters
+
+
+def _changed_parameters(resource_map, template: dict, parameters: dict | None) -> set[str]:
+    """The parameters whose value, defaults filled in, differs between the stack and an update
+    with `template` and `parameters` (None or empty: the stack's own, as moto's update keeps)."""
+    old = _values(resource_map._template, resource_map.input_parameters)
+    new = _values(template, parameters or resource_map.input_parameters)
+    return {name for name in set(old) | set(new) if old.get(name) != new.get(name)}
+
+
+def _values(template: dict | None, given: dict | None) -> dict[str, str]:
+    specs = (template or {}).get("Parameters") or {}
+    values = {name: spec.get("Default") for name, spec in specs.items() if isinstance(spec, dict)}
+    values.update({name: value for name, value in (given or {}).items() if name in specs})
+    return {name: _as_text(value) for name, value in values.items()}
+
+
+def _as_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _active_resources(resources: dict, template: dict | None, parameters: dict) -> set[str]:
@@ -352,3 +391,27 @@ def change_set_of(backend, change_set_name: str, stack_name: str | None):
     if not matches:
         raise ValidationError(change_set_name)
     return matches[-1]
+
+
+def make_update_the_default_change_set_type() -> None:
+    """CreateChangeSet without ChangeSetType makes an UPDATE change set on AWS (a CREATE one must
+    be asked for); moto took it for CREATE, and failed on UsePreviousValue."""
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    original = CloudFormationResponse.create_change_set
+    if getattr(original, "defaults_to_update", False):
+        return  # already applied
+
+    def create_change_set(response):
+        if not response._get_param("ChangeSetType"):
+            read = response._get_param
+
+            def _get_param(name, *default, **kwargs):
+                return "UPDATE" if name == "ChangeSetType" else read(name, *default, **kwargs)
+
+            response._get_param = _get_param
+        return original(response)
+
+    create_change_set.__wrapped__ = original
+    create_change_set.defaults_to_update = True
+    CloudFormationResponse.create_change_set = create_change_set
