@@ -441,3 +441,31 @@ def test_nested_stacks_come_back_with_their_parent_after_a_restart(tmp_path):
         assert outputs_of(cfn, "kept") == {
             "Machine": "arn:aws:states:us-east-1:123456789012:stateMachine:kept-machine"
         }
+
+
+DEFAULTED = """
+Parameters:
+  Env: {Type: String, Default: dev}
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: !Sub "queue-${Env}-STACK"}
+"""
+
+
+def test_an_unchanged_deploy_with_parameters_at_their_defaults_changes_nothing(aws, client, tmp_path):
+    """`aws cloudformation deploy` passes UsePreviousValue for each parameter it is not given; a
+    parameter left at its default is no change (AWS: "No changes to deploy")."""
+    stack = f"defaults-{uuid.uuid4().hex[:6]}"
+    (tmp_path / "template.yaml").write_text(DEFAULTED.replace("STACK", stack))
+    deploy = ("cloudformation", "deploy", "--stack-name", stack, "--template-file", "template.yaml")
+    cli(aws, tmp_path, *deploy)
+    unchanged = cli(aws, tmp_path, *deploy, check=False)
+    assert unchanged.returncode == 255 and "No changes to deploy" in unchanged.stdout + unchanged.stderr
+    cli(aws, tmp_path, *deploy, "--parameter-overrides", "Env=prod")
+    cfn = client("cloudformation")
+    events = [
+        (e["LogicalResourceId"], e["ResourceStatus"])
+        for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]
+    ]
+    assert ("Queue", "UPDATE_COMPLETE") in events and ("Queue", "CREATE_COMPLETE") in events
