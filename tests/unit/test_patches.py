@@ -1193,3 +1193,12 @@ def test_stack_events_and_resource_descriptions_name_each_resource(cfn):
 def _stack_id(cfn, name: str) -> str:
     stacks = cfn.list_stacks()["StackSummaries"]
     return next(s["StackId"] for s in stacks if s["StackName"] == name)
+
+
+def test_executions_and_their_state_machines_are_described_with_what_aws_requires(sfn):
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    ended = _execute(sfn, definition, {"a": 1})
+    assert ended["inputDetails"] == {"included": True} and ended["outputDetails"] == {"included": True}
+    machine = sfn.describe_state_machine_for_execution(executionArn=ended["executionArn"])
+    assert machine["updateDate"] and json.loads(machine["definition"]) == definition
+    assert "creationDate" not in machine and "status" not in machine

@@ -41,6 +41,7 @@ def _moto_patches() -> list:
         stepfunctions.make_stop_execution_synchronous,
         stepfunctions.name_unnamed_executions,
         stepfunctions.describe_executions_as_aws,
+        stepfunctions.describe_state_machines_for_executions_as_aws,
         stepfunctions.complete_the_context_object,
         stepfunctions.add_start_sync_execution,
         stepfunctions.report_bad_jsonata_timestamps_as_query_errors,

@@ -187,6 +187,33 @@ def describe_executions_as_aws() -> None:
     StepFunctionResponse.describe_execution = describe_execution
 
 
+def describe_state_machines_for_executions_as_aws() -> None:
+    """DescribeStateMachineForExecution answered DescribeStateMachine's members (creationDate,
+    status, type) and not updateDate, which AWS's model requires."""
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def describe_state_machine_for_execution(response) -> ActionResult:
+        backend = response.stepfunction_backend
+        machine = backend.describe_state_machine_for_execution(response._get_param("executionArn"))
+        answer = {
+            "stateMachineArn": machine.arn,
+            "name": machine.name,
+            "definition": machine.definition,
+            "roleArn": machine.roleArn,
+            "updateDate": machine.update_date,
+            "loggingConfiguration": machine.loggingConfiguration,
+            "tracingConfiguration": machine.tracingConfiguration,
+            "encryptionConfiguration": machine.encryptionConfiguration,
+        }
+        return ActionResult({key: value for key, value in answer.items() if value is not None})
+
+    describe_state_machine_for_execution.__wrapped__ = (
+        StepFunctionResponse.describe_state_machine_for_execution
+    )
+    StepFunctionResponse.describe_state_machine_for_execution = describe_state_machine_for_execution
+
+
 def _execution_summary(execution, state_machine_arn: str) -> dict:
     """What both DescribeExecution and ListExecutions say of an execution."""
     summary = {
@@ -205,7 +232,10 @@ def execution_description(execution) -> dict:
     """DescribeExecution's answer for one of the engine's executions, as AWS gives it."""
     from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 
-    answer = _execution_summary(execution, execution.state_machine_arn) | {"input": execution.execution_input}
+    answer = _execution_summary(execution, execution.state_machine_arn) | {
+        "input": execution.execution_input,
+        "inputDetails": {"included": True},
+    }
     if execution.status == "SUCCEEDED":
         answer["output"] = to_json_str(execution.output, separators=(",", ":"))
         answer["outputDetails"] = execution.output_details
