@@ -93,11 +93,16 @@ def prepare(endpoint_url: str, region: str, config_file: Path) -> dict[str, str]
         ) from None
     _write_atomically(config_file, yaml.safe_dump(sdk_config(bucket, role_arn), sort_keys=False))
     profile = aws_config_file(config_file)
-    _write_atomically(profile, f"[default]\nregion = {region}\nendpoint_url = {endpoint_url}\n")
+    _write_atomically(
+        profile,
+        f"[default]\nregion = {region}\nendpoint_url = {endpoint_url}\ndisable_host_prefix_injection = true\n",
+    )
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
         **principals.shell_credentials(account, role_arn.split(":")[1]),
         "MLHARNESS_LOCAL_AWS": endpoint_url,
+        # TestState and StartSyncExecution are sent to `sync-<host>` on AWS: one local address serves all
+        "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         "PYTHONPATH": _python_path(os.environ.get("PYTHONPATH", "")),
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,

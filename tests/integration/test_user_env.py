@@ -65,8 +65,14 @@ def test_the_printed_environment_lets_a_stock_sdk_notebook_train_without_bucket_
         env={"PATH": os.environ["PATH"], "AWS_CONFIG_FILE": variables["AWS_CONFIG_FILE"]},
     )  # fmt: skip
     assert profile.stdout.strip() == "us-east-1"
-
     user = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}
+    tested = subprocess.run(  # sent to the `sync-` host on AWS: the environment keeps it on the local AWS
+        [Path(sys.executable).with_name("aws"), "stepfunctions", "test-state", "--role-arn", variables["SAGEMAKER_ROLE_ARN"],
+         "--definition", '{"Type": "Pass", "Result": 7, "End": true}', "--query", "output", "--output", "text"],
+        capture_output=True, text=True, timeout=60, env={**user, **variables},
+    )  # fmt: skip
+    assert tested.returncode == 0 and tested.stdout.strip() == "7", tested.stderr
+
     notebook = subprocess.run(
         [sys.executable, "-c", NOTEBOOK, tiny_image],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**user, **variables},
