@@ -93,10 +93,8 @@ def prepare(endpoint_url: str, region: str, config_file: Path) -> dict[str, str]
         ) from None
     _write_atomically(config_file, yaml.safe_dump(sdk_config(bucket, role_arn), sort_keys=False))
     profile = aws_config_file(config_file)
-    _write_atomically(
-        profile,
-        f"[default]\nregion = {region}\nendpoint_url = {endpoint_url}\ndisable_host_prefix_injection = true\n",
-    )
+    settings = {"region": region, "endpoint_url": endpoint_url, "disable_host_prefix_injection": "true"}
+    _write_atomically(profile, "[default]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items()))
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
         **principals.shell_credentials(account, role_arn.split(":")[1]),

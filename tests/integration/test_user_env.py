@@ -66,9 +66,10 @@ def test_the_printed_environment_lets_a_stock_sdk_notebook_train_without_bucket_
     )  # fmt: skip
     assert profile.stdout.strip() == "us-east-1"
     user = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_"))}
+    pass_state = '{"Type": "Pass", "Result": 7, "End": true}'
     tested = subprocess.run(  # sent to the `sync-` host on AWS: the environment keeps it on the local AWS
-        [Path(sys.executable).with_name("aws"), "stepfunctions", "test-state", "--role-arn", variables["SAGEMAKER_ROLE_ARN"],
-         "--definition", '{"Type": "Pass", "Result": 7, "End": true}', "--query", "output", "--output", "text"],
+        [Path(sys.executable).with_name("aws"), "stepfunctions", "test-state", "--definition", pass_state,
+         "--role-arn", variables["SAGEMAKER_ROLE_ARN"], "--query", "output", "--output", "text"],
         capture_output=True, text=True, timeout=60, env={**user, **variables},
     )  # fmt: skip
     assert tested.returncode == 0 and tested.stdout.strip() == "7", tested.stderr
