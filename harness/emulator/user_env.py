@@ -94,7 +94,8 @@ def prepare(endpoint_url: str, region: str, config_file: Path) -> dict[str, str]
     _write_atomically(config_file, yaml.safe_dump(sdk_config(bucket, role_arn), sort_keys=False))
     profile = aws_config_file(config_file)
     settings = {"region": region, "endpoint_url": endpoint_url, "disable_host_prefix_injection": "true"}
-    _write_atomically(profile, "[default]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items()))
+    lines = [f"{key} = {value}\n" for key, value in settings.items()]
+    _write_atomically(profile, "[default]\n" + "".join(lines))
     return {
         "AWS_ENDPOINT_URL": endpoint_url,
         **principals.shell_credentials(account, role_arn.split(":")[1]),
