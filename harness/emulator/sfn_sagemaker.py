@@ -32,6 +32,9 @@ from mlharness.kinds import JOBS, Kind
 # API action (lower case) -> the job kind it creates (mlharness.kinds).
 _JOB_ACTIONS: Final[dict[str, Kind]] = {kind.integration.lower(): kind for kind in JOBS}
 _PLAIN_ACTIONS: Final = {"createmodel", "createendpointconfig", "createendpoint", "updateendpoint"}
+# Step Functions has it, the local AWS's SageMaker does not run it (Ground Truth needs its workers):
+# the state machine is accepted as on AWS, and the call is refused as unsupported, naming it.
+_REFUSED_ACTIONS: Final = {"createlabelingjob"}
 _FINAL_FAILURES: Final = {"Failed", "Stopped"}
 # Error codes the SageMaker Java SDK models as exception classes; others surface as
 # AmazonSageMakerException, which is what Step Functions reports for them.
@@ -59,7 +62,7 @@ def integration_class(engine: str) -> type:
 
         def _get_supported_parameters(self) -> set[str] | None:
             action = self.resource.api_action.lower()
-            if action not in _JOB_ACTIONS and action not in _PLAIN_ACTIONS:
+            if action not in _JOB_ACTIONS and action not in _PLAIN_ACTIONS | _REFUSED_ACTIONS:
                 return None
             return set(_OPERATIONS[action].input_shape.members)
 

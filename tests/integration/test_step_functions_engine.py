@@ -280,3 +280,18 @@ def test_create_and_update_refuse_what_validation_refuses(aws_client):
     ]
     with pytest.raises(sfn.exceptions.InvalidDefinition):
         sfn.update_state_machine(stateMachineArn=arn, definition=broken)
+
+
+def test_a_labeling_job_task_is_accepted_as_on_aws_and_refused_as_unsupported_when_it_runs(sfn):
+    """Step Functions has the integration; the local AWS's SageMaker runs no labeling job (it
+    needs Ground Truth's workers), so the call fails naming what is unsupported."""
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sagemaker:createLabelingJob.sync",
+        "Parameters": {"LabelingJobName": "labels", "LabelAttributeName": "label", "RoleArn": ROLE},
+        "End": True,
+    }
+    ended = run(sfn, {"StartAt": "Label", "States": {"Label": task}})
+    assert (ended["status"], ended["error"]) == ("FAILED", "SageMaker.AmazonSageMakerException")
+    assert "does not support sagemaker:CreateLabelingJob" in ended["cause"]
+    assert "Error Code: UnsupportedOperation" in ended["cause"]
