@@ -80,6 +80,7 @@ def operations() -> list[Operation]:
 
     from harness.emulator import patches
     from harness.emulator.execution_store import ExecutionStore
+    from harness.emulator.iam_store import IamStore
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.registry import LocalRegistry
     from harness.emulator.s3_store import S3Store
@@ -92,6 +93,7 @@ def operations() -> list[Operation]:
             S3Store(root / "s3"),
             StackStore(root / "stacks"),
             StateMachineStore(root / "sm"),
+            IamStore(root / "iam"),
             ExecutionStore(root / "executions"),
         )
         patches.back_ecr_with(LocalRegistry(root / "registry"))  # hooks only: nothing is started

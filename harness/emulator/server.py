@@ -382,10 +382,11 @@ def _jobs(options: Options, container_url: str, work_dir: Path):
 
 
 def _restore_state(state_dir: Path, mirror_logs_to: str | None) -> None:
-    """What survives a restart: objects, stacks, state machines, job logs; and what executions
-    ended as (read by the harness, not served again)."""
+    """What survives a restart: objects, stacks, state machines, IAM roles and policies, job
+    logs; and what executions ended as (read by the harness, not served again)."""
     from harness.emulator import patches
     from harness.emulator.execution_store import EXECUTIONS_FOLDER, ExecutionStore
+    from harness.emulator.iam_store import IamStore
     from harness.emulator.log_store import LogStore
     from harness.emulator.machine_store import StateMachineStore
     from harness.emulator.s3_store import S3Store
@@ -396,6 +397,7 @@ def _restore_state(state_dir: Path, mirror_logs_to: str | None) -> None:
         S3Store(state_dir / "s3"),
         StackStore(state_dir / "stacks"),
         StateMachineStore(state_dir / "state-machines"),
+        IamStore(state_dir / "iam"),  # after the stacks: what they made is theirs
     )
     for store in stores:
         store.restore()

@@ -5,8 +5,9 @@ executed, a stack created, updated or deleted through the API: the hooks are in
 harness/emulator/patches/persistence.py), the stack's
 template and parameters are written to <root>/<account>/<region>/<name>.json, or
 the file removed; at start each stack is created again from them, with its
-resources. State machines keep their ARNs (the templates name them); other
-physical names (roles, rules) are new; execution histories are not kept. Nested stacks
+resources. State machines keep their ARNs (the templates name them), and the names
+CloudFormation generated are generated again alike (the stack's name seed is kept:
+patches/cloudformation/names.py); execution histories are not kept. Nested stacks
 are not recorded: their parent creates them again.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 
+from harness.emulator.patches.cloudformation import names
 from harness.emulator.state_files import FolderStore, atomic_write, inside, quarantine, read_json
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,8 @@ class StackStore(FolderStore):
                 continue
             backend = cloudformation_backends[saved["account"]][saved["region"]]
             try:
-                backend.create_stack(saved["name"], saved["template"], saved["parameters"])
+                with names.restoring(saved.get("seed")):
+                    backend.create_stack(saved["name"], saved["template"], saved["parameters"])
                 count += 1
             except Exception as ex:  # one stack that no longer deploys must not stop the rest
                 log.warning("stack %s could not be restored: %s", saved["name"], ex)
@@ -63,6 +66,7 @@ class StackStore(FolderStore):
                     "name": stack.name,
                     "template": stack.template,
                     "parameters": dict(stack.parameters or {}),
+                    "seed": names.seed_of(backend.account_id, backend.region_name, stack.name),
                 }
                 atomic_write(path, json.dumps(saved).encode())
             elif not live or live[0].status in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE"):

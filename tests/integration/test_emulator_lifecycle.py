@@ -71,6 +71,60 @@ def test_s3_objects_survive_kill_9_and_restart(tmp_path):
         assert s3.head_object(Bucket="kept-data", Key="models/big.bin")["ContentLength"] == 2 * len(part)
 
 
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+READ = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+}
+
+
+def test_iam_roles_and_policies_made_through_the_api_survive_a_restart(tmp_path):
+    """A stack's role comes back with its stack; the API's are kept by the IAM store."""
+    role_stack = {
+        "Resources": {
+            "StackRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": TRUST}}
+        }
+    }
+    with LocalAWS(state_dir=tmp_path, docker_gateway=False) as aws:
+        iam = client(aws, "iam")
+        policy_arn = iam.create_policy(PolicyName="read", PolicyDocument=json.dumps(READ))["Policy"]["Arn"]
+        made = iam.create_role(
+            RoleName="job", AssumeRolePolicyDocument=json.dumps(TRUST), Tags=[{"Key": "team", "Value": "ml"}]
+        )
+        iam.attach_role_policy(RoleName="job", PolicyArn=policy_arn)
+        iam.attach_role_policy(RoleName="job", PolicyArn="arn:aws:iam::aws:policy/AmazonSageMakerFullAccess")
+        iam.put_role_policy(RoleName="job", PolicyName="inline", PolicyDocument=json.dumps(READ))
+        iam.create_role(RoleName="gone", AssumeRolePolicyDocument=json.dumps(TRUST))
+        iam.delete_role(RoleName="gone")
+        client(aws, "cloudformation").create_stack(
+            StackName="roles", TemplateBody=json.dumps(role_stack), Capabilities=["CAPABILITY_IAM"]
+        )
+        stack_roles = {r["RoleName"] for r in iam.list_roles()["Roles"]} - {"job"}
+
+    with LocalAWS(state_dir=tmp_path, docker_gateway=False) as aws:
+        iam = client(aws, "iam")
+        role = iam.get_role(RoleName="job")["Role"]
+        assert (role["Arn"], role["RoleId"]) == (made["Role"]["Arn"], made["Role"]["RoleId"])
+        assert role["Tags"] == [{"Key": "team", "Value": "ml"}]
+        attached = sorted(
+            p["PolicyName"] for p in iam.list_attached_role_policies(RoleName="job")["AttachedPolicies"]
+        )
+        assert attached == ["AmazonSageMakerFullAccess", "read"]
+        assert iam.list_role_policies(RoleName="job")["PolicyNames"] == ["inline"]
+        assert (
+            json.loads(json.dumps(iam.get_role_policy(RoleName="job", PolicyName="inline")["PolicyDocument"]))
+            == READ
+        )
+        # the stack's role came back with the stack, once; the deleted one stayed deleted
+        assert {r["RoleName"] for r in iam.list_roles()["Roles"]} - {"job"} == stack_roles
+        assert len(stack_roles) == 1
+
+
 def test_a_deleted_bucket_stays_deleted(tmp_path):
     with LocalAWS(state_dir=tmp_path, docker_gateway=False) as aws:
         s3 = client(aws, "s3")

@@ -187,3 +187,30 @@ def keep_ended_executions(store) -> None:
 
     terminated.__wrapped__ = original
     BaseExecutionWorkerCommunication.terminated = terminated
+
+
+# IAM API actions that change roles or policies
+_IAM_CHANGES = (
+    "create_", "delete_", "put_", "attach_", "detach_", "update_", "tag_", "untag_",
+    "set_default_policy_version", "add_role_to_", "remove_role_from_",
+)  # fmt: skip
+
+
+def record_api_iam(store) -> None:
+    """Every IAM API call that changes something and succeeds records the account's API-made
+    roles and policies (harness.emulator.iam_store). Wrapped at IAM's dispatch, once, rather
+    than each operation: what each one answers is moto's, unchanged."""
+    from moto.core.utils import camelcase_to_underscores
+    from moto.iam.responses import IamResponse
+
+    original = IamResponse.call_action
+
+    def call_action(response):
+        answered = original(response)
+        status = answered[0] if isinstance(answered, tuple) else 200
+        if int(status) < 300 and camelcase_to_underscores(response._get_action()).startswith(_IAM_CHANGES):
+            store.record(response.backend)
+        return answered
+
+    call_action.__wrapped__ = original
+    IamResponse.call_action = call_action

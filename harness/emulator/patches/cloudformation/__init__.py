@@ -3,12 +3,19 @@
 templates: how templates are read and what is refused up front; attributes:
 Fn::GetAtt as AWS documents it; change_sets: change sets, updates and rollback;
 nested_stacks: TemplateURLs, nested stacks and CreateStack's rollback; events: each
-resource's events.
+resource's events; names: generated names that survive a restart.
 """
 
 from __future__ import annotations
 
-from harness.emulator.patches.cloudformation import attributes, change_sets, events, nested_stacks, templates
+from harness.emulator.patches.cloudformation import (
+    attributes,
+    change_sets,
+    events,
+    names,
+    nested_stacks,
+    templates,
+)
 
 # In application order: a later patch wraps an earlier one (create_stack is wrapped by
 # nested_stacks, then change_sets, then templates, so a template is checked first).
@@ -31,6 +38,7 @@ PATCHES = (
     nested_stacks.roll_back_failed_creations,
     nested_stacks.create_nested_stacks_with_their_parent,
     change_sets.refuse_a_second_stack_of_one_name,
+    names.name_generated_resources_from_a_seed,
     templates.refuse_templates_that_cannot_be_deployed,
     templates.require_capabilities,
     templates.validate_templates_as_aws,
