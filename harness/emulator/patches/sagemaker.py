@@ -54,7 +54,8 @@ def route_invocations_to_served_models() -> None:
             raise InvokeValidationError(ex.message) from None
         if status != 200:
             text = answer.decode("utf-8", "replace")
-            error = ModelError(f'Received client error ({status}) from primary with message "{text}".')
+            side = "client" if 400 <= status < 500 else "server"  # 0: the container gave no answer
+            error = ModelError(f'Received {side} error ({status}) from primary with message "{text}".')
             error.OriginalStatusCode = status
             error.OriginalMessage = text
             raise error

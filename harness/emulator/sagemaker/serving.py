@@ -66,7 +66,10 @@ class ServedModel(HostedModel):
             headers["Content-Type"] = content_type
         if accept:
             headers["Accept"] = accept
-        response = self._http.request("POST", f"{self.base_url}/invocations", body=body, headers=headers)
+        try:
+            response = self._http.request("POST", f"{self.base_url}/invocations", body=body, headers=headers)
+        except urllib3.exceptions.HTTPError as ex:  # the container dropped the request: no status at all
+            return 0, f"the model container gave no answer: {type(ex).__name__}".encode(), "text/plain"
         return (
             response.status,
             response.data,
