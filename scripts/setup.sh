@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Provision what the project needs, idempotently: Python environment, Docker engine
 # (installed and started where absent and we are root), the local base image.
-#   usage: scripts/setup.sh [--localstack]
+#   usage: scripts/setup.sh [--localstack] [--sdk3]
 #   --localstack: also LocalStack's own environment (.localstack-venv, Python 3.13), for
 #                 `python -m harness emulator --engine localstack`
+#   --sdk3: also the SageMaker Python SDK v3's environment (.sdk3-venv), whose notebook
+#           tests/integration/test_sdk_v3.py runs against the local AWS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_localstack=
+with_sdk3=
 for arg in "$@"; do
     case "$arg" in
         --localstack) with_localstack=1 ;;
-        *) echo "[setup] unknown option $arg (usage: scripts/setup.sh [--localstack])" >&2; exit 2 ;;
+        --sdk3) with_sdk3=1 ;;
+        *) echo "[setup] unknown option $arg (usage: scripts/setup.sh [--localstack] [--sdk3])" >&2; exit 2 ;;
     esac
 done
 
@@ -108,6 +112,18 @@ if [ -n "$with_localstack" ]; then
         "$python313" -m venv .localstack-venv
         .localstack-venv/bin/python -m pip install -q --upgrade pip
         .localstack-venv/bin/python -m pip install -q -r requirements/localstack.txt
+        touch "$stamp"
+    fi
+fi
+# 6. The SageMaker SDK v3's environment, only when asked (the project's own is v2: users have both).
+if [ -n "$with_sdk3" ]; then
+    stamp=.sdk3-venv/.installed-$(sha256sum requirements/sdk3.txt | cut -c1-16)
+    if [ ! -e "$stamp" ]; then
+        say "installing the SageMaker SDK v3's environment (.sdk3-venv)"
+        rm -rf .sdk3-venv
+        .venv/bin/python -m venv .sdk3-venv
+        .sdk3-venv/bin/python -m pip install -q --upgrade pip
+        .sdk3-venv/bin/python -m pip install -q --no-deps -r requirements/sdk3.txt
         touch "$stamp"
     fi
 fi

@@ -219,3 +219,15 @@ def create_endpoint_config(sm, config: str, model: str) -> None:
         "InstanceType": "ml.t2.medium",
     }
     sm.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
+
+
+def exported(lines: str) -> dict[str, str]:
+    """The variables `emulator env`'s export lines set."""
+    import shlex
+
+    found = {}
+    for line in lines.splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            found[name] = shlex.split(value)[0]
+    return found

@@ -4,7 +4,6 @@ printed export lines alone, runs the SageMaker SDK as a notebook's first cells d
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 import uuid
@@ -14,6 +13,7 @@ import boto3
 import pytest
 
 from tests import ROOT
+from tests.integration.helpers import exported
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -33,15 +33,6 @@ print("bucket", bucket)
 print("role", estimator.role)
 print("model", estimator.model_data)
 """
-
-
-def exported(lines: str) -> dict[str, str]:
-    found = {}
-    for line in lines.splitlines():
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            found[name] = shlex.split(value)[0]
-    return found
 
 
 def test_the_printed_environment_lets_a_stock_sdk_notebook_train_without_bucket_or_role(
