@@ -107,6 +107,38 @@ def test_six_trainings_never_more_than_two_at_once_and_the_best_by_the_objective
     assert most == 2  # the cap held, and was used
 
 
+def test_a_built_in_algorithm_is_tuned_on_its_own_metrics_and_its_jobs_fail_on_its_missing_image(
+    aws_client, bucket
+):
+    """XGBoost defines its metrics (no MetricDefinitions); its image is AWS's, which the local
+    AWS cannot pull: each training job fails naming it, and so does the tuning job."""
+    sm = aws_client("sagemaker")
+    name = unique("xgb")[:32]
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    request = tuning_request(name, image, bucket, jobs=2, parallel=2)
+    request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] = {
+        "Type": "Maximize",
+        "MetricName": "validation:auc",
+    }
+    del request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"]
+    sm.create_hyper_parameter_tuning_job(**request)
+    answer, _ = wait_for_job(
+        lambda: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+        "HyperParameterTuningJobStatus",
+        timeout=120,
+    )
+    assert answer["HyperParameterTuningJobStatus"] == "Failed"
+    assert answer["TrainingJobStatusCounters"]["NonRetryableError"] == 2
+    trials = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    for trial in trials["TrainingJobSummaries"]:
+        failed = sm.describe_training_job(TrainingJobName=trial["TrainingJobName"])
+        assert failed["FailureReason"] == f"ClientError: Requested image {image} not found."
+    request["HyperParameterTuningJobName"] = unique("xgb-bad")[:32]
+    request["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"]["MetricName"] = "loss"
+    with pytest.raises(sm.exceptions.ClientError, match="not one the xgboost algorithm computes"):
+        sm.create_hyper_parameter_tuning_job(**request)
+
+
 def test_stopping_a_tuning_job_stops_its_running_trainings(aws_client, bucket, tiny_image):
     sm = aws_client("sagemaker")
     name = unique("tune-stop")[:32]

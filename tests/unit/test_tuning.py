@@ -182,3 +182,29 @@ def test_the_sdks_tuning_resource_config_becomes_the_jobs_resource_config():
         "InstanceCount": 1,
         "VolumeSizeInGB": 30,
     }
+
+
+XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+LINEAR = "382416733822.dkr.ecr.us-east-1.amazonaws.com/linear-learner:1"
+PCA = "382416733822.dkr.ecr.us-east-1.amazonaws.com/pca:1"
+
+
+def _built_in(image: str, metric: str) -> dict:
+    cfg = config(IntegerParameterRanges=[DEPTH])
+    cfg["HyperParameterTuningJobObjective"] = {"Type": "Maximize", "MetricName": metric}
+    built_in = request(cfg, metrics=())
+    built_in["TrainingJobDefinition"]["AlgorithmSpecification"] = {
+        "TrainingImage": image,
+        "TrainingInputMode": "File",
+    }
+    return built_in
+
+
+def test_a_built_in_algorithm_is_tuned_on_the_metrics_aws_documents_for_it():
+    tuning.check(_built_in(XGBOOST, "validation:auc"))  # no MetricDefinitions: the algorithm has them
+    tuning.check(_built_in(LINEAR, "validation:binary_f_beta"))
+    tuning.check(_built_in(PCA, "test:anything"))  # metrics not listed here: the jobs fail on the image
+    with pytest.raises(tuning.TuningError, match="not one the xgboost algorithm computes"):
+        tuning.check(_built_in(XGBOOST, "validation:accuracy_of_nothing"))
+    with pytest.raises(tuning.TuningError, match="not one of the MetricDefinitions"):
+        tuning.check(_built_in("123456789012.dkr.ecr.us-east-1.amazonaws.com/my-own:1", "validation:auc"))

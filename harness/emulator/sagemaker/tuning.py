@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from harness.emulator.sagemaker import algorithms
 from harness.emulator.sagemaker.jobs import Job
 from mlharness.kinds import TUNING
 
@@ -81,10 +82,14 @@ def check(request: dict[str, Any]) -> None:
     if strategy != "Grid" and not objective:
         raise TuningError("HyperParameterTuningJobObjective must be specified.")
     if objective:
-        names = [
-            d["Name"] for d in (definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
-        ]
-        if objective["MetricName"] not in names:
+        algorithm = definition.get("AlgorithmSpecification") or {}
+        names = [d["Name"] for d in algorithm.get("MetricDefinitions") or []]
+        image = algorithm.get("TrainingImage")
+        if not names and algorithms.algorithm_of(image):  # a built-in algorithm defines its metrics
+            problem = algorithms.objective_problem(image, objective["MetricName"])
+            if problem:
+                raise TuningError(problem)
+        elif objective["MetricName"] not in names:
             raise TuningError(
                 f"The objective metric {objective['MetricName']} is not one of the MetricDefinitions "
                 f"of the training job definition ({', '.join(names) or 'none'})."
@@ -293,11 +298,14 @@ class TuningRun(Job):
         return max(scored, key=key) if maximize else min(scored, key=key)
 
     def describe(self) -> dict[str, Any]:
-        """The Job's answer, with what its training jobs make of it: the counters, the best job."""
+        """The Job's answer, with what its training jobs make of it: the counters, the best job.
+        Its own status is read first: a tuning job ends after its training jobs, so an ended one
+        never counts a training job InProgress."""
+        own = super().describe()
         summaries = self.summaries()
         statuses = [s["TrainingJobStatus"] for s in summaries]
         objectives = [s["ObjectiveStatus"] for s in summaries]
-        answer = super().describe() | {
+        answer = own | {
             "TrainingJobStatusCounters": {
                 "Completed": statuses.count("Completed"),
                 "InProgress": statuses.count("InProgress") + statuses.count("Stopping"),
