@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -231,3 +234,15 @@ def exported(lines: str) -> dict[str, str]:
             name, _, value = line.removeprefix("export ").partition("=")
             found[name] = shlex.split(value)[0]
     return found
+
+
+def emulator_env(aws, config_home) -> subprocess.CompletedProcess:
+    """`python -m harness emulator env` for a running local AWS, its files under config_home."""
+    from tests import ROOT
+
+    port = aws.endpoint_url.rsplit(":", 1)[1]
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "emulator", "env", "--port", port],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "XDG_CONFIG_HOME": str(config_home)},
+    )  # fmt: skip

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests import ROOT
-from tests.integration.helpers import exported
+from tests.integration.helpers import emulator_env, exported
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -25,12 +24,7 @@ def test_a_v3_users_first_notebook_trains_with_source_code_and_serves_the_model(
 ):
     if not SDK3_PYTHON.exists():
         pytest.skip("the SDK v3's environment is missing: run scripts/setup.sh --sdk3")
-    port = local_aws.endpoint_url.rsplit(":", 1)[1]
-    printed = subprocess.run(
-        [sys.executable, "-m", "harness", "emulator", "env", "--port", port],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")},
-    )  # fmt: skip
+    printed = emulator_env(local_aws, tmp_path / "config")
     assert printed.returncode == 0, printed.stderr
     user = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SAGEMAKER_", "PYTHON"))}
     notebook = subprocess.run(

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from tests import ROOT
-from tests.integration.helpers import exported
+from tests.integration.helpers import emulator_env, exported
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -39,11 +39,7 @@ def test_the_printed_environment_lets_a_stock_sdk_notebook_train_without_bucket_
     local_aws, tiny_image, tmp_path
 ):
     port = local_aws.endpoint_url.rsplit(":", 1)[1]
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    printed = subprocess.run(
-        [sys.executable, "-m", "harness", "emulator", "env", "--port", port],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
-    )  # fmt: skip
+    printed = emulator_env(local_aws, tmp_path / "config")
     assert printed.returncode == 0, printed.stderr
     assert printed.stdout.splitlines()[0] == "unset AWS_PROFILE"
     variables = exported(printed.stdout)
@@ -81,13 +77,7 @@ def test_the_printed_environment_lets_a_stock_sdk_notebook_train_without_bucket_
 def test_the_shell_is_a_session_of_the_execution_role_with_the_owners_rights(local_aws, tmp_path):
     """STS names the shell as a SageMaker notebook's session; the role has AWS's managed policy
     attached; what the shell does is not evaluated (it may create a bucket the role could not)."""
-    port = local_aws.endpoint_url.rsplit(":", 1)[1]
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    printed = subprocess.run(
-        [sys.executable, "-m", "harness", "emulator", "env", "--port", port],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
-    )  # fmt: skip
-    variables = exported(printed.stdout)
+    variables = exported(emulator_env(local_aws, tmp_path / "config").stdout)
     session = boto3.Session(
         aws_access_key_id=variables["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=variables["AWS_SECRET_ACCESS_KEY"],

@@ -905,22 +905,20 @@ def test_a_definite_path_under_an_index_gives_its_value_and_a_filter_path_a_list
     assert output == {"One": "a", "Filtered": ["a"]}
 
 
+SAGEMAKER_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+
+
 def _role_stack(cfn, iam, stack: str, properties: dict, update: bool = False) -> str:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "sagemaker.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
-    }
     template = {
         "Resources": {
             "Role": {
                 "Type": "AWS::IAM::Role",
-                "Properties": {"AssumeRolePolicyDocument": trust, **properties},
+                "Properties": {"AssumeRolePolicyDocument": SAGEMAKER_TRUST, **properties},
             }
         }
     }
@@ -984,17 +982,9 @@ def test_the_policy_simulator_answers_from_the_local_evaluation():
 
     with mock_aws():
         iam = boto3.client("iam", region_name="us-east-1")
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sagemaker.amazonaws.com"},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-        role_arn = iam.create_role(RoleName="job", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        role_arn = iam.create_role(RoleName="job", AssumeRolePolicyDocument=json.dumps(SAGEMAKER_TRUST))[
+            "Role"
+        ]["Arn"]
         iam.attach_role_policy(RoleName="job", PolicyArn="arn:aws:iam::aws:policy/AmazonSageMakerFullAccess")
         read = {
             "Version": "2012-10-17",
