@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 
 from harness.emulator import processes
 
@@ -297,14 +298,39 @@ def image_id(image: str) -> str | None:
         return docker_client().images.get(image).id
     except docker.errors.ImageNotFound:
         pass
-    credentials = _PULLABLE.get(image.split("/", 1)[0])
-    if credentials is None:
+    local = in_the_local_ecr(image)
+    if local is None:
         return None
+    address = local.split("/", 1)[0]
     try:
-        return docker_client().images.pull(image, auth_config=credentials).id
+        pulled = docker_client().images.pull(local, auth_config=_PULLABLE[address])
     except docker.errors.APIError as ex:
         log.info("could not pull %s from the local ECR: %s", image, ex)
         return None
+    if local != image:  # named as on AWS: the engine holds it by that name too
+        repository, _, tag = image.rpartition(":")
+        if not repository or "/" in tag:  # no tag: Docker's "latest"
+            repository, tag = image, "latest"
+        pulled.tag(repository, tag=tag)
+    return pulled.id
+
+
+# an image in an AWS account's ECR, as notebooks and the SDKs name it
+_AWS_ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$")
+
+
+def in_the_local_ecr(image: str) -> str | None:
+    """Where the local ECR keeps `image`: the image itself when it names the registry behind the
+    local ECR, the same repository and tag there when it is named as on AWS
+    (`<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`); None otherwise (nothing is
+    ever pulled from anywhere else; an AWS-named image by digest is not found)."""
+    host, _, rest = image.partition("/")
+    if host in _PULLABLE:
+        return image
+    # by tag only: the engine can hold an image under another name's tag, not its digest
+    if _AWS_ECR_HOST.match(host) and rest and "@" not in rest and len(_PULLABLE) == 1:
+        return f"{next(iter(_PULLABLE))}/{rest}"
+    return None
 
 
 def _remove(container: dict) -> None:

@@ -94,3 +94,42 @@ def test_filter_log_events_reads_only_the_streams_with_the_prefix(aws_client):
             logGroupName=group, logStreamNamePrefix="job-a/", logStreamNames=["job-b/algo-1-1"]
         )
     assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_a_job_naming_its_image_as_on_aws_runs_the_image_pushed_to_the_local_ecr(
+    aws_client, docker_client, tiny_image
+):
+    """Notebooks build `<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`; a job naming
+    it runs what was pushed to that repository of the local ECR (nothing is pulled from AWS)."""
+    from tests.integration.helpers import training_request, wait_for_job
+
+    ecr, sm, s3 = aws_client("ecr"), aws_client("sagemaker"), aws_client("s3")
+    name = unique("aws-named")
+    uri = ecr.create_repository(repositoryName=name)["repository"]["repositoryUri"]
+    token = ecr.get_authorization_token()["authorizationData"][0]
+    username, password = base64.b64decode(token["authorizationToken"]).decode().split(":", 1)
+    docker_client.images.get(tiny_image).tag(uri, tag="v1")
+    aws_named = f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}:v1"
+    try:
+        _push(docker_client, uri, "v1", {"username": username, "password": password})
+        bucket = unique("aws-named")
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="train/rows.csv", Body=b"1\n2\n")
+        job = unique("aws-named")
+        sm.create_training_job(**training_request(job, aws_named, bucket))
+        answer, _ = wait_for_job(lambda: sm.describe_training_job(TrainingJobName=job), "TrainingJobStatus")
+        assert answer["TrainingJobStatus"] == "Completed", answer.get("FailureReason")
+        missing = unique("aws-named-missing")
+        sm.create_training_job(
+            **training_request(missing, f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}:v9", bucket)
+        )
+        failed, _ = wait_for_job(
+            lambda: sm.describe_training_job(TrainingJobName=missing), "TrainingJobStatus"
+        )
+        assert failed["FailureReason"].endswith(f"/{name}:v9 not found.")
+    finally:
+        for tag in (f"{uri}:v1", aws_named):
+            try:
+                docker_client.images.remove(tag, noprune=True)
+            except docker.errors.ImageNotFound:
+                pass
