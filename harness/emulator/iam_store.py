@@ -39,11 +39,12 @@ class IamStore(FolderStore):
 
     def record(self, backend) -> None:
         """The account's API-made roles and policies, as they are now."""
+        made_by_stacks = _stack_made_arns(backend.account_id)
         saved = {
             "account": backend.account_id,
             "partition": backend.partition,
-            "policies": [_policy(p) for p in api_made_policies(backend)],
-            "roles": [_role(r) for r in api_made_roles(backend)],
+            "policies": [_policy(p) for p in api_made_policies(backend, made_by_stacks)],
+            "roles": [_role(r) for r in api_made_roles(backend, made_by_stacks)],
         }
         with self._lock:
             atomic_write(
@@ -65,13 +66,11 @@ def _stack_made_arns(account: str) -> set[str]:
     return arns
 
 
-def api_made_roles(backend) -> list:
-    made_by_stacks = _stack_made_arns(backend.account_id)
+def api_made_roles(backend, made_by_stacks: set[str]) -> list:
     return [role for role in backend.roles.values() if role.arn not in made_by_stacks]
 
 
-def api_made_policies(backend) -> list:
-    made_by_stacks = _stack_made_arns(backend.account_id)
+def api_made_policies(backend, made_by_stacks: set[str]) -> list:
     aws_managed = {p.arn for p in backend.aws_managed_policies}
     return [
         policy

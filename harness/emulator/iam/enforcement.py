@@ -23,7 +23,7 @@ import uuid
 
 from harness.emulator import containers, host_only
 from harness.emulator.fidelity import JOURNAL
-from harness.emulator.iam import actions, policy, principals
+from harness.emulator.iam import actions, policy, principals, simulation
 
 OFF, SOFT, STRICT = "off", "soft", "strict"
 MODES = (OFF, SOFT, STRICT)
@@ -141,7 +141,7 @@ def _key_decision(request: policy.Request, identity: list[dict], principal) -> p
     key = _key(request.resource)
     if key is None:
         return policy.Decision(policy.ALLOW)
-    key_policy = [_parsed(key.policy)]
+    key_policy = [policy.parse_document(key.policy)]
     aliases = (principal.role_arn,)
     direct = policy.evaluate(request, [], key_policy, principal_aliases=aliases)
     if direct.outcome == policy.EXPLICIT_DENY:
@@ -188,16 +188,13 @@ def identity_policies(role_arn: str) -> list[dict]:
     from moto.iam.models import iam_backends
 
     parts = role_arn.split(":")
-    if len(parts) < 6:  # not a role ARN: no role has it
+    if len(parts) < 6 or ":role/" not in role_arn:  # not a role ARN: no role has it
         return []
     try:
-        role = iam_backends[parts[4]][parts[1]].get_role_by_arn(role_arn)
-    except Exception:  # moto raises its NotFoundException
+        sources, _ = simulation.principal_policies(iam_backends[parts[4]][parts[1]], role_arn)
+    except simulation.NoSuchEntity:
         return []
-    documents = list(role.policies.values())
-    for managed in role.managed_policies.values():
-        documents += [v.document for v in managed.versions if v.is_default]
-    return [_parsed(d) for d in documents]
+    return [source.document for source in sources]
 
 
 def resource_policies(authorization: actions.Authorization) -> list[dict]:
@@ -211,21 +208,8 @@ def resource_policies(authorization: actions.Authorization) -> list[dict]:
         for backend in list(account.values()):
             bucket = backend.buckets.get(bucket_name)
             if bucket is not None and bucket.policy:
-                return [_parsed(bucket.policy)]
+                return [policy.parse_document(bucket.policy)]
     return []
-
-
-def _parsed(document) -> dict:
-    if isinstance(document, bytes):
-        document = document.decode()
-    if isinstance(document, str):
-        try:
-            return json.loads(document)
-        except ValueError:
-            import urllib.parse
-
-            return json.loads(urllib.parse.unquote(document))
-    return document
 
 
 def denial_message(principal, wanted: actions.Authorization, decision: policy.Decision) -> str:

@@ -17,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import ipaddress
+import json
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 
 ALLOW, EXPLICIT_DENY, IMPLICIT_DENY = "Allow", "ExplicitDeny", "ImplicitDeny"
@@ -75,6 +77,21 @@ def evaluate(
                 if statement.get("Effect") == "Allow" and allow is None:
                     allow = Decision(ALLOW, statement, source)
     return allow or Decision(IMPLICIT_DENY)
+
+
+def parse_document(document) -> dict:
+    """A policy document as IAM keeps it (JSON text, URL-encoded as the query protocol sends it,
+    bytes, or already parsed); ValueError when it is no JSON object."""
+    if isinstance(document, bytes):
+        document = document.decode()
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            document = json.loads(urllib.parse.unquote(document))
+    if not isinstance(document, dict):
+        raise ValueError("a policy document is a JSON object")
+    return document
 
 
 def _statements(policy: dict) -> list[dict]:

@@ -13,7 +13,6 @@ document are not given (they are optional in IAM's answer).
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from harness.emulator.iam import policy
 
@@ -157,17 +156,7 @@ def _listed(value) -> list:
 
 
 def _parsed(document) -> dict:
-    if isinstance(document, dict):
-        return document
     try:
-        parsed = json.loads(document)
-    except (TypeError, ValueError):
-        import urllib.parse
-
-        try:
-            parsed = json.loads(urllib.parse.unquote(document))
-        except (TypeError, ValueError):
-            raise InvalidInput("The policy document is not valid JSON.") from None
-    if not isinstance(parsed, dict):
-        raise InvalidInput("The policy document is not valid JSON.")
-    return parsed
+        return policy.parse_document(document)
+    except ValueError:
+        raise InvalidInput("The policy document is not valid JSON.") from None

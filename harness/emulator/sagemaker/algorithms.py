@@ -59,12 +59,10 @@ def algorithm_of(image: str | None) -> str | None:
     return repository if repository in METRICS else None
 
 
-def objective_problem(image: str | None, metric: str) -> str | None:
-    """Why `metric` cannot be the objective of tuning the built-in algorithm `image` names;
-    None when it can, or when the image is no built-in algorithm or its metrics are not
-    listed here."""
-    algorithm = algorithm_of(image)
-    metrics = METRICS.get(algorithm) if algorithm else None
+def objective_problem(algorithm: str, metric: str) -> str | None:
+    """Why `metric` cannot be the objective of tuning the built-in `algorithm`; None when it can,
+    or when the algorithm's metrics are not listed here."""
+    metrics = METRICS.get(algorithm)
     if metrics is None or metric in metrics:
         return None
     return (

@@ -84,9 +84,9 @@ def check(request: dict[str, Any]) -> None:
     if objective:
         algorithm = definition.get("AlgorithmSpecification") or {}
         names = [d["Name"] for d in algorithm.get("MetricDefinitions") or []]
-        image = algorithm.get("TrainingImage")
-        if not names and algorithms.algorithm_of(image):  # a built-in algorithm defines its metrics
-            problem = algorithms.objective_problem(image, objective["MetricName"])
+        built_in = algorithms.algorithm_of(algorithm.get("TrainingImage"))
+        if not names and built_in:  # a built-in algorithm defines its metrics
+            problem = algorithms.objective_problem(built_in, objective["MetricName"])
             if problem:
                 raise TuningError(problem)
         elif objective["MetricName"] not in names:
