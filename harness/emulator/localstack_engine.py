@@ -5,7 +5,8 @@ CloudFormation, Step Functions, EventBridge and Logs on the local AWS's port, in
 its own Python 3.13 environment (`scripts/setup.sh --localstack` makes it). The project's
 SageMaker (the default engine's code: jobs really run in Docker) runs beside it as a backend on a
 loopback port, and LocalStack reaches it through its own plugin mechanism
-(harness.emulator.localstack_plugin): sagemaker, sagemaker-runtime and ecr are forwarded there,
+(harness.emulator.localstack_plugin): sagemaker, sagemaker-runtime, ecr and lambda (functions
+really run, as on the default engine) are forwarded there,
 and its Step Functions gets the `sagemaker:*` Task integration.
 
 Imports only the standard library and harness.emulator.processes: the plugin, in LocalStack's
@@ -28,13 +29,13 @@ LOCALSTACK_VERSION = "4.14.0"
 BACKEND_URL_VARIABLE = "MLHARNESS_BACKEND_URL"
 PYTHON_VARIABLE = "MLHARNESS_LOCALSTACK_PYTHON"
 PROVIDER_NAME = "mlharness"
-FORWARDED_SERVICES = ("sagemaker", "sagemaker-runtime", "ecr")
+FORWARDED_SERVICES = ("sagemaker", "sagemaker-runtime", "ecr", "lambda")
 OWN_PATH_PREFIX = "/_mlharness"
 PLUGIN_MODULE = "harness.emulator.localstack_plugin"
 # What LocalStack loads from this project, as a distribution's entry_points.txt lists it.
 ENTRY_POINTS = {
     "localstack.aws.provider": {
-        f"{service}:{PROVIDER_NAME}": f"{PLUGIN_MODULE}:{service.replace('-', '_')}"
+        f"{service}:{PROVIDER_NAME}": f"{PLUGIN_MODULE}:{service.replace('-', '_')}_service"
         for service in FORWARDED_SERVICES
     },
     "localstack.hooks.on_infra_start": {

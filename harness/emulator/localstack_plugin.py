@@ -8,7 +8,7 @@ path (localstack_engine.ENTRY_POINTS) and the address of the SageMaker backend (
 engine's code, jobs really running in Docker) in BACKEND_URL_VARIABLE.
 
 - Providers (namespace `localstack.aws.provider`, named "mlharness", chosen by LocalStack's
-  PROVIDER_OVERRIDE_<SERVICE>): sagemaker, sagemaker-runtime and ecr. Each has nothing of its own:
+  PROVIDER_OVERRIDE_<SERVICE>): sagemaker, sagemaker-runtime, ecr and lambda. Each has nothing of its own:
   its dispatch table forwards every operation, as received, to the backend, which answers as the
   default engine does.
 - Hooks (`localstack.hooks.on_infra_start`): apply the LocalStack list of
@@ -59,18 +59,23 @@ def forwarding_service(name: str) -> Service:
 
 
 @aws_provider(api="sagemaker", name=PROVIDER_NAME)
-def sagemaker() -> Service:
+def sagemaker_service() -> Service:
     return forwarding_service("sagemaker")
 
 
 @aws_provider(api="sagemaker-runtime", name=PROVIDER_NAME)
-def sagemaker_runtime() -> Service:
+def sagemaker_runtime_service() -> Service:
     return forwarding_service("sagemaker-runtime")
 
 
 @aws_provider(api="ecr", name=PROVIDER_NAME)
-def ecr() -> Service:
+def ecr_service() -> Service:
     return forwarding_service("ecr")
+
+
+@aws_provider(api="lambda", name=PROVIDER_NAME)
+def lambda_service() -> Service:
+    return forwarding_service("lambda")
 
 
 @hooks.on_infra_start()

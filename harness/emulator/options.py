@@ -86,6 +86,12 @@ class Options:
         "port (its S3, IAM, CloudFormation, Step Functions, EventBridge, Logs) with this project's "
         "SageMaker and ECR plugged in (needs scripts/setup.sh --localstack)",
     )
+    lambda_image: str | None = _option(
+        None,
+        "the image Python Lambda functions packaged as a .zip run in (default: $MLHARNESS_BASE_IMAGE, "
+        "else the local base image mlharness/base:bookworm)",
+        metavar="IMAGE",
+    )
     managed: bool = _option(False, "stop once no command holds a lease and nothing runs", hidden=True)
     ready_file: Path | None = _option(None, "where to say it is ready", hidden=True)
 

@@ -32,6 +32,7 @@ from harness.emulator.options import DEFAULT_PORT, Options
 READY_TIMEOUT_S = 30
 INFO_PATH = "/_mlharness/info"
 IDLE_CHECK_S = 0.5
+DEFAULT_LAMBDA_IMAGE = "mlharness/base:bookworm"  # what scripts/setup.sh builds where nothing can be pulled
 IDLE_CHECKS_BEFORE_STOP = 3  # a managed local AWS stops after this many idle checks in a row
 
 log = logging.getLogger("harness.emulator")
@@ -216,6 +217,7 @@ def serve(options: Options) -> None:
     hosts, container_url = _listen_addresses(options, port)
     work_dir = _job_scratch(options)
     runner, cached, enforcer = _jobs(options, container_url, work_dir)
+    functions = _functions(options, container_url, work_dir)
     _restore_state(state_dir, mirror_logs_to=f"http://127.0.0.1:{port}" if in_front else None)
     registry = _start_registry(state_dir)
     hooks.run(init_hooks.Stage.START)
@@ -250,6 +252,7 @@ def serve(options: Options) -> None:
             server.shutdown()
         _stop_all_jobs()
         runner.shutdown()
+        functions.shutdown()
         if registry is not None:
             registry.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -379,6 +382,33 @@ def _jobs(options: Options, container_url: str, work_dir: Path):
         cached = CachedRunner(runner, StepCache(options.cache_dir, max_bytes, options.cache_expire_after))
     LocalSageMakerBackend.configure(cached or runner, model_host=runner)
     return runner, cached, enforcer
+
+
+def _functions(options: Options, container_url: str, work_dir: Path):
+    """Lambda: invocations run in execution environments on Docker, as the function's role."""
+    import urllib.parse
+
+    from harness.emulator import patches
+    from harness.emulator.functions import environments, service
+    from harness.emulator.iam import principals
+    from harness.emulator.sagemaker.logs import StreamLog
+
+    folder = work_dir / "lambda"
+    settings = environments.Settings(
+        endpoint_url=container_url,
+        api_host=urllib.parse.urlsplit(container_url).hostname,
+        runtime=environments.RuntimeFolder(folder / "runtime"),  # in the scratch: with --in-container
+        # only the scratch is a path on the host
+        credentials=lambda config: principals.credentials_for(config.role, config.name, of_job=True),
+    )
+
+    def write_log(config, stream: str, lines: list[str]) -> None:
+        StreamLog(config.account, config.region, config.log_group, stream).write(lines)
+
+    functions = service.Functions(settings, write_log)
+    image = options.lambda_image or os.environ.get("MLHARNESS_BASE_IMAGE") or DEFAULT_LAMBDA_IMAGE
+    patches.run_lambda_functions_in(functions, folder, image)
+    return functions
 
 
 def _restore_state(state_dir: Path, mirror_logs_to: str | None) -> None:

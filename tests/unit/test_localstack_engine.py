@@ -45,9 +45,10 @@ def test_localstack_gets_the_plugin_and_none_of_the_users_aws_settings(tmp_path,
     points.optionxform = str
     points.read(record / "entry_points.txt")
     assert dict(points["localstack.aws.provider"]) == {
-        "ecr:mlharness": "harness.emulator.localstack_plugin:ecr",
-        "sagemaker-runtime:mlharness": "harness.emulator.localstack_plugin:sagemaker_runtime",
-        "sagemaker:mlharness": "harness.emulator.localstack_plugin:sagemaker",
+        "ecr:mlharness": "harness.emulator.localstack_plugin:ecr_service",
+        "lambda:mlharness": "harness.emulator.localstack_plugin:lambda_service",
+        "sagemaker-runtime:mlharness": "harness.emulator.localstack_plugin:sagemaker_runtime_service",
+        "sagemaker:mlharness": "harness.emulator.localstack_plugin:sagemaker_service",
     }
     assert set(points["localstack.hooks.on_infra_start"]) == {
         "apply_patches",

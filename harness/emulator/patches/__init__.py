@@ -5,8 +5,9 @@ One module per service (and `interpreter` for the ASL interpreter both engines r
 defect it works around and importing the upstream names it touches inside itself.
 Two lists: `apply_patches()` applies the moto ones one at a time (a patch that no
 longer fits fails as PatchFailed naming it), `apply_localstack_patches()` the
-LocalStack ones inside LocalStack; `keep_state_in()` and `back_ecr_with()` the
-write-through and registry hooks, which need the emulator's stores and registry.
+LocalStack ones inside LocalStack; `keep_state_in()`, `back_ecr_with()` and
+`run_lambda_functions_in()` the write-through, registry and Lambda hooks, which need the
+emulator's stores, registry and execution environments.
 tests/unit/test_patches.py checks the upstream behaviour each patch relies on, so an
 upgrade that changes it fails by the patch's name; `tox -e upstream` runs them against
 the newest moto on the index.
@@ -21,6 +22,7 @@ __all__ = [
     "apply_patches",
     "back_ecr_with",
     "keep_state_in",
+    "run_lambda_functions_in",
 ]
 
 _applied = False
@@ -31,7 +33,7 @@ class PatchFailed(RuntimeError):
 
 
 def _moto_patches() -> list:
-    from harness.emulator.patches import cloudformation, iam, logs, s3, sagemaker, stepfunctions, sts
+    from harness.emulator.patches import awslambda, cloudformation, iam, logs, s3, sagemaker, stepfunctions, sts
 
     return [
         stepfunctions.enable_state_machine_execution,
@@ -76,6 +78,7 @@ def _moto_patches() -> list:
         s3.refuse_invalid_bucket_names,
         s3.check_content_md5,
         logs.filter_log_events_by_stream_prefix,
+        awslambda.refuse_functions_the_local_aws_cannot_run,
         stepfunctions.read_definite_paths_after_an_index_as_values,
         stepfunctions.sign_engine_calls_as_the_execution_role,  # last: after every engine module is loaded
     ]
@@ -147,3 +150,10 @@ def back_ecr_with(registry) -> None:
 
     apply(ecr.point_repositories_at, registry)
     apply(ecr.serve_images_from, registry.client())
+
+
+def run_lambda_functions_in(functions, work_dir, runtime_image: str) -> None:
+    """Lambda's invocations run in `functions` (a harness.emulator.functions.service.Functions)."""
+    from harness.emulator.patches import awslambda
+
+    apply(awslambda.run_invocations_in, functions, work_dir, runtime_image)

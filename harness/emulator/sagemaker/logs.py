@@ -1,4 +1,4 @@
-"""Job container output into CloudWatch Logs, under the names SageMaker uses.
+"""Container output into CloudWatch Logs: jobs' under the names SageMaker uses, functions' under Lambda's.
 
 Written into the emulator's own Logs backend while the job runs, so `aws logs
 tail`, the SageMaker SDK's `logs=True` and the harness all read it there; and,
@@ -98,8 +98,38 @@ class LogMirror:
         return self._clients[account_id, region]
 
 
-class JobLog:
-    """A callable sink: each call appends one line to the job's log stream."""
+class StreamLog:
+    """A callable sink: each call appends one line to one log stream (its group and stream made
+    when absent); persisted and mirrored like every line written here."""
+
+    def __init__(self, account_id: str, region: str, group: str, stream: str):
+        from moto.logs.models import logs_backends
+
+        self._backend = logs_backends[account_id][region]
+        self._where = (account_id, region)
+        self.group, self.stream = group, stream
+        with _create_lock:
+            if self.group not in self._backend.groups:
+                self._backend.create_log_group(self.group, tags={})
+            self._backend.ensure_log_stream(self.group, self.stream)
+
+    def __call__(self, line: str) -> None:
+        self.write([line])
+
+    def write(self, lines: list[str]) -> None:
+        now = int(time.time() * 1000)
+        events = [{"timestamp": now, "message": line} for line in lines]
+        with _put_lock:
+            self._backend.put_log_events(self.group, self.stream, events)
+        for event in events:
+            if _store is not None:
+                _store.append(*self._where, self.group, self.stream, event)
+            if _mirror is not None:
+                _mirror.add(*self._where, self.group, self.stream, event)
+
+
+class JobLog(StreamLog):
+    """A job's or an endpoint's log stream, under the names SageMaker uses."""
 
     def __init__(
         self,
@@ -110,24 +140,7 @@ class JobLog:
         stream: str | None = None,
         host: str | None = None,
     ):
-        from moto.logs.models import logs_backends
-
-        self._backend = logs_backends[account_id][region]
-        self._where = (account_id, region)
         # an endpoint's log group is its own (/aws/sagemaker/Endpoints/<name>), a job's its kind's
-        self.group = f"{kind.log_group}/{name}" if kind is ENDPOINT else kind.log_group
+        group = f"{kind.log_group}/{name}" if kind is ENDPOINT else kind.log_group
         instance = host or kind.first_host
-        self.stream = stream or f"{name}/{instance}-{int(time.time())}"
-        with _create_lock:
-            if self.group not in self._backend.groups:
-                self._backend.create_log_group(self.group, tags={})
-            self._backend.ensure_log_stream(self.group, self.stream)
-
-    def __call__(self, line: str) -> None:
-        event = {"timestamp": int(time.time() * 1000), "message": line}
-        with _put_lock:
-            self._backend.put_log_events(self.group, self.stream, [event])
-        if _store is not None:
-            _store.append(*self._where, self.group, self.stream, event)
-        if _mirror is not None:
-            _mirror.add(*self._where, self.group, self.stream, event)
+        super().__init__(account_id, region, group, stream or f"{name}/{instance}-{int(time.time())}")
