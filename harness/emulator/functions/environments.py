@@ -136,7 +136,7 @@ class ExecutionEnvironment:
         self.exited = threading.Event()
         self.exit_code: int | None = None
         self.last_used = time.monotonic()
-        self.busy = False
+        self.retired = False  # its function was deleted: closed once its invocation ends
         self._address: str | None = None
         self._lines: list[str] = []
         self._started_at = 0.0

@@ -82,6 +82,18 @@ class Functions:
         threading.Thread(target=run, name=f"lambda-event-{request_id[:8]}", daemon=True).start()
         return request_id
 
+    def retire(self, arn: str) -> None:
+        """The function's idle environments closed (it was deleted); a busy one ends its invocation
+        and is closed then."""
+        with self._lock:
+            retired = [e for e in self._idle if e.config.arn == arn]
+            self._idle = [e for e in self._idle if e.config.arn != arn]
+            for environment in self._busy:
+                if environment.config.arn == arn:
+                    environment.retired = True
+        for environment in retired:
+            environment.close()
+
     def shutdown(self) -> None:
         self._closed.set()
         with self._lock:
@@ -112,7 +124,7 @@ class Functions:
         retired = []
         with self._lock:
             self._busy.discard(environment)
-            if ended or self._closed.is_set():
+            if ended or environment.retired or self._closed.is_set():
                 retired.append(environment)
             else:
                 environment.last_used = time.monotonic()

@@ -33,7 +33,16 @@ class PatchFailed(RuntimeError):
 
 
 def _moto_patches() -> list:
-    from harness.emulator.patches import awslambda, cloudformation, iam, logs, s3, sagemaker, stepfunctions, sts
+    from harness.emulator.patches import (
+        awslambda,
+        cloudformation,
+        iam,
+        logs,
+        s3,
+        sagemaker,
+        stepfunctions,
+        sts,
+    )
 
     return [
         stepfunctions.enable_state_machine_execution,

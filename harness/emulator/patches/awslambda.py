@@ -68,11 +68,14 @@ def refuse_functions_the_local_aws_cannot_run() -> None:
 
 def run_invocations_in(functions, work_dir: Path, runtime_image: str) -> None:
     """Invoke runs the function in `functions` (a harness.emulator.functions.service.Functions):
-    RequestResponse waits for its answer, Event queues it (202), DryRun runs nothing (204).
+    RequestResponse waits for its answer, Event queues it (202), DryRun runs nothing (204);
+    DeleteFunction ends its warm environments.
     work_dir: where .zip packages are unpacked; runtime_image: what they run in."""
-    from moto.awslambda.models import LambdaFunction
+    from moto.awslambda.models import LambdaBackend, LambdaFunction
 
     from harness.emulator.functions import service
+
+    delete = LambdaBackend.delete_function
 
     def invoke(self, body, request_headers, response_headers):
         payload = _event_payload(body)
@@ -99,7 +102,14 @@ def run_invocations_in(functions, work_dir: Path, runtime_image: str) -> None:
         response_headers["x-amz-executed-version"] = config.version
         return answer.payload
 
+    def delete_function(self, function_name, qualifier=None):
+        arn = self.get_function(function_name, qualifier).function_arn
+        deleted = delete(self, function_name, qualifier)
+        functions.retire(arn)
+        return deleted
+
     LambdaFunction.invoke = invoke
+    LambdaBackend.delete_function = delete_function
 
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
@@ -171,11 +181,13 @@ def _config_of(function, work_dir: Path, runtime_image: str):
     else:
         image = runtime_image
         try:
-            code_folder = packages.unpacked([function.code_bytes], function.code_sha_256, work_dir / "code")
+            digest = hashlib.sha256(function.code_bytes).hexdigest()
+            code_folder = packages.unpacked([function.code_bytes], digest, work_dir / "code")
             if function.layers:
                 backend = lambda_backends[function.account_id][function.region]
                 layers = [backend.layers_versions_by_arn(layer["Arn"]) for layer in function.layers]
-                key = hashlib.sha256("\0".join(layer.code_sha_256 for layer in layers).encode()).hexdigest()
+                key = hashlib.sha256(b"".join(hashlib.sha256(layer.code_bytes).digest() for layer in layers))
+                key = key.hexdigest()
                 codes = [layer.code_bytes for layer in layers]
                 layers_folder = packages.unpacked(codes, key, work_dir / "layers")
         except packages.BadPackage as ex:
