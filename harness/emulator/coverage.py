@@ -40,6 +40,7 @@ SERVICES = {
     "events": ("moto.events.responses:EventsHandler", "moto.events.models:EventsBackend"),
     "iam": ("moto.iam.responses:IamResponse", "moto.iam.models:IAMBackend"),
     "kms": ("moto.kms.responses:KmsResponse", "moto.kms.models:KmsBackend"),
+    "lambda": ("moto.awslambda.responses:LambdaResponse", "moto.awslambda.models:LambdaBackend"),
     "logs": ("moto.logs.responses:LogsResponse", "moto.logs.models:LogsBackend"),
     "s3": ("moto.s3.responses:S3Response", "moto.s3.models:S3Backend"),
     "sagemaker": (
@@ -97,6 +98,7 @@ def operations() -> list[Operation]:
             ExecutionStore(root / "executions"),
         )
         patches.back_ecr_with(LocalRegistry(root / "registry"))  # hooks only: nothing is started
+        patches.run_lambda_functions_in(None, root / "lambda", "none")  # hooks only: nothing runs
     session = botocore.session.get_session()
     calls = _test_calls()
     found = []

@@ -1192,3 +1192,61 @@ def test_executions_and_their_state_machines_are_described_with_what_aws_require
     machine = sfn.describe_state_machine_for_execution(executionArn=ended["executionArn"])
     assert machine["updateDate"] and json.loads(machine["definition"]) == definition
     assert "creationDate" not in machine and "status" not in machine
+
+
+def test_lambda_functions_of_other_runtimes_and_unsafe_packages_are_refused_where_upstream_keeps_them():
+    import io
+    import zipfile
+
+    from moto import mock_aws
+
+    def package(name: str) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr(name, "x = 1")
+        return buffer.getvalue()
+
+    with mock_aws():
+        trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        iam = boto3.client("iam", region_name="us-east-1")
+        role = iam.create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        lam = boto3.client("lambda", region_name="us-east-1")
+        with pytest.raises(lam.exceptions.ClientError, match="runtime nodejs20.x is not supported"):
+            lam.create_function(
+                FunctionName="node", Runtime="nodejs20.x", Role=role, Handler="index.handler",
+                Code={"ZipFile": package("index.js")},
+            )  # fmt: skip
+        with pytest.raises(lam.exceptions.ClientError, match="outside its folder"):
+            lam.create_function(
+                FunctionName="escaping", Runtime="python3.12", Role=role, Handler="app.handler",
+                Code={"ZipFile": package("../app.py")},
+            )  # fmt: skip
+        assert lam.list_functions()["Functions"] == []
+        lam.create_function(
+            FunctionName="fine", Runtime="python3.12", Role=role, Handler="app.handler",
+            Code={"ZipFile": package("app.py")},
+        )  # fmt: skip
+        with pytest.raises(lam.exceptions.ClientError, match="runtime java21 is not supported"):
+            lam.update_function_configuration(FunctionName="fine", Runtime="java21")
+        with pytest.raises(lam.exceptions.ClientError, match="outside its folder"):
+            lam.update_function_code(FunctionName="fine", ZipFile=package("/etc/app.py"))
+
+
+def test_lambda_invocations_leave_upstream_through_the_names_the_patch_replaces():
+    from moto.awslambda import models, responses
+
+    # every caller reaches a function through LambdaFunction.invoke or LambdaBackend.invoke
+    assert "self.backend.invoke(" in inspect.getsource(responses.LambdaResponse.invoke)
+    assert "fn.invoke(" in inspect.getsource(responses.LambdaResponse.invoke_async)
+    # the patch's replacements take the arguments upstream passes, in its order
+    assert "function_name, qualifier, self.body, self.headers, response_headers" in (
+        inspect.getsource(responses.LambdaResponse.invoke)
+    )
+    assert "update_function_code(\n            function_name, qualifier, body=self.json_body" in (
+        inspect.getsource(responses.LambdaResponse.update_function_code)
+    )
+    # the configuration an execution environment is made from
+    source = inspect.getsource(models.LambdaFunction.__init__)
+    for attribute in ("code_bytes", "environment_vars", "memory_size", "timeout", "image_config", "layers"):
+        assert f"self.{attribute}" in source or attribute in inspect.getsource(models.LambdaFunction)
+    assert {"cmd", "entry_point", "working_directory"} <= set(vars(models.ImageConfig({})))

@@ -68,18 +68,21 @@ def refuse_functions_the_local_aws_cannot_run() -> None:
 
 def run_invocations_in(functions, work_dir: Path, runtime_image: str) -> None:
     """Invoke runs the function in `functions` (a harness.emulator.functions.service.Functions):
-    RequestResponse waits for its answer, Event queues it (202), DryRun runs nothing (204);
-    DeleteFunction ends its warm environments.
-    work_dir: where .zip packages are unpacked; runtime_image: what they run in."""
+    RequestResponse waits for its answer, Event queues it (202), DryRun runs nothing (204).
+    moto's own event sources (S3 notifications, SNS, EventBridge targets) call a function with
+    no headers: as on AWS, those invocations are asynchronous. DeleteFunction ends the
+    function's warm environments. work_dir: where .zip packages are unpacked; runtime_image:
+    what they run in."""
     from moto.awslambda.models import LambdaBackend, LambdaFunction
 
     from harness.emulator.functions import service
 
     delete = LambdaBackend.delete_function
 
-    def invoke(self, body, request_headers, response_headers):
+    def invoke_function(self, body, request_headers, response_headers):
         payload = _event_payload(body)
-        kind = request_headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        default = "RequestResponse" if request_headers else "Event"  # no headers: an event source's
+        kind = request_headers.get("X-Amz-Invocation-Type") or default
         if kind == "DryRun":
             return b""
         config = _config_of(self, work_dir, runtime_image)
@@ -102,13 +105,19 @@ def run_invocations_in(functions, work_dir: Path, runtime_image: str) -> None:
         response_headers["x-amz-executed-version"] = config.version
         return answer.payload
 
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        payload = self.get_function(function_name, qualifier).invoke(body, headers, response_headers)
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
     def delete_function(self, function_name, qualifier=None):
         arn = self.get_function(function_name, qualifier).function_arn
         deleted = delete(self, function_name, qualifier)
         functions.retire(arn)
         return deleted
 
-    LambdaFunction.invoke = invoke
+    LambdaFunction.invoke = invoke_function  # every caller's: the API's, InvokeAsync's, moto's event sources'
+    LambdaBackend.invoke = invoke
     LambdaBackend.delete_function = delete_function
 
 
