@@ -341,3 +341,67 @@ def test_state_machines_invoke_functions(aws_client, app_function):
     assert output["resource"] == {"event": {"via": "resource"}}
     assert output["caught"]["Error"] == "ValueError"
     assert json.loads(output["caught"]["Cause"])["errorMessage"] == "no good"
+
+
+def test_a_stack_deploys_a_function_and_the_state_machine_that_invokes_it(aws_client):
+    """The shape a team's template has: a role, an inline Python function, a state machine
+    calling it by `Fn::GetAtt Arn`."""
+    cfn, sfn = aws_client("cloudformation"), aws_client("stepfunctions")
+    assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}
+    template = {
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {
+                        **assume,
+                        "Statement": [
+                            {**assume["Statement"][0], "Principal": {"Service": "lambda.amazonaws.com"}}
+                        ],
+                    }
+                },
+            },
+            "Hello": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Runtime": "python3.12",
+                    "Handler": "index.handler",
+                    "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "Code": {
+                        "ZipFile": "def handler(event, context):\n    return {'hello': event['name']}\n"
+                    },
+                },
+            },
+            "Machine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+                    "DefinitionString": {
+                        "Fn::Sub": json.dumps(
+                            {
+                                "StartAt": "Hello",
+                                "States": {
+                                    "Hello": {
+                                        "Type": "Task",
+                                        "Resource": "arn:aws:states:::lambda:invoke",
+                                        "Parameters": {"FunctionName": "${Hello.Arn}", "Payload.$": "$"},
+                                        "OutputPath": "$.Payload",
+                                        "End": True,
+                                    }
+                                },
+                            }
+                        )
+                    },
+                },
+            },
+        },
+        "Outputs": {"Machine": {"Value": {"Ref": "Machine"}}},
+    }
+    stack = unique("functions")
+    cfn.create_stack(StackName=stack, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"])
+    cfn.get_waiter("stack_create_complete").wait(StackName=stack, WaiterConfig={"Delay": 1})
+    (output,) = cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+    execution = sfn.start_execution(stateMachineArn=output["OutputValue"], input='{"name": "stack"}')
+    ended = wait_for_execution(sfn, execution["executionArn"], timeout=60)
+    assert ended["status"] == "SUCCEEDED", ended
+    assert json.loads(ended["output"]) == {"hello": "stack"}

@@ -371,3 +371,20 @@ def test_the_test_keys_stay_the_users_on_the_host_and_are_noted_under_soft():
     assert _signed_call("soft", "172.30.0.7", "s3") is None
     assert any("the access key 'test'" in f["message"] for f in fidelity.JOURNAL.of("", since=since))
     assert _signed_call("off", "172.30.0.7", "s3") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "wanted"),
+    [
+        ("/2015-03-31/functions/f/invocations", "", "arn:aws:lambda:us-east-1:123456789012:function:f"),
+        ("/2015-03-31/functions/f/invocations", "Qualifier=live",
+         "arn:aws:lambda:us-east-1:123456789012:function:f:live"),
+        ("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Ag/invocations", "",
+         "arn:aws:lambda:us-east-1:123456789012:function:g"),
+    ],
+)  # fmt: skip
+def test_a_lambda_invocation_is_authorized_against_the_function(path, query, wanted):
+    assert _wanted(_environ("POST", path, query=query, service="lambda")) == [
+        ("lambda:InvokeFunction", wanted)
+    ]
+    assert _wanted(_environ("GET", "/2015-03-31/functions/f", service="lambda")) == []

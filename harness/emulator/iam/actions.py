@@ -21,7 +21,7 @@ from mlharness.kinds import KINDS
 PREFIX = {
     "sagemaker": "sagemaker", "states": "states", "s3": "s3", "logs": "logs", "ecr": "ecr",
     "events": "events", "kms": "kms", "monitoring": "cloudwatch", "sts": "sts", "iam": "iam",
-    "cloudformation": "cloudformation",
+    "cloudformation": "cloudformation", "lambda": "lambda",
 }  # fmt: skip
 # SageMaker: request member naming the resource -> its ARN resource type (mlharness.kinds)
 SAGEMAKER_NAMES = {kind.name_member: kind.resource for kind in KINDS.values()}
@@ -29,6 +29,7 @@ SAGEMAKER_NAMES = {kind.name_member: kind.resource for kind in KINDS.values()}
 SAGEMAKER_PASSED_ROLE = {kind.operation("Create"): kind.role for kind in KINDS.values() if kind.role}
 _SIGNED = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _RUNTIME_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+_INVOKE_PATH = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ def authorizations(environ, body: bytes, signed: Signed, account: str) -> list[A
     if prefix == "sagemaker" and _RUNTIME_PATH.match(environ.get("PATH_INFO", "")):
         name = _RUNTIME_PATH.match(environ["PATH_INFO"]).group(1)
         return [Authorization("sagemaker:InvokeEndpoint", arn.of("sagemaker", f"endpoint/{name}"), {})]
+    if prefix == "lambda":
+        return _lambda(environ, arn)
     operation, params = _operation(environ, body)
     if not operation:
         return []
@@ -106,6 +109,20 @@ class _Arns:
         return (
             f"arn:aws:{service}:{self.region if region else ''}:{self.account if account else ''}:{resource}"
         )
+
+
+def _lambda(environ, arn: _Arns) -> list[Authorization]:
+    """Lambda's REST API: an invocation (the call state machines and event sources make) is judged;
+    its other operations are not evaluated yet."""
+    found = _INVOKE_PATH.match(environ.get("PATH_INFO", ""))
+    if not found:
+        return []
+    name = urllib.parse.unquote(found.group(1))
+    qualifier = (urllib.parse.parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier") or [None])[0]
+    function = name if name.startswith("arn:") else arn.of("lambda", f"function:{name}")
+    if qualifier and function.count(":") == 6:
+        function += f":{qualifier}"
+    return [Authorization("lambda:InvokeFunction", function, {})]
 
 
 def _sagemaker(operation: str, params: dict, arn: _Arns) -> str:
