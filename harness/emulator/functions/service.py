@@ -105,11 +105,20 @@ class Functions:
     # -- the warm pool -------------------------------------------------------------------
     def _take(self, config: FunctionConfig) -> ExecutionEnvironment:
         with self._lock:
-            for environment in reversed(self._idle):
-                if environment.config == config and environment.usable:
-                    self._idle.remove(environment)
-                    self._busy.add(environment)
-                    return environment
+            # environments of an earlier configuration of this version end (it was changed)
+            outdated = [
+                e for e in self._idle if (e.config.arn, e.config.version) == (config.arn, config.version)
+                and e.config != config
+            ]  # fmt: skip
+            self._idle = [e for e in self._idle if e not in outdated]
+            found = next((e for e in reversed(self._idle) if e.config == config and e.usable), None)
+            if found is not None:
+                self._idle.remove(found)
+                self._busy.add(found)
+        for environment in outdated:
+            environment.close()
+        if found is not None:
+            return found
         environment = ExecutionEnvironment(config, self.settings)
         try:
             environment.start()
