@@ -407,7 +407,9 @@ def _functions(options: Options, container_url: str, work_dir: Path):
 
     functions = service.Functions(settings, write_log)
     image = options.lambda_image or os.environ.get("MLHARNESS_BASE_IMAGE") or DEFAULT_LAMBDA_IMAGE
-    patches.run_lambda_functions_in(functions, folder, image)
+    patches.run_lambda_functions_in(
+        functions, folder, image, behind_localstack=options.engine == "localstack"
+    )
     return functions
 
 

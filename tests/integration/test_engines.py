@@ -145,3 +145,47 @@ def test_a_deployed_schedule_fires_only_where_the_engine_fires_schedules(engine)
     key = output["run"]["PredictionsUri"].split("/", 3)[3]
     objects = s3.list_objects_v2(Bucket=harness.bucket, Prefix=key)["Contents"]
     assert len(s3.get_object(Bucket=harness.bucket, Key=objects[0]["Key"])["Body"].read().splitlines()) == 200
+
+
+def test_a_state_machine_invokes_a_python_function_and_its_log_is_where_the_engine_keeps_logs(engine):
+    """Lambda is the project's on both engines (forwarded by LocalStack): the function runs."""
+    import io
+    import zipfile
+
+    _, harness = engine
+    iam, lam, sfn = harness.client("iam"), harness.client("lambda"), harness.client("stepfunctions")
+    name = f"double-{uuid.uuid4().hex[:6]}"
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole"}]}  # fmt: skip
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr(
+            "app.py", "def handler(event, context):\n    print('doubling')\n    return event['x'] * 2\n"
+        )
+    arn = lam.create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+        Code={"ZipFile": package.getvalue()},
+    )["FunctionArn"]  # fmt: skip
+    definition = {
+        "StartAt": "Double",
+        "States": {"Double": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                              "Parameters": {"FunctionName": arn, "Payload.$": "$"},
+                              "OutputPath": "$.Payload", "End": True}},
+    }  # fmt: skip
+    machine = sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)
+    execution = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], input='{"x": 21}')
+    deadline = time.monotonic() + 60
+    while (ended := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the execution never ended"
+        time.sleep(0.3)
+    assert ended["status"] == "SUCCEEDED", ended
+    assert json.loads(ended["output"]) == 42
+    logs = harness.client("logs")
+    deadline = time.monotonic() + 20
+    while not any(
+        e["message"] == "doubling"
+        for e in logs.filter_log_events(logGroupName=f"/aws/lambda/{name}").get("events", [])
+    ):
+        assert time.monotonic() < deadline, "the function's log never reached the engine's Logs"
+        time.sleep(0.5)

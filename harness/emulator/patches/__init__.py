@@ -161,8 +161,11 @@ def back_ecr_with(registry) -> None:
     apply(ecr.serve_images_from, registry.client())
 
 
-def run_lambda_functions_in(functions, work_dir, runtime_image: str) -> None:
-    """Lambda's invocations run in `functions` (a harness.emulator.functions.service.Functions)."""
+def run_lambda_functions_in(functions, work_dir, runtime_image: str, behind_localstack: bool = False) -> None:
+    """Lambda's invocations run in `functions` (a harness.emulator.functions.service.Functions);
+    behind LocalStack, functions' roles are LocalStack's."""
     from harness.emulator.patches import awslambda
 
     apply(awslambda.run_invocations_in, functions, work_dir, runtime_image)
+    if behind_localstack:
+        apply(awslambda.leave_roles_to_the_front)

@@ -124,6 +124,29 @@ def run_invocations_in(functions, work_dir: Path, runtime_image: str) -> None:
 MAX_REQUEST_BYTES = 6 * 1024 * 1024
 
 
+def leave_roles_to_the_front() -> None:
+    """Behind LocalStack (`--engine localstack`), a function's role is in LocalStack's IAM, not
+    in this process's: moto's check that the role exists (InvalidParameterValueException "The
+    role defined for the function cannot be assumed by Lambda.") would refuse every function.
+    The role's form and account are still checked, as moto checks them."""
+    from moto.awslambda.exceptions import CrossAccountNotAllowed, InvalidRoleFormat
+    from moto.awslambda.models import LambdaStorage
+
+    def put_function(self, fn):
+        valid = re.match(InvalidRoleFormat.pattern, fn.role)
+        if not valid:
+            raise InvalidRoleFormat(fn.role)
+        if valid.group(2) != self.account_id:
+            raise CrossAccountNotAllowed()
+        if fn.function_name in self._functions:
+            self._functions[fn.function_name]["latest"] = fn
+        else:
+            self._functions[fn.function_name] = {"latest": fn, "versions": []}
+        self._arns[fn.function_arn] = fn
+
+    LambdaStorage.put_function = put_function
+
+
 def _check_runtime(runtime: str | None, package_type: str) -> None:
     if package_type == "Image" or (runtime and PYTHON_RUNTIME.match(runtime)):
         return
