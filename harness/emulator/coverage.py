@@ -80,6 +80,7 @@ def operations() -> list[Operation]:
     import botocore.session
 
     from harness.emulator import patches
+    from harness.emulator.ecr_store import EcrStore
     from harness.emulator.execution_store import ExecutionStore
     from harness.emulator.iam_store import IamStore
     from harness.emulator.machine_store import StateMachineStore
@@ -95,6 +96,7 @@ def operations() -> list[Operation]:
             StackStore(root / "stacks"),
             StateMachineStore(root / "sm"),
             IamStore(root / "iam"),
+            EcrStore(root / "ecr"),
             ExecutionStore(root / "executions"),
         )
         patches.back_ecr_with(LocalRegistry(root / "registry"))  # hooks only: nothing is started

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 
+from harness.emulator import stack_store
 from harness.emulator.state_files import FolderStore, atomic_write, inside, quarantine, read_json
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class IamStore(FolderStore):
 
     def record(self, backend) -> None:
         """The account's API-made roles and policies, as they are now."""
-        made_by_stacks = _stack_made_arns(backend.account_id)
+        made_by_stacks = stack_store.made_by_stacks(backend.account_id)
         saved = {
             "account": backend.account_id,
             "partition": backend.partition,
@@ -50,20 +51,6 @@ class IamStore(FolderStore):
             atomic_write(
                 inside(self.root, f"{backend.account_id}.json"), json.dumps(saved, default=str).encode()
             )
-
-
-def _stack_made_arns(account: str) -> set[str]:
-    """The ARNs of what the account's live stacks made (their roles and policies)."""
-    from moto.cloudformation.models import cloudformation_backends
-
-    arns = set()
-    for backend in list(cloudformation_backends.get(account, {}).values()):
-        for stack in list(backend.stacks.values()):
-            for resource in list(stack.resource_map._parsed_resources.values()):
-                arn = getattr(resource, "arn", None)
-                if isinstance(arn, str):
-                    arns.add(arn)
-    return arns
 
 
 def api_made_roles(backend, made_by_stacks: set[str]) -> list:

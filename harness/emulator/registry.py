@@ -4,7 +4,9 @@ Runs Debian's `docker-registry` (the reference registry, 2.8) on loopback with i
 storage in the state folder; ECR hands out repository URIs and authorization
 tokens that point there. As on ECR, the registry takes only the credentials a
 GetAuthorizationToken answer carries (basic auth; a new password each start, so a
-stale login is refused). Docker trusts registries on 127.0.0.0/8 without TLS.
+stale login is refused). Docker trusts registries on 127.0.0.0/8 without TLS. It listens
+on the same port after a restart while that port is free, so repository URIs and the
+images named by them stay valid.
 `RegistryClient` reads and changes what was pushed (tags, manifests), for ECR's
 image operations.
 """
@@ -50,7 +52,7 @@ class LocalRegistry:
 
     def start(self) -> str:
         self.storage.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = _kept_port(self.storage.parent / "registry.port")
         import bcrypt
 
         config = self.storage.parent / "registry.yml"
@@ -166,6 +168,20 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except OSError:  # not Linux: stop() still ends it on a normal shutdown
         pass
+
+
+def _kept_port(record: Path) -> int:
+    """The port the registry had last time, while it is free (its repositories' URIs, and every
+    image named by them, stay valid across a restart); else a free one, kept for next time."""
+    try:
+        port = int(record.read_text())
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the registry binds it
+            probe.bind(("127.0.0.1", port))
+    except (OSError, ValueError):
+        port = _free_port()
+        record.write_text(str(port))
+    return port
 
 
 def _free_port() -> int:

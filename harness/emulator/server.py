@@ -218,8 +218,8 @@ def serve(options: Options) -> None:
     work_dir = _job_scratch(options)
     runner, cached, enforcer = _jobs(options, container_url, work_dir)
     functions = _functions(options, container_url, work_dir)
+    registry = _start_registry(state_dir)  # first: restored repositories name it
     _restore_state(state_dir, mirror_logs_to=f"http://127.0.0.1:{port}" if in_front else None)
-    registry = _start_registry(state_dir)
     hooks.run(init_hooks.Stage.START)
 
     stopping = threading.Event()
@@ -414,9 +414,11 @@ def _functions(options: Options, container_url: str, work_dir: Path):
 
 
 def _restore_state(state_dir: Path, mirror_logs_to: str | None) -> None:
-    """What survives a restart: objects, stacks, state machines, IAM roles and policies, job
-    logs; and what executions ended as (read by the harness, not served again)."""
+    """What survives a restart: objects, stacks, state machines, IAM roles and policies, ECR
+    repositories (the registry keeps their images), job logs; and what executions ended as
+    (read by the harness, not served again)."""
     from harness.emulator import patches
+    from harness.emulator.ecr_store import EcrStore
     from harness.emulator.execution_store import EXECUTIONS_FOLDER, ExecutionStore
     from harness.emulator.iam_store import IamStore
     from harness.emulator.log_store import LogStore
@@ -430,6 +432,7 @@ def _restore_state(state_dir: Path, mirror_logs_to: str | None) -> None:
         StackStore(state_dir / "stacks"),
         StateMachineStore(state_dir / "state-machines"),
         IamStore(state_dir / "iam"),  # after the stacks: what they made is theirs
+        EcrStore(state_dir / "ecr"),  # likewise
     )
     for store in stores:
         store.restore()

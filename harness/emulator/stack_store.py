@@ -71,3 +71,17 @@ class StackStore(FolderStore):
                 atomic_write(path, json.dumps(saved).encode())
             elif not live or live[0].status in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE"):
                 path.unlink(missing_ok=True)
+
+
+def made_by_stacks(account: str) -> set[str]:
+    """The ARNs of what the account's live stacks made (roles, policies, repositories, ...)."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    arns = set()
+    for backend in list(cloudformation_backends.get(account, {}).values()):
+        for stack in list(backend.stacks.values()):
+            for resource in list(stack.resource_map._parsed_resources.values()):
+                arn = getattr(resource, "arn", None)
+                if isinstance(arn, str):
+                    arns.add(arn)
+    return arns

@@ -338,3 +338,47 @@ def test_what_a_killed_local_aws_left_goes_at_once_without_another_start(tmp_pat
         time.sleep(0.2)
     assert left == []  # the job's container and the network sandboxes went with it
     assert docker_client.networks.list(filters={"label": f"{INSTANCE_LABEL}={instance}"}) == []
+
+
+@pytest.mark.docker
+def test_ecr_repositories_and_their_images_survive_a_restart_at_the_same_uris(
+    tmp_path, tiny_image, docker_client
+):
+    import base64
+
+    def login(ecr) -> dict:
+        token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+        username, password = base64.b64decode(token).decode().split(":", 1)
+        return {"username": username, "password": password}
+
+    with LocalAWS(state_dir=tmp_path) as aws:
+        ecr = client(aws, "ecr")
+        made = ecr.create_repository(
+            repositoryName="team/model", imageTagMutability="IMMUTABLE", tags=[{"Key": "team", "Value": "ml"}]
+        )["repository"]
+        ecr.create_repository(repositoryName="gone")
+        ecr.delete_repository(repositoryName="gone")
+        ecr.set_repository_policy(repositoryName="team/model", policyText=json.dumps(READ))
+        uri = made["repositoryUri"]
+        docker_client.images.get(tiny_image).tag(uri, tag="v1")
+        try:
+            for event in docker_client.images.push(
+                uri, tag="v1", stream=True, decode=True, auth_config=login(ecr)
+            ):
+                assert "error" not in event, event
+        finally:
+            docker_client.images.remove(f"{uri}:v1", noprune=True)
+
+    with LocalAWS(state_dir=tmp_path) as aws:
+        ecr = client(aws, "ecr")
+        (kept,) = ecr.describe_repositories()["repositories"]
+        assert {
+            k: kept[k] for k in ("repositoryArn", "repositoryUri", "createdAt", "imageTagMutability")
+        } == {k: made[k] for k in ("repositoryArn", "repositoryUri", "createdAt", "imageTagMutability")}
+        assert ecr.list_tags_for_resource(resourceArn=kept["repositoryArn"])["tags"] == [
+            {"Key": "team", "Value": "ml"}
+        ]
+        assert json.loads(ecr.get_repository_policy(repositoryName="team/model")["policyText"]) == READ
+        assert [i["imageTag"] for i in ecr.list_images(repositoryName="team/model")["imageIds"]] == ["v1"]
+        pulled = docker_client.images.pull(uri, tag="v1", auth_config=login(ecr))  # the same URI as before
+        docker_client.images.remove(pulled.id, force=True)

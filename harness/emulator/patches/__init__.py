@@ -140,16 +140,17 @@ def apply_localstack_patches() -> None:
         apply(patch, *arguments, upstream="localstack-core")
 
 
-def keep_state_in(s3_store, stack_store, machine_store, iam_store, execution_store) -> None:
-    """Write S3, stack changes, API-made state machines, roles and policies, and ended
-    executions through to their stores (once per process, after each store has restored what
-    it kept)."""
+def keep_state_in(s3_store, stack_store, machine_store, iam_store, ecr_store, execution_store) -> None:
+    """Write S3, stack changes, API-made state machines, roles and policies, ECR repositories,
+    and ended executions through to their stores (once per process, after each store has
+    restored what it kept)."""
     from harness.emulator.patches import persistence
 
     apply(persistence.write_s3_through, s3_store)
     apply(persistence.record_stack_changes, stack_store)
     apply(persistence.record_api_state_machines, machine_store)
     apply(persistence.record_api_iam, iam_store)
+    apply(persistence.record_api_ecr, ecr_store)
     apply(persistence.keep_ended_executions, execution_store)
 
 

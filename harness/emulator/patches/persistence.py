@@ -214,3 +214,30 @@ def record_api_iam(store) -> None:
 
     call_action.__wrapped__ = original
     IamResponse.call_action = call_action
+
+
+# ECR API actions that change a repository's record (images are the registry's, on disk)
+_ECR_CHANGES = (
+    "create_repository", "delete_repository", "tag_resource", "untag_resource", "put_image_tag_mutability",
+    "put_image_scanning_configuration", "set_repository_policy", "delete_repository_policy",
+    "put_lifecycle_policy", "delete_lifecycle_policy",
+)  # fmt: skip
+
+
+def record_api_ecr(store) -> None:
+    """Every ECR API call that changes a repository and succeeds records the region's
+    repositories (harness.emulator.ecr_store). Wrapped at ECR's dispatch, once."""
+    from moto.core.utils import camelcase_to_underscores
+    from moto.ecr.responses import ECRResponse
+
+    original = ECRResponse.call_action
+
+    def call_action(response):
+        answered = original(response)
+        status = answered[0] if isinstance(answered, tuple) else 200
+        if int(status) < 300 and camelcase_to_underscores(response._get_action()) in _ECR_CHANGES:
+            store.record(response.ecr_backend)
+        return answered
+
+    call_action.__wrapped__ = original
+    ECRResponse.call_action = call_action
