@@ -36,5 +36,6 @@ def test_a_v3_users_first_notebook_trains_with_source_code_and_serves_the_model(
     assert said["role"] == "arn:aws:iam::123456789012:role/mlharness-sagemaker-execution"
     assert said["account"] == "123456789012"
     assert said["training"] == 'Completed {"epochs": "2"}'
+    assert said["tuning"] == "Completed True"  # the v3 tuner's best job is one of its own
     # three rows trained on, then each CSV line answered with them: resources and ModelBuilder alike
     assert (said["resources-answer"], said["builder-answer"]) == ("3,7", "3,5")

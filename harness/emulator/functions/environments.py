@@ -188,9 +188,9 @@ class ExecutionEnvironment:
 
     # -- one invocation ---------------------------------------------------------------
     def invoke(self, event: Event) -> Outcome:
-        """Hand the event to the runtime and wait for its answer, its deadline or its end."""
-        with self._lock:
-            self._lines = []
+        """Hand the event to the runtime and wait for its answer, its deadline or its end. The
+        log lines taken with the answer are those printed since the last answer (a cold start's
+        initialisation included)."""
         began = time.monotonic()
         self.api.submit(event)
         init_ms = None

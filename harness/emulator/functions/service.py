@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 WARM_S = 300.0  # an idle environment is kept this long for the next invocation
 MAX_IDLE = 8  # idle environments kept at most, the least recently used closed first
+# Environments one function version runs at once: more invocations at a time wait for one
+# (AWS would scale further; this machine would not).
+MAX_CONCURRENT = 8
 LOG_TAIL_BYTES = 4096
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 
@@ -51,7 +54,7 @@ class Functions:
         self.write_log = write_log
         self._idle: list[ExecutionEnvironment] = []
         self._busy: set[ExecutionEnvironment] = set()
-        self._lock = threading.Lock()
+        self._available = threading.Condition()  # an environment was given back or ended
         self._closed = threading.Event()
         threading.Thread(target=self._retire_idle, name="lambda-warm-pool", daemon=True).start()
 
@@ -85,7 +88,7 @@ class Functions:
     def retire(self, arn: str) -> None:
         """The function's idle environments closed (it was deleted); a busy one ends its invocation
         and is closed then."""
-        with self._lock:
+        with self._available:
             retired = [e for e in self._idle if e.config.arn == arn]
             self._idle = [e for e in self._idle if e.config.arn != arn]
             for environment in self._busy:
@@ -95,43 +98,54 @@ class Functions:
             environment.close()
 
     def shutdown(self) -> None:
+        """Every environment closed; one whose container is starting is closed when it is given
+        back (its invocation ends at once: its container is gone)."""
         self._closed.set()
-        with self._lock:
-            environments, self._idle = [*self._idle, *self._busy], []
-            self._busy.clear()
+        with self._available:
+            running = [e for e in self._busy if isinstance(e, ExecutionEnvironment)]
+            environments, self._idle = [*self._idle, *running], []
         for environment in environments:
             environment.close()
 
     # -- the warm pool -------------------------------------------------------------------
     def _take(self, config: FunctionConfig) -> ExecutionEnvironment:
-        with self._lock:
-            # environments of an earlier configuration of this version end (it was changed)
-            outdated = [
-                e for e in self._idle if (e.config.arn, e.config.version) == (config.arn, config.version)
-                and e.config != config
-            ]  # fmt: skip
-            self._idle = [e for e in self._idle if e not in outdated]
-            found = next((e for e in reversed(self._idle) if e.config == config and e.usable), None)
-            if found is not None:
-                self._idle.remove(found)
-                self._busy.add(found)
-        for environment in outdated:
-            environment.close()
-        if found is not None:
-            return found
+        with self._available:
+            while True:
+                # environments of an earlier configuration of this version end (it was changed)
+                outdated = [
+                    e for e in self._idle if (e.config.arn, e.config.version) == (config.arn, config.version)
+                    and e.config != config
+                ]  # fmt: skip
+                self._idle = [e for e in self._idle if e not in outdated]
+                for environment in outdated:
+                    threading.Thread(target=environment.close, daemon=True).start()
+                found = next((e for e in reversed(self._idle) if e.config == config and e.usable), None)
+                if found is not None:
+                    self._idle.remove(found)
+                    self._busy.add(found)
+                    return found
+                if sum(e.config == config for e in self._busy) < MAX_CONCURRENT:
+                    break
+                self._available.wait()
+            placeholder = _Starting(config)
+            self._busy.add(placeholder)  # counted while its container starts
         environment = ExecutionEnvironment(config, self.settings)
         try:
             environment.start()
         except Exception as ex:
             environment.close()
+            with self._available:
+                self._busy.discard(placeholder)
+                self._available.notify_all()
             raise FunctionUnavailable(_unavailable(config, ex)) from ex
-        with self._lock:
+        with self._available:
+            self._busy.discard(placeholder)
             self._busy.add(environment)
         return environment
 
     def _give_back(self, environment: ExecutionEnvironment, ended: bool) -> None:
         retired = []
-        with self._lock:
+        with self._available:
             self._busy.discard(environment)
             if ended or environment.retired or self._closed.is_set():
                 retired.append(environment)
@@ -140,17 +154,26 @@ class Functions:
                 self._idle.append(environment)
                 while len(self._idle) > MAX_IDLE:
                     retired.append(self._idle.pop(0))
+            self._available.notify_all()
         for old in retired:
             old.close()
 
     def _retire_idle(self) -> None:
         while not self._closed.wait(10):
             now = time.monotonic()
-            with self._lock:
+            with self._available:
                 stale = [e for e in self._idle if now - e.last_used > WARM_S or not e.usable]
                 self._idle = [e for e in self._idle if e not in stale]
             for environment in stale:
                 environment.close()
+
+
+@dataclass(eq=False)
+class _Starting:
+    """An environment whose container is starting: it counts toward its function's limit."""
+
+    config: FunctionConfig
+    retired: bool = False
 
 
 def _report(request_id: str, config: FunctionConfig, outcome: Outcome) -> list[str]:
