@@ -123,6 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(listing)
     listing.set_defaults(handler=_pipelines)
 
+    graph = commands.add_parser(
+        "graph", help="draw a pipeline's state machine (Mermaid, DOT, SVG, PNG), with a run's outcomes"
+    )
+    graph.add_argument("pipeline", help="the pipeline to draw")
+    graph.add_argument("--run", help="colour each state by how it ended in this run (a run id of the target)")
+    graph.add_argument(
+        "--format", choices=("mermaid", "dot", "svg", "png"), default="mermaid", help="default mermaid"
+    )
+    graph.add_argument("-o", "--output", type=Path, help="write it to FILE (default: standard output)")
+    _add_target(graph)
+    _add_overrides(graph)
+    graph.set_defaults(handler=_graph)
+
     cache = commands.add_parser("cache", help="show or empty the local AWS's step cache")
     cache.add_argument("action", choices=("list", "clear"), help="list its entries, or remove them all")
     cache.add_argument("--env", default="local", help="the environment to read (default local)")
@@ -321,6 +334,46 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{record.run_id:34} {record.status:11} {record.started_at:26} {key}")
     for line in deployed_lines:
         print(line)
+    return 0
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from harness import build, graphs, records
+    from harness.errors import HarnessError
+    from harness.paths import write_atomically
+
+    settings = _load(args)
+    pipeline = next((p for p in settings.pipelines if p.name == args.pipeline), None)
+    if pipeline is None:
+        known = ", ".join(settings.pipeline_names())
+        raise _UsageError(f"unknown pipeline {args.pipeline!r}: choose from {known}")
+    if args.format == "png" and args.output is None:
+        raise _UsageError("--format png writes a file: give -o FILE")
+    outcomes = None
+    if args.run:
+        record = records.find(settings.records_dir, args.run)
+        if record is None:
+            raise HarnessError(f"no run {args.run} recorded for environment {settings.env}")
+        if record.pipeline != pipeline.name:
+            raise HarnessError(f"run {args.run} is a run of {record.pipeline}, not of {pipeline.name}")
+        outcomes = {step["name"]: step["status"] for step in record.steps}
+    try:
+        drawn = graphs.graph_of(build.checked_definition(settings, pipeline))
+    except graphs.DefinitionError as ex:
+        raise HarnessError(f"pipeline {pipeline.name!r}: {ex}") from None
+    if args.format == "mermaid":
+        data = graphs.to_mermaid(drawn, outcomes).encode()
+    else:
+        text = graphs.to_dot(drawn, outcomes)
+        try:
+            data = text.encode() if args.format == "dot" else graphs.rendered(text, args.format)
+        except (graphs.GraphvizMissing, RuntimeError) as ex:
+            raise HarnessError(str(ex)) from None
+    if args.output is None:
+        sys.stdout.buffer.write(data)
+        return 0
+    write_atomically(args.output, data)
+    print(f"wrote {args.output}")
     return 0
 
 

@@ -51,6 +51,11 @@ if ! command -v docker-registry >/dev/null 2>&1; then
     say "installing docker-registry"
     apt_install docker-registry
 fi
+# Graphviz lays out `mlharness graph --format svg|png`.
+if ! command -v dot >/dev/null 2>&1; then
+    say "installing graphviz"
+    apt_install graphviz
+fi
 if ! docker info >/dev/null 2>&1; then
     need_root "a running Docker engine"
     say "starting dockerd"
