@@ -217,6 +217,23 @@ def join_own_network(port: int) -> str:
     return f"http://{aliases[0] if aliases else attached['IPAddress']}:{port}"
 
 
+def output_lines(container_id: str):
+    """The container's output (stdout and stderr), line by line as it is written, until the
+    container ends or is removed."""
+    pending = b""
+    try:
+        for chunk in docker_client().api.logs(container_id, stream=True, follow=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", "replace").rstrip("\r")
+    except Exception:  # removed under us: its output ends here
+        log.debug("output of %s ended", container_id, exc_info=True)
+        return
+    if pending:
+        yield pending.decode("utf-8", "replace").rstrip("\r")
+
+
 def address_on_job_network(container_id: str) -> str:
     """A container's IP address on the job network."""
     attrs = docker_client().api.inspect_container(container_id)

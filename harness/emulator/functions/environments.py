@@ -269,21 +269,9 @@ class ExecutionEnvironment:
         return address == self._address
 
     def _read_output(self) -> None:
-        pending = b""
-        try:
-            for chunk in containers.docker_client().api.logs(self.container, stream=True, follow=True):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    self._line(line.decode("utf-8", "replace").rstrip("\r"))
-            if pending:
-                self._line(pending.decode("utf-8", "replace").rstrip("\r"))
-        except Exception:  # removed under us: its output ends here
-            log.debug("output of environment %s ended", self.id, exc_info=True)
-
-    def _line(self, line: str) -> None:
-        with self._lock:
-            self._lines.append(line)
+        for line in containers.output_lines(self.container):
+            with self._lock:
+                self._lines.append(line)
 
     def _taken_lines(self) -> list[str]:
         time.sleep(0.02)  # what the runtime printed just before answering is still on its way

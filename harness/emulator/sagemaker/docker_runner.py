@@ -618,18 +618,8 @@ def _marking(job: str, sink: LogSink) -> LogSink:
 
 def _stream_output(host: _Host) -> None:
     """The container's output, line by line, into its host's log."""
-    client = containers.docker_client()
-    pending = b""
-    try:
-        for chunk in client.api.logs(host.container, stream=True, follow=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                host.sink(line.decode("utf-8", "replace").rstrip("\r"))
-        if pending:
-            host.sink(pending.decode("utf-8", "replace").rstrip("\r"))
-    except Exception:  # the container was removed under us: its log ends here
-        log.debug("log of %s ended", host.name, exc_info=True)
+    for line in containers.output_lines(host.container):
+        host.sink(line)
 
 
 def _stop_container(container_id: str) -> None:

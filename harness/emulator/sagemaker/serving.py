@@ -111,17 +111,9 @@ class ServedModel(HostedModel):
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def _stream_output(self) -> None:
-        pending = b""
-        try:
-            for chunk in containers.docker_client().api.logs(self.container_id, stream=True, follow=True):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    text = line.decode("utf-8", "replace").rstrip("\r")
-                    self.tail.append(text)
-                    self._log(text)
-        except Exception:  # removed under us: the log ends here
-            pass
+        for text in containers.output_lines(self.container_id):
+            self.tail.append(text)
+            self._log(text)
 
 
 def serve(
