@@ -136,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(graph)
     graph.set_defaults(handler=_graph)
 
+    console = commands.add_parser("console", help="serve the web console (pipelines, runs) on loopback")
+    console.add_argument(
+        "--port", type=int, default=CONSOLE_PORT, help=f"default {CONSOLE_PORT}; 0: any free port"
+    )
+    console.add_argument("--open", action="store_true", help="open it in the browser")
+    _add_target(console)
+    _add_overrides(console)
+    console.set_defaults(handler=_console)
+
     cache = commands.add_parser("cache", help="show or empty the local AWS's step cache")
     cache.add_argument("action", choices=("list", "clear"), help="list its entries, or remove them all")
     cache.add_argument("--env", default="local", help="the environment to read (default local)")
@@ -190,6 +199,9 @@ def _environment(args: argparse.Namespace) -> str:
     if target[0] == "aws":
         raise _UsageError("--target aws needs an environment name: --target aws dev")
     raise _UsageError(f"unknown target {' '.join(target)!r}: use --target local or --target aws ENV")
+
+
+CONSOLE_PORT = 4580  # the console's own, beside the local AWS's 4566
 
 
 class _UsageError(ValueError):
@@ -374,6 +386,36 @@ def _graph(args: argparse.Namespace) -> int:
         return 0
     write_atomically(args.output, data)
     print(f"wrote {args.output}")
+    return 0
+
+
+def _console(args: argparse.Namespace) -> int:
+    import threading
+    import webbrowser
+
+    from werkzeug.serving import make_server
+
+    from harness.console import Console
+    from harness.errors import HarnessError
+
+    settings = _load(args)
+    try:
+        server = make_server("127.0.0.1", args.port, Console(settings), threaded=True)
+    except OSError as ex:
+        raise HarnessError(
+            f"cannot serve the console on 127.0.0.1:{args.port}: {ex.strerror}; choose another --port"
+        ) from None
+    address = f"http://127.0.0.1:{server.server_port}/"
+    print(f"console of {settings.project.name} ({settings.env}) on {address} (Ctrl-C stops it)", flush=True)
+    if args.open:
+        threading.Timer(0.2, webbrowser.open, args=(address,)).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    print("console stopped")
     return 0
 
 

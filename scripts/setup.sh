@@ -51,10 +51,15 @@ if ! command -v docker-registry >/dev/null 2>&1; then
     say "installing docker-registry"
     apt_install docker-registry
 fi
-# Graphviz lays out `mlharness graph --format svg|png`.
+# Graphviz lays out `mlharness graph --format svg|png` and the console's graphs; Debian's
+# Chromium and its driver run the console's browser test (nothing is downloaded at run time).
 if ! command -v dot >/dev/null 2>&1; then
     say "installing graphviz"
     apt_install graphviz
+fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    say "installing chromium and chromium-driver"
+    apt_install chromium chromium-driver
 fi
 if ! docker info >/dev/null 2>&1; then
     need_root "a running Docker engine"

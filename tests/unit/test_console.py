@@ -1,0 +1,74 @@
+"""The console's pages and API over a project's records and definitions (WSGI, no browser: the
+browser test is tests/integration/test_console_browser.py)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from werkzeug.test import Client
+
+from harness import cli, config, records
+from harness.console import Console
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("console") / "churn"
+    assert cli.main(["init", str(root)]) == 0
+    settings = config.load("local", [], root)
+    record = records.RunRecord(
+        run_id="churn-20260101-000000-abcdef", pipeline="churn", env="local", target="local",
+        status="FAILED", started_at="2026-01-01T00:00:00+00:00", prefix="s3://b/runs/x", project={},
+        inputs={"data": {"path": "data/rows.csv", "sha256": "f00d"}}, code={"sha256": "c0de"}, images={},
+        parameters={}, definition_sha256="x", state_machine_arn="arn", error="States.TaskFailed",
+        cause="train <script>alert(1)</script> failed", metrics={"accuracy": 0.91},
+        steps=[{"name": "Train", "status": "FAILED", "started": "2026-01-01T00:00:01+00:00", "seconds": 3.5}],
+    )  # fmt: skip
+    records.save(record, settings.records_dir)
+    return settings, record
+
+
+def test_the_api_lists_pipelines_and_runs_and_gives_a_run_whole(project):
+    settings, record = project
+    client = Client(Console(settings))
+    listed = client.get("/api/pipelines").json
+    assert [p["name"] for p in listed["pipelines"]] == ["churn"] and listed["env"] == "local"
+    runs = client.get("/api/runs?pipeline=churn").json["runs"]
+    assert [(r["run_id"], r["status"]) for r in runs] == [(record.run_id, "FAILED")]
+    assert client.get("/api/runs?pipeline=other").json["runs"] == []
+    whole = client.get(f"/api/runs/{record.run_id}").json
+    assert whole["steps"][0]["name"] == "Train" and whole["metrics"] == {"accuracy": 0.91}
+
+
+def test_pages_show_the_pipeline_and_the_run_escaped(project):
+    settings, record = project
+    client = Client(Console(settings))
+    home = client.get("/")
+    assert home.status_code == 200 and "churn" in home.text and record.run_id in home.text
+    run = client.get(f"/runs/{record.run_id}")
+    assert "<script>alert(1)</script>" not in run.text and "&lt;script&gt;" in run.text
+    assert "accuracy" in run.text and "3.5 s" in run.text and f"/runs/{record.run_id}/graph.svg" in run.text
+    css = client.get("/assets/console.css")
+    assert css.status_code == 200 and css.mimetype == "text/css"
+
+
+def test_graphs_are_svg_coloured_by_the_run(project):
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz is not installed (scripts/setup.sh installs it)")
+    settings, record = project
+    client = Client(Console(settings))
+    plain = client.get("/pipelines/churn/graph.svg")
+    assert plain.status_code == 200 and plain.mimetype == "image/svg+xml" and "#f8d7da" not in plain.text
+    coloured = client.get(f"/runs/{record.run_id}/graph.svg")
+    assert "#f8d7da" in coloured.text  # the failed state
+
+
+def test_an_unknown_pipeline_or_run_is_one_line_and_404(project):
+    settings, _ = project
+    client = Client(Console(settings))
+    page = client.get("/runs/nope")
+    assert page.status_code == 404 and "no run &#x27;nope&#x27; recorded for environment local" in page.text
+    assert client.get("/api/runs/nope").json == {"error": "no run 'nope' recorded for environment local"}
+    assert client.get("/pipelines/nope").status_code == 404
+    assert client.get("/assets/../../etc/passwd").status_code == 404
