@@ -380,5 +380,5 @@ def test_ecr_repositories_and_their_images_survive_a_restart_at_the_same_uris(
         ]
         assert json.loads(ecr.get_repository_policy(repositoryName="team/model")["policyText"]) == READ
         assert [i["imageTag"] for i in ecr.list_images(repositoryName="team/model")["imageIds"]] == ["v1"]
-        pulled = docker_client.images.pull(uri, tag="v1", auth_config=login(ecr))  # the same URI as before
-        docker_client.images.remove(pulled.id, force=True)
+        docker_client.images.pull(uri, tag="v1", auth_config=login(ecr))  # the same URI as before
+        docker_client.images.remove(f"{uri}:v1", noprune=True)  # the tag only: the image is the test image

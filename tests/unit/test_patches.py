@@ -1250,3 +1250,13 @@ def test_lambda_invocations_leave_upstream_through_the_names_the_patch_replaces(
     for attribute in ("code_bytes", "environment_vars", "memory_size", "timeout", "image_config", "layers"):
         assert f"self.{attribute}" in source or attribute in inspect.getsource(models.LambdaFunction)
     assert {"cmd", "entry_point", "working_directory"} <= set(vars(models.ImageConfig({})))
+
+
+def test_registry_scanning_without_rules_leaves_repositories_creatable_where_upstream_broke_them():
+    from moto import mock_aws
+
+    with mock_aws():
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        ecr.put_registry_scanning_configuration(scanType="BASIC")
+        assert ecr.create_repository(repositoryName="after")["repository"]["repositoryName"] == "after"
+        assert ecr.get_registry_scanning_configuration()["scanningConfiguration"]["rules"] == []

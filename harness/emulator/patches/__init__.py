@@ -36,6 +36,7 @@ def _moto_patches() -> list:
     from harness.emulator.patches import (
         awslambda,
         cloudformation,
+        ecr,
         iam,
         logs,
         s3,
@@ -88,6 +89,7 @@ def _moto_patches() -> list:
         s3.check_content_md5,
         logs.filter_log_events_by_stream_prefix,
         awslambda.refuse_functions_the_local_aws_cannot_run,
+        ecr.keep_registry_scanning_rules_a_list,
         stepfunctions.read_definite_paths_after_an_index_as_values,
         stepfunctions.sign_engine_calls_as_the_execution_role,  # last: after every engine module is loaded
     ]

@@ -123,3 +123,17 @@ def _apply_deletions(backend, client, repository_name: str) -> None:
             deleted.add(digest)
         elif digest in kept and tag not in kept[digest]:
             client.untag(repository_name, tag)
+
+
+def keep_registry_scanning_rules_a_list() -> None:
+    """PutRegistryScanningConfiguration without `rules` (optional: AWS keeps no rules) stored
+    None, failed, and left every later CreateRepository failing on it (moto iterates the rules
+    of the registry's configuration): no rules are an empty list."""
+    from moto.ecr.models import ECRBackend
+
+    original = ECRBackend.put_registry_scanning_configuration
+
+    def put_registry_scanning_configuration(backend, scan_type, rules):
+        return original(backend, scan_type, rules or [])
+
+    ECRBackend.put_registry_scanning_configuration = put_registry_scanning_configuration
