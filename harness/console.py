@@ -33,6 +33,7 @@ class Console:
                 Rule("/", endpoint="pipelines"),
                 Rule("/pipelines/<name>", endpoint="pipeline"),
                 Rule("/pipelines/<name>/graph.svg", endpoint="graph"),
+                Rule("/pipelines/<name>/compare", endpoint="compare"),
                 Rule("/runs/<run_id>", endpoint="run"),
                 Rule("/runs/<run_id>/graph.svg", endpoint="run_graph"),
                 Rule("/api/pipelines", endpoint="api_pipelines"),
@@ -116,9 +117,34 @@ class Console:
         body = (
             f"<h1>{_e(name)}</h1><p>{_e(pipeline.description)}</p>"
             f"<figure class='graph'><img alt='the {_e(name)} state machine' "
-            f"src='/pipelines/{_q(name)}/graph.svg'></figure>" + _runs_table(runs, "Runs")
+            f"src='/pipelines/{_q(name)}/graph.svg'></figure>"
+            f"<p><a href='/pipelines/{_q(name)}/compare'>Compare the metrics of its runs</a></p>"
+            + _runs_table(runs, "Runs")
         )
         return self._page(name, body)
+
+    def _compare(self, request, name: str):
+        """The metrics of the pipeline's runs side by side, one row a run, one column a metric;
+        `?run=ID` (repeatable) narrows it to those runs."""
+        self._pipeline_named(name)
+        wanted = request.args.getlist("run")
+        runs = [r for r in self._runs() if r.pipeline == name and (not wanted or r.run_id in wanted)]
+        metrics = sorted({metric for r in runs for metric in r.metrics})
+        if not runs or not metrics:
+            return self._page(f"Compare {name}", f"<h1>Compare {_e(name)}</h1><p>no run recorded metrics</p>")
+        head = "".join(f"<th>{_e(m)}</th>" for m in metrics)
+        rows = "".join(
+            f"<tr class='compared'><td><a href='/runs/{_q(r.run_id)}'>{_e(r.run_id)}</a></td>"
+            f"<td>{_status(r.status)}</td>"
+            + "".join(
+                f"<td class='metric'>{_e(_shown(r.metrics[m]) if m in r.metrics else '')}</td>"
+                for m in metrics
+            )
+            + "</tr>"
+            for r in runs
+        )
+        body = f"<h1>Compare {_e(name)}</h1><table><tr><th>run</th><th>status</th>{head}</tr>{rows}</table>"
+        return self._page(f"Compare {name}", body)
 
     def _graph(self, request, name: str):
         return self._svg(name, None)
@@ -193,14 +219,30 @@ def _runs_table(runs: list[records.RunRecord], title: str) -> str:
         return f"<h2>{title}</h2><p>no runs recorded</p>"
     rows = "".join(
         f"<tr class='run'><td><a href='/runs/{_q(r.run_id)}'>{_e(r.run_id)}</a></td><td>{_e(r.pipeline)}</td>"
-        f"<td>{_status(r.status)}</td><td>{_e(r.started_at)}</td>"
+        f"<td>{_status(r.status)}</td><td>{_e(r.started_at)}</td><td>{_e(_took(r))}</td>"
         f"<td>{_e(r.headline if r.status == 'SUCCEEDED' else r.error or '')}</td></tr>"
         for r in runs
     )
     return (
         f"<h2>{title}</h2><table><tr><th>run</th><th>pipeline</th><th>status</th><th>started</th>"
-        f"<th>headline</th></tr>{rows}</table>"
+        f"<th>took</th><th>headline</th></tr>{rows}</table>"
     )
+
+
+def _took(record: records.RunRecord) -> str:
+    """How long the run took, from its record's start and end; empty while it runs."""
+    import datetime
+
+    if not record.ended_at:
+        return ""
+    try:
+        seconds = (
+            datetime.datetime.fromisoformat(record.ended_at)
+            - datetime.datetime.fromisoformat(record.started_at)
+        ).total_seconds()
+    except ValueError:
+        return ""
+    return _seconds(seconds)
 
 
 def _section(title: str, values: dict) -> str:

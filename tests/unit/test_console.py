@@ -72,3 +72,26 @@ def test_an_unknown_pipeline_or_run_is_one_line_and_404(project):
     assert client.get("/api/runs/nope").json == {"error": "no run 'nope' recorded for environment local"}
     assert client.get("/pipelines/nope").status_code == 404
     assert client.get("/assets/../../etc/passwd").status_code == 404
+
+
+def test_the_metrics_of_a_pipelines_runs_are_compared_side_by_side(project, tmp_path):
+    settings, first = project
+    second = records.RunRecord(
+        run_id="churn-20260102-000000-bbbbbb", pipeline="churn", env="local", target="local",
+        status="SUCCEEDED", started_at="2026-01-02T00:00:00+00:00", ended_at="2026-01-02T00:01:30+00:00",
+        prefix="s3://b/runs/y", project={}, inputs={}, code={}, images={}, parameters={},
+        definition_sha256="x", state_machine_arn="arn", metrics={"accuracy": 0.93, "auc": 0.97},
+    )  # fmt: skip
+    records.save(second, settings.records_dir)
+    try:
+        client = Client(Console(settings))
+        page = client.get("/pipelines/churn/compare").text
+        assert "<th>accuracy</th><th>auc</th>" in page
+        rows = page.split("<tr class='compared'>")[1:]
+        assert [second.run_id in rows[0], first.run_id in rows[1]] == [True, True]  # newest first
+        assert "0.93" in rows[0] and "0.97" in rows[0] and "0.91" in rows[1]
+        only = client.get(f"/pipelines/churn/compare?run={first.run_id}").text
+        assert second.run_id not in only and first.run_id in only
+        assert "90.0 s" in client.get("/").text  # how long the ended run took
+    finally:
+        (settings.records_dir / f"{second.run_id}.json").unlink()
