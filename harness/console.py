@@ -21,6 +21,7 @@ from harness import build, graphs, records
 from harness.config import Config
 from harness.resources import CONSOLE
 
+REFRESH_S = 3  # a running run's page is read again this often
 STATUS_CLASS = {"SUCCEEDED": "ok", "FAILED": "bad", "TIMED_OUT": "bad", "ABORTED": "bad", "LOST": "bad",
                 "RUNNING": "live", "INTERRUPTED": "live"}  # fmt: skip
 
@@ -182,7 +183,8 @@ class Console:
             + _rows("Step cache", record.cache, ("job", "outcome", "detail"))
             + _rows("Fidelity", record.fidelity, ("subject", "kind", "message"))
         )
-        return self._page(f"Run {run_id}", body)
+        # a run still going: the page reads its record again every few seconds
+        return self._page(f"Run {run_id}", body, refresh=record.status == "RUNNING")
 
     def _asset(self, request, name: str):
         path = CONSOLE / name
@@ -195,11 +197,13 @@ class Console:
             return _json({"error": message}, status=404)
         return self._page("Not found", f"<h1>Not found</h1><p class='error'>{_e(message)}</p>", status=404)
 
-    def _page(self, title: str, body: str, status: int = 200) -> Response:
+    def _page(self, title: str, body: str, status: int = 200, refresh: bool = False) -> Response:
         where = f"{self.settings.project.name} · {self.settings.env} ({self.settings.target})"
         page = (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>{_e(title)} · mlharness</title><link rel='stylesheet' href='/assets/console.css'></head>"
+            + (f"<meta http-equiv='refresh' content='{REFRESH_S}'>" if refresh else "")
+            + f"<title>{_e(title)} · mlharness</title>"
+            "<link rel='stylesheet' href='/assets/console.css'></head>"
             f"<body><header><a href='/'>mlharness</a> <span>{_e(where)}</span></header>"
             f"<main>{body}</main></body></html>"
         )

@@ -95,3 +95,19 @@ def test_the_metrics_of_a_pipelines_runs_are_compared_side_by_side(project, tmp_
         assert "90.0 s" in client.get("/").text  # how long the ended run took
     finally:
         (settings.records_dir / f"{second.run_id}.json").unlink()
+
+
+def test_a_running_runs_page_reads_its_record_again_and_an_ended_ones_does_not(project):
+    settings, ended = project
+    running = records.RunRecord(
+        run_id="churn-20260103-000000-cccccc", pipeline="churn", env="local", target="local",
+        status="RUNNING", started_at="2026-01-03T00:00:00+00:00", prefix="s3://b/runs/z", project={},
+        inputs={}, code={}, images={}, parameters={}, definition_sha256="x", state_machine_arn="arn",
+    )  # fmt: skip
+    records.save(running, settings.records_dir)
+    try:
+        client = Client(Console(settings))
+        assert "http-equiv='refresh'" in client.get(f"/runs/{running.run_id}").text
+        assert "http-equiv='refresh'" not in client.get(f"/runs/{ended.run_id}").text
+    finally:
+        (settings.records_dir / f"{running.run_id}.json").unlink()
