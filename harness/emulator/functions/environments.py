@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 RUNTIME_FOLDER = Path(__file__).resolve().parents[2] / "resources" / "lambda_runtime"  # bootstrap.py
 FUNCTION_USER = "993:990"  # Lambda's sandbox user: not root, owns nothing in the image
 INIT_LIMIT_S = 10.0  # AWS gives a function's initialisation 10 s before its first invocation
+OUTPUT_QUIET_S = 0.02  # an invocation's log is taken once the output has been quiet this long
+OUTPUT_WAIT_S = 0.25  # or after this long, if the function keeps printing (a background thread)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class ExecutionEnvironment:
         self.retired = False  # its function was deleted: closed once its invocation ends
         self._address: str | None = None
         self._lines: list[str] = []
+        self._last_line_at = 0.0
         self._started_at = 0.0
         self._initialised = False
         self._lock = threading.Lock()
@@ -272,9 +275,18 @@ class ExecutionEnvironment:
         for line in containers.output_lines(self.container):
             with self._lock:
                 self._lines.append(line)
+                self._last_line_at = time.monotonic()
 
     def _taken_lines(self) -> list[str]:
-        time.sleep(0.02)  # what the runtime printed just before answering is still on its way
+        """The lines printed since the last answer. What the runtime printed just before it
+        answered may still be on its way through Docker's log stream: wait until the output has
+        been quiet for OUTPUT_QUIET_S, and at least that long (at most OUTPUT_WAIT_S)."""
+        began = time.monotonic()
+        while time.monotonic() - began < OUTPUT_WAIT_S:
+            time.sleep(OUTPUT_QUIET_S / 4)
+            now = time.monotonic()
+            if now - began >= OUTPUT_QUIET_S and now - self._last_line_at >= OUTPUT_QUIET_S:
+                break
         with self._lock:
             lines, self._lines = self._lines, []
         return lines
