@@ -136,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(graph)
     graph.set_defaults(handler=_graph)
 
+    lineage = commands.add_parser(
+        "lineage", help="what made a run or an artifact (data, code, images, runs) and what used it"
+    )
+    lineage.add_argument("name", metavar="RUN_ID|URI", help="a run id, or an artifact's URI (a model's)")
+    _add_target(lineage)
+    _add_overrides(lineage)
+    lineage.set_defaults(handler=_lineage)
+
     console = commands.add_parser("console", help="serve the web console (pipelines, runs) on loopback")
     console.add_argument(
         "--port", type=int, default=CONSOLE_PORT, help=f"default {CONSOLE_PORT}; 0: any free port"
@@ -386,6 +394,20 @@ def _graph(args: argparse.Namespace) -> int:
         return 0
     write_atomically(args.output, data)
     print(f"wrote {args.output}")
+    return 0
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from harness import lineage, records
+    from harness.errors import HarnessError
+
+    settings = _load(args)
+    try:
+        found = lineage.of(args.name, records.load_all(settings.records_dir))
+    except lineage.UnknownRun as ex:
+        raise HarnessError(f"{ex} (environment {settings.env})") from None
+    for line in lineage.lines(found):
+        print(line)
     return 0
 
 

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from harness import build, graphs, records
+from harness import build, graphs, lineage, records
 from harness.config import Config
 from harness.resources import CONSOLE
 
@@ -178,13 +178,30 @@ class Console:
             + _section("Inputs", record.inputs)
             + _section("Code", record.code)
             + _section("Images", record.images)
-            + _section("Consumed", record.consumed)
             + _section("Produced", record.produced)
+            + self._lineage(record)
             + _rows("Step cache", record.cache, ("job", "outcome", "detail"))
             + _rows("Fidelity", record.fidelity, ("subject", "kind", "message"))
         )
         # a run still going: the page reads its record again every few seconds
         return self._page(f"Run {run_id}", body, refresh=record.status == "RUNNING")
+
+    def _lineage(self, record: records.RunRecord) -> str:
+        """What the run consumed (linked to the runs that made it) and which runs used what it
+        produced: the lineage `mlharness lineage` prints, one step each way."""
+        found = lineage.of(record.run_id, records.load_all(self.settings.records_dir))
+        made = "".join(
+            f"<li>the {_e(kind)} of <a href='/runs/{_q(producer)}'>{_e(producer)}</a></li>"
+            for kind, producer in sorted(record.consumed.items())
+        )
+        used = "".join(
+            f"<li class='used-by'>its {_e(kind)}: <a href='/runs/{_q(user.run_id)}'>{_e(user.run_id)}</a> "
+            f"{_status(user.status)}</li>"
+            for kind, user in found.used_by
+        )
+        return (f"<h2>Consumed</h2><ul>{made}</ul>" if made else "") + (
+            f"<h2>Used by</h2><ul>{used}</ul>" if used else ""
+        )
 
     def _asset(self, request, name: str):
         path = CONSOLE / name

@@ -111,3 +111,18 @@ def test_a_running_runs_page_reads_its_record_again_and_an_ended_ones_does_not(p
         assert "http-equiv='refresh'" not in client.get(f"/runs/{ended.run_id}").text
     finally:
         (settings.records_dir / f"{running.run_id}.json").unlink()
+
+
+def test_a_runs_page_links_what_it_consumed_and_the_runs_that_used_what_it_produced(tmp_path):
+    from tests.unit.test_lineage import RUNS
+
+    root = tmp_path / "churn"
+    assert cli.main(["init", str(root)]) == 0
+    settings = config.load("local", [], root)
+    for record in RUNS:
+        records.save(record, settings.records_dir)
+    client = Client(Console(settings))
+    made = client.get("/runs/training-1").text
+    assert made.count("<li class='used-by'>") == 2 and "href='/runs/inference-3'" in made
+    used = client.get("/runs/inference-2").text
+    assert "the model of <a href='/runs/training-1'>training-1</a>" in used
