@@ -111,6 +111,8 @@ class Functions:
     def _take(self, config: FunctionConfig) -> ExecutionEnvironment:
         with self._available:
             while True:
+                if self._closed.is_set():
+                    raise FunctionUnavailable("the local AWS is stopping: it starts no more environments")
                 # environments of an earlier configuration of this version end (it was changed)
                 outdated = [
                     e for e in self._idle if (e.config.arn, e.config.version) == (config.arn, config.version)
