@@ -12,9 +12,11 @@ from harness import cli, config, records
 from harness.console import Console
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("console") / "churn"
+@pytest.fixture
+def project(tmp_path):
+    # per test: where a project keeps its records depends on MLHARNESS_HOME, which the unit
+    # tests' own autouse fixture unsets for each test
+    root = tmp_path / "churn"
     assert cli.main(["init", str(root)]) == 0
     settings = config.load("local", [], root)
     record = records.RunRecord(
