@@ -123,14 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(listing)
     listing.set_defaults(handler=_pipelines)
 
+    from harness import graphs  # its formats; it imports nothing heavy
+
     graph = commands.add_parser(
         "graph", help="draw a pipeline's state machine (Mermaid, DOT, SVG, PNG), with a run's outcomes"
     )
     graph.add_argument("pipeline", help="the pipeline to draw")
     graph.add_argument("--run", help="colour each state by how it ended in this run (a run id of the target)")
-    graph.add_argument(
-        "--format", choices=("mermaid", "dot", "svg", "png"), default="mermaid", help="default mermaid"
-    )
+    graph.add_argument("--format", choices=graphs.FORMATS, default="mermaid", help="default mermaid")
     graph.add_argument("-o", "--output", type=Path, help="write it to FILE (default: standard output)")
     _add_target(graph)
     _add_overrides(graph)

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 PYTHON_RUNTIME = re.compile(r"^python3\.\d+$")
+MAX_REQUEST_BYTES = 6 * 1024 * 1024  # a synchronous invocation's payload, as AWS limits it
 
 
 def refuse_functions_the_local_aws_cannot_run() -> None:
@@ -121,9 +122,6 @@ def run_invocations_in(functions, work_dir: Path, runtime_image: str) -> None:
     LambdaBackend.delete_function = delete_function
 
 
-MAX_REQUEST_BYTES = 6 * 1024 * 1024
-
-
 def leave_roles_to_the_front() -> None:
     """Behind LocalStack (`--engine localstack`), a function's role is in LocalStack's IAM, not
     in this process's: moto's check that the role exists (InvalidParameterValueException "The
@@ -213,13 +211,11 @@ def _config_of(function, work_dir: Path, runtime_image: str):
     else:
         image = runtime_image
         try:
-            digest = hashlib.sha256(function.code_bytes).hexdigest()
-            code_folder = packages.unpacked([function.code_bytes], digest, work_dir / "code")
+            code_folder = packages.unpacked([function.code_bytes], _digest(function), work_dir / "code")
             if function.layers:
                 backend = lambda_backends[function.account_id][function.region]
                 layers = [backend.layers_versions_by_arn(layer["Arn"]) for layer in function.layers]
-                key = hashlib.sha256(b"".join(hashlib.sha256(layer.code_bytes).digest() for layer in layers))
-                key = key.hexdigest()
+                key = hashlib.sha256("".join(_digest(layer) for layer in layers).encode()).hexdigest()
                 codes = [layer.code_bytes for layer in layers]
                 layers_folder = packages.unpacked(codes, key, work_dir / "layers")
         except packages.BadPackage as ex:
@@ -245,6 +241,12 @@ def _config_of(function, work_dir: Path, runtime_image: str):
         command=tuple(image_config.cmd) or None,
         working_directory=image_config.working_directory,
     )
+
+
+def _digest(package) -> str:
+    """A function's or layer's code by its sha256 (hex), which moto computed when it took the
+    code (hashed again only where it kept none): invocations never hash the package again."""
+    return package.code_digest or hashlib.sha256(package.code_bytes).hexdigest()
 
 
 def _error(status: int, code: str, message: str):
